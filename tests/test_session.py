@@ -1,0 +1,143 @@
+import pytest
+
+from conftest import fake_duration
+from voicecoach.programme import ENDURANCE, STRENGTH
+from voicecoach.session import Session, SessionError, State
+from voicecoach.timeline import Phase
+
+
+def started(exercise, pack, t0=0.0):
+    session = Session(exercise, pack, fake_duration)
+    cues = session.start(t0).cues
+    return session, cues
+
+
+def hold_of(cues, rep):
+    return [c for c in cues if c.rep == rep and c.phase is Phase.HOLD]
+
+
+def test_start_gives_the_whole_set_and_runs(sv):
+    session, cues = started(STRENGTH, sv)
+    assert session.state is State.RUNNING
+    assert cues[0].phase is Phase.INTRO
+    assert session.end == pytest.approx(cues[-1].t + fake_duration(cues[-1].text))
+
+
+def test_cannot_start_twice(sv):
+    session, _ = started(STRENGTH, sv)
+    with pytest.raises(SessionError):
+        session.start(1.0)
+
+
+def test_pause_mid_hold_cuts_and_says_paused(sv):
+    session, cues = started(STRENGTH, sv)
+    mid_hold = hold_of(cues, 3)[2].t + 0.1
+    reaction = session.pause(mid_hold)
+    assert reaction.cut is True
+    assert [c.text for c in reaction.cues] == ["Paus."]
+    assert reaction.cues[0].t == mid_hold
+    assert session.state is State.PAUSED
+    assert session.status(mid_hold + 60).state is State.PAUSED
+
+
+def test_pause_mid_hold_restarts_that_rep(sv):
+    session, cues = started(STRENGTH, sv)
+    session.pause(hold_of(cues, 3)[2].t + 0.1)
+    reaction = session.resume(500.0)
+    assert reaction.cut is True
+    first = reaction.cues[0]
+    assert first.text == "Vi tar om repetitionen." and first.t == 500.0
+    squeeze = reaction.cues[1]
+    assert (squeeze.text, squeeze.rep, squeeze.phase) == ("Knip", 3, Phase.HOLD)
+    counts = [c for c in reaction.cues if c.rep == 3 and c.phase is Phase.HOLD][1:]
+    assert [c.t - squeeze.t for c in counts] == pytest.approx([1, 2, 3, 4, 5])
+    reps_left = {c.rep for c in reaction.cues if c.phase is Phase.HOLD}
+    assert reps_left == set(range(3, STRENGTH.reps + 1))
+
+
+def test_pause_mid_rest_continues_the_rest(sv):
+    session, cues = started(STRENGTH, sv)
+    rest = next(c for c in cues if c.text == "Vila" and c.rep == 2)
+    next_squeeze = hold_of(cues, 3)[0]
+    paused_at = rest.t + 1.2
+    session.pause(paused_at)
+    reaction = session.resume(300.0)
+    assert reaction.cues[0].text == "Vi fortsätter vila."
+    squeeze = next(c for c in reaction.cues if c.text == "Knip")
+    assert squeeze.rep == 3
+    remaining = next_squeeze.t - paused_at
+    assert squeeze.t - 300.0 == pytest.approx(remaining)
+    assert session.status(300.0).reps_done == 2
+
+
+def test_resume_without_pause_does_nothing(sv):
+    session, _ = started(STRENGTH, sv)
+    assert session.resume(5.0) is None
+    assert session.state is State.RUNNING
+
+
+def test_pause_twice_is_ignored(sv):
+    session, cues = started(STRENGTH, sv)
+    assert session.pause(20.0) is not None
+    assert session.pause(21.0) is None
+
+
+def test_pause_in_intro_replays_the_intro(sv):
+    session, cues = started(STRENGTH, sv)
+    session.pause(1.0)
+    reaction = session.resume(10.0)
+    assert reaction.cues[0].phase is Phase.INTRO and reaction.cues[0].t == 10.0
+
+
+def test_stop_cuts_and_ends(sv):
+    session, cues = started(STRENGTH, sv)
+    reaction = session.stop(30.0)
+    assert reaction.cut is True
+    assert [c.text for c in reaction.cues] == ["Avslutat."]
+    assert session.state is State.STOPPED
+    assert session.stop(31.0) is None
+    assert session.pause(31.0) is None
+
+
+def test_stop_while_paused_ends(sv):
+    session, _ = started(STRENGTH, sv)
+    session.pause(20.0)
+    assert session.stop(25.0) is not None
+    assert session.state is State.STOPPED
+
+
+def test_set_finishes_when_its_timeline_has_been_said(sv):
+    session, cues = started(STRENGTH, sv)
+    assert session.status(session.end - 0.01).state is State.RUNNING
+    status = session.status(session.end)
+    assert status.state is State.FINISHED
+    assert status.reps_done == STRENGTH.reps and status.reps_left == 0
+    assert session.pause(session.end + 1) is None
+
+
+def test_repetition_counts_once_its_release_begins(sv):
+    session, cues = started(STRENGTH, sv)
+    release = next(c for c in cues if c.phase is Phase.RELEASE and c.rep == 4)
+    assert session.status(release.t - 0.01).reps_done == 3
+    status = session.status(release.t)
+    assert (status.reps_done, status.phase, status.rep) == (4, Phase.RELEASE, 4)
+
+
+def test_pause_in_endurance_hold_restarts_the_long_hold(sv):
+    session, cues = started(ENDURANCE, sv)
+    squeeze = hold_of(cues, 1)[0]
+    session.pause(squeeze.t + 25)
+    reaction = session.resume(1000.0)
+    resqueeze = next(c for c in reaction.cues if c.phase is Phase.HOLD)
+    release = next(c for c in reaction.cues if c.phase is Phase.RELEASE)
+    assert release.t - resqueeze.t == pytest.approx(ENDURANCE.hold_s)
+
+
+def test_phrases_cover_everything_the_session_can_say(sv):
+    session, cues = started(STRENGTH, sv)
+    phrases = session.phrases()
+    said = {c.text for c in cues}
+    said |= {c.text for c in session.pause(hold_of(cues, 2)[1].t).cues}
+    said |= {c.text for c in session.resume(400.0).cues}
+    said |= {c.text for c in session.stop(410.0).cues}
+    assert said <= phrases

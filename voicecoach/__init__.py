@@ -1,0 +1,1 @@
+"""voicecoach: a hands-free, offline pelvic-floor training coach."""

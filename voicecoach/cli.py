@@ -1,0 +1,147 @@
+"""The command line: argument parsing and wiring only. User errors end in one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from voicecoach import audio, paths
+from voicecoach.clips import ClipCache, SpeechError, write_wav
+from voicecoach.language import LANGUAGES, Pack, PackError, load_pack
+from voicecoach.player import LivePlayer, play_phrase, render
+from voicecoach.programme import EXERCISES, ProgrammeError, find_exercise, with_overrides
+from voicecoach.session import Session, State
+from voicecoach.timeline import Cue
+
+# Clips are rendered by espeak-ng at this rate; an offline render keeps it.
+RENDER_RATE = 22050
+DEFAULT_RATE_WPM = 160
+
+
+class UsageError(ValueError):
+    """A bad argument; the message says which and how to fix it."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _seconds(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="voicecoach", description="Hands-free pelvic-floor training coach.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    names = ", ".join(f"{e.key}/{e.swedish_key}" for e in EXERCISES)
+    session = sub.add_parser("session", help="play a narrated set in real time")
+    session.add_argument("exercise", help=f"one of {names}")
+    session.add_argument("--lang", default="sv", help=f"language: {', '.join(LANGUAGES)} (default sv)")
+    session.add_argument("--reps", type=_seconds, help="repetitions in the set")
+    session.add_argument("--hold", type=_seconds, help="seconds to hold each squeeze")
+    session.add_argument("--rest", type=_seconds, help="seconds to rest between squeezes")
+    session.add_argument("--device", help="output device name or index (see 'voicecoach devices')")
+    mode = session.add_mutually_exclusive_group()
+    mode.add_argument("--timeline", action="store_true", help="print the planned cues as JSON lines and exit")
+    mode.add_argument("--render", type=Path, metavar="FILE.wav", help="render the set to a WAV file and exit")
+
+    sub.add_parser("devices", help="list audio devices")
+
+    say = sub.add_parser("say", help="speak one phrase")
+    say.add_argument("text", nargs="+")
+    say.add_argument("--lang", default="sv")
+    say.add_argument("--device")
+    return parser
+
+
+def _clips(pack: Pack, sample_rate: int) -> ClipCache:
+    return ClipCache(paths.clip_dir(), pack.voice, DEFAULT_RATE_WPM, sample_rate)
+
+
+def _print_cue(cue: Cue) -> None:
+    rep = f" {cue.rep}" if cue.rep is not None else ""
+    print(f"{cue.t:7.2f}  {cue.phase}{rep}: {cue.text}", flush=True)
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    exercise = with_overrides(find_exercise(args.exercise), hold_s=args.hold, rest_s=args.rest, reps=args.reps)
+    pack = load_pack(args.lang)
+    if args.render is not None:
+        _check_writable(args.render)
+        clips = _clips(pack, RENDER_RATE)
+        samples = render(Session(exercise, pack, clips.duration), clips)
+        try:
+            write_wav(args.render, samples, RENDER_RATE)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.render}: {exc.strerror}; choose a writable path") from None
+        print(f"wrote {args.render} ({samples.size / RENDER_RATE:.1f} s)", file=sys.stderr)
+        return 0
+    if args.timeline:
+        clips = _clips(pack, RENDER_RATE)
+        for cue in Session(exercise, pack, clips.duration).start(0.0).cues:
+            print(json.dumps(cue.as_json(), ensure_ascii=False))
+        return 0
+    device = audio.resolve_output(args.device)
+    clips = _clips(pack, device.default_rate)
+    player = LivePlayer(
+        Session(exercise, pack, clips.duration),
+        clips,
+        lambda mixer: audio.OutputStream(device, mixer),
+        packs=(load_pack(code) for code in LANGUAGES),
+        on_cue=_print_cue,
+    )
+    state = player.run()
+    return 0 if state in (State.FINISHED, State.STOPPED) else 1
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before rendering, not after, when the WAV cannot be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        problem = "it is a directory"
+    elif not parent.is_dir():
+        problem = f"the directory {parent} does not exist"
+    elif not os.access(parent, os.W_OK):
+        problem = f"the directory {parent} is not writable"
+    else:
+        return
+    raise UsageError(f"cannot write {path}: {problem}; choose a writable path for --render")
+
+
+def cmd_devices(_args: argparse.Namespace) -> int:
+    for d in audio.list_devices():
+        kinds = ", ".join(k for k, n in (("in", d.inputs), ("out", d.outputs)) if n)
+        print(f"{d.index:3d}  {d.name}  ({kinds}, {d.default_rate} Hz)")
+    return 0
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    pack = load_pack(args.lang)
+    device = audio.resolve_output(args.device)
+    clips = _clips(pack, device.default_rate)
+    play_phrase(" ".join(args.text), clips, lambda mixer: audio.OutputStream(device, mixer))
+    return 0
+
+
+COMMANDS = {"session": cmd_session, "devices": cmd_devices, "say": cmd_say}
+USER_ERRORS = (UsageError, ProgrammeError, PackError, SpeechError, audio.AudioError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except USER_ERRORS as exc:
+        print(f"voicecoach: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError | ProgrammeError) else 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,153 @@
+"""Language packs: what the coach says and which commands it understands, loaded from TOML data."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from voicecoach.programme import BOUNDS, EXERCISES, Exercise
+
+LANGUAGES = ("sv", "en")
+CUE_KEYS = (
+    "rep",
+    "release_slow",
+    "release_quick",
+    "rest",
+    "done",
+    "paused",
+    "restart_rep",
+    "continue_rest",
+    "stopped",
+)
+EXERCISE_KEYS = ("name", "squeeze", "intro")
+STATES = ("idle", "session")
+
+
+class PackError(ValueError):
+    """A language pack that is missing something or names something unknown."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One spoken or typed phrase, the intent it means and the states it is valid in."""
+
+    phrase: str
+    intent: str
+    states: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A loaded language pack."""
+
+    code: str
+    name: str
+    voice: str
+    numbers: dict[int, str]
+    ordinals: dict[int, str]
+    time_left: dict[int, str]
+    cues: dict[str, str]
+    exercises: dict[str, dict[str, str]]
+    commands: tuple[Command, ...]
+
+    def number(self, n: int) -> str:
+        """The counting word for n, or its digits where the pack has no word (espeak-ng reads digits)."""
+        return self.numbers.get(n, str(n))
+
+    def rep(self, n: int, total: int) -> str:
+        """Which repetition this is, e.g. "Femte av tio"."""
+        text = self.cues["rep"].format(ordinal=self.ordinals[n], number=self.number(n), total=self.number(total))
+        return text[:1].upper() + text[1:]
+
+    def intro(self, exercise: Exercise) -> str:
+        """The short spoken introduction to an exercise with this run's numbers."""
+        template = self.exercises[exercise.key]["intro"]
+        return template.format(hold=self.number(exercise.hold_s), rest=self.number(exercise.rest_s))
+
+    def squeeze(self, exercise: Exercise) -> str:
+        return self.exercises[exercise.key]["squeeze"]
+
+    def exercise_name(self, exercise: Exercise) -> str:
+        return self.exercises[exercise.key]["name"]
+
+
+def _int_keyed(table: object, section: str, source: str) -> dict[int, str]:
+    if not isinstance(table, dict):
+        raise PackError(f"{source}: [{section}] must be a table")
+    try:
+        return {int(k): str(v) for k, v in table.items()}
+    except ValueError as exc:
+        raise PackError(f"{source}: every key in [{section}] must be a whole number") from exc
+
+
+def _commands(raw: object, source: str) -> tuple[Command, ...]:
+    if not isinstance(raw, list):
+        raise PackError(f"{source}: [[commands]] must be a list of tables")
+    commands: list[Command] = []
+    for entry in raw:
+        intent = entry.get("intent")
+        phrases = entry.get("phrases")
+        states = tuple(entry.get("states", ()))
+        if not isinstance(intent, str) or not isinstance(phrases, list) or not phrases:
+            raise PackError(f"{source}: each [[commands]] entry needs an intent and a list of phrases")
+        unknown = [s for s in states if s not in STATES]
+        if unknown or not states:
+            raise PackError(f"{source}: command {intent!r} has states {list(states)}; use some of {list(STATES)}")
+        commands.extend(Command(phrase=p.strip().lower(), intent=intent, states=states) for p in phrases)
+    return tuple(commands)
+
+
+def parse_pack(text: str, source: str) -> Pack:
+    """Parse and validate a pack's TOML text; errors name the source and the missing key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PackError(f"{source} is not valid TOML: {exc}") from exc
+    for key in ("code", "name", "voice"):
+        if not isinstance(data.get(key), str):
+            raise PackError(f"{source}: missing {key!r}")
+    numbers = _int_keyed(data.get("numbers"), "numbers", source)
+    ordinals = _int_keyed(data.get("ordinals"), "ordinals", source)
+    low, high = BOUNDS.reps
+    missing = [n for n in range(low, high + 1) if n not in ordinals or n not in numbers]
+    if missing:
+        raise PackError(
+            f"{source}: [numbers] and [ordinals] need every value from {low} to {high}; {missing[0]} is missing"
+        )
+    cues = data.get("cues", {})
+    for key in CUE_KEYS:
+        if not isinstance(cues.get(key), str):
+            raise PackError(f"{source}: [cues] is missing {key!r}")
+    exercises = data.get("exercises", {})
+    for exercise in EXERCISES:
+        entry = exercises.get(exercise.key, {})
+        for key in EXERCISE_KEYS:
+            if not isinstance(entry.get(key), str):
+                raise PackError(f"{source}: [exercises.{exercise.key}] is missing {key!r}")
+    return Pack(
+        code=data["code"],
+        name=data["name"],
+        voice=data["voice"],
+        numbers=numbers,
+        ordinals=ordinals,
+        time_left=_int_keyed(data.get("time_left", {}), "time_left", source),
+        cues={k: str(v) for k, v in cues.items()},
+        exercises={k: dict(v) for k, v in exercises.items()},
+        commands=_commands(data.get("commands", []), source),
+    )
+
+
+def load_pack(lang: str = "sv", path: Path | None = None) -> Pack:
+    """Load a built-in pack by language code, or a pack file from path."""
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PackError(f"cannot read language pack {path}: {exc.strerror}") from exc
+        return parse_pack(text, str(path))
+    if lang not in LANGUAGES:
+        raise PackError(f"unknown language {lang!r}: choose one of {', '.join(LANGUAGES)}")
+    text = resources.files("voicecoach.packs").joinpath(f"{lang}.toml").read_text(encoding="utf-8")
+    return parse_pack(text, f"{lang}.toml")

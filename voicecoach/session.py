@@ -1,0 +1,149 @@
+"""The session engine: a pure state machine over a set's timeline. It is given the time; it never reads a clock.
+
+Every method that changes what will be heard returns a Reaction: whether to cut what is scheduled,
+and the cues to schedule from now on. The caller (the audio shell) carries it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from voicecoach.language import Pack
+from voicecoach.programme import Exercise
+from voicecoach.timeline import Cue, Durations, Layout, Phase, Segment, Timeline
+
+
+class State(StrEnum):
+    READY = "ready"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """What the shell must do: drop everything scheduled (cut), then schedule these cues."""
+
+    cut: bool
+    cues: tuple[Cue, ...]
+
+
+@dataclass(frozen=True)
+class Status:
+    state: State
+    phase: Phase | None
+    rep: int | None
+    reps_done: int
+    reps_total: int
+
+    @property
+    def reps_left(self) -> int:
+        return self.reps_total - self.reps_done
+
+
+class SessionError(RuntimeError):
+    """An intent that makes no sense in the current state (a bug in the caller, not a user error)."""
+
+
+class Session:
+    """One set of one exercise. Times are seconds on the caller's clock (the audio clock in real use)."""
+
+    def __init__(self, exercise: Exercise, pack: Pack, durations: Durations) -> None:
+        self.exercise = exercise
+        self.layout = Layout(exercise, pack, durations)
+        self.state = State.READY
+        self._timeline = Timeline()
+        self._paused_in: Segment | None = None
+        self._paused_at = 0.0
+        self._reps_done = 0
+
+    # -- intents ---------------------------------------------------------------------------
+
+    def start(self, now: float) -> Reaction:
+        if self.state is not State.READY:
+            raise SessionError(f"cannot start a session that is {self.state}")
+        self.state = State.RUNNING
+        self._timeline = self.layout.full_set(now)
+        return Reaction(cut=False, cues=tuple(self._timeline.cues))
+
+    def pause(self, now: float) -> Reaction | None:
+        """Pause at now. Returns None when there is nothing to pause (already paused, or set over)."""
+        if self._advance(now) is not State.RUNNING:
+            return None
+        segment = self._segment_at(now)
+        if segment is None or segment.phase is Phase.DONE:
+            return None
+        self.state = State.PAUSED
+        self._paused_in = segment
+        self._paused_at = now
+        self._timeline = self.layout.closing(now, "paused")
+        return Reaction(cut=True, cues=tuple(self._timeline.cues))
+
+    def resume(self, now: float) -> Reaction | None:
+        """Resume at now: a hold starts over (and says so); a rest goes on for what was left of it."""
+        if self.state is not State.PAUSED or self._paused_in is None:
+            return None
+        seg = self._paused_in
+        if seg.phase is Phase.INTRO:
+            timeline = self.layout.full_set(now)
+        elif seg.phase is Phase.HOLD and seg.rep is not None:
+            timeline = self.layout.restart_rep(seg.rep, now)
+        else:
+            # Paused in a release or rest: that repetition's squeeze is already done.
+            rep = seg.rep if seg.rep is not None else self._reps_done
+            timeline = self.layout.continue_rest(rep, seg.end - self._paused_at, now)
+        self.state = State.RUNNING
+        self._paused_in = None
+        self._timeline = timeline
+        return Reaction(cut=True, cues=tuple(timeline.cues))
+
+    def stop(self, now: float) -> Reaction | None:
+        if self._advance(now) in (State.STOPPED, State.FINISHED, State.READY):
+            return None
+        self.state = State.STOPPED
+        self._timeline = self.layout.closing(now, "stopped")
+        return Reaction(cut=True, cues=tuple(self._timeline.cues))
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def phrases(self) -> set[str]:
+        """Every phrase this session may say, so the shell can render them before the clock starts."""
+        texts = {cue.text for cue in self.layout.full_set(0.0).cues}
+        for key in ("paused", "stopped", "restart_rep", "continue_rest"):
+            texts.add(self.layout.pack.cues[key])
+        return texts
+
+    def status(self, now: float) -> Status:
+        state = self._advance(now)
+        segment = self._segment_at(now) if state is State.RUNNING else self._paused_in
+        return Status(
+            state=state,
+            phase=segment.phase if segment else None,
+            rep=segment.rep if segment else None,
+            reps_done=self._reps_done,
+            reps_total=self.exercise.reps,
+        )
+
+    @property
+    def end(self) -> float:
+        """When the currently scheduled timeline has been said in full."""
+        return self._timeline.end
+
+    def _segment_at(self, now: float) -> Segment | None:
+        for segment in self._timeline.segments:
+            if segment.start <= now < segment.end:
+                return segment
+        return None
+
+    def _advance(self, now: float) -> State:
+        """Bring the completed-repetition count and the finished state up to now."""
+        if self.state is State.RUNNING:
+            for segment in self._timeline.segments:
+                # A repetition counts once its squeeze is over: the release has begun.
+                if segment.phase is Phase.RELEASE and segment.start <= now and segment.rep is not None:
+                    self._reps_done = max(self._reps_done, segment.rep)
+            if now >= self._timeline.end:
+                self.state = State.FINISHED
+        return self.state
