@@ -1,6 +1,6 @@
 import pytest
-
 from conftest import fake_duration
+
 from voicecoach.programme import ENDURANCE, STRENGTH
 from voicecoach.session import Session, SessionError, State
 from voicecoach.timeline import Phase
@@ -77,20 +77,20 @@ def test_resume_without_pause_does_nothing(sv):
 
 
 def test_pause_twice_is_ignored(sv):
-    session, cues = started(STRENGTH, sv)
+    session, _cues = started(STRENGTH, sv)
     assert session.pause(20.0) is not None
     assert session.pause(21.0) is None
 
 
 def test_pause_in_intro_replays_the_intro(sv):
-    session, cues = started(STRENGTH, sv)
+    session, _cues = started(STRENGTH, sv)
     session.pause(1.0)
     reaction = session.resume(10.0)
     assert reaction.cues[0].phase is Phase.INTRO and reaction.cues[0].t == 10.0
 
 
 def test_stop_cuts_and_ends(sv):
-    session, cues = started(STRENGTH, sv)
+    session, _cues = started(STRENGTH, sv)
     reaction = session.stop(30.0)
     assert reaction.cut is True
     assert [c.text for c in reaction.cues] == ["Avslutat."]
@@ -107,7 +107,7 @@ def test_stop_while_paused_ends(sv):
 
 
 def test_set_finishes_when_its_timeline_has_been_said(sv):
-    session, cues = started(STRENGTH, sv)
+    session, _cues = started(STRENGTH, sv)
     assert session.status(session.end - 0.01).state is State.RUNNING
     status = session.status(session.end)
     assert status.state is State.FINISHED

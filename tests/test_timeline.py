@@ -1,6 +1,6 @@
 import pytest
-
 from conftest import fake_duration
+
 from voicecoach.programme import ENDURANCE, EXERCISES, IDENTIFICATION, SPEED, STRENGTH, with_overrides
 from voicecoach.timeline import COUNTED_MAX_S, Layout, Phase
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
+from voicecoach.errors import UserError
 from voicecoach.mixer import Mixer
 
 BLOCK_FRAMES = 256
 
 
-class AudioError(RuntimeError):
+class AudioError(UserError):
     """An audio device that is missing or cannot be opened; the message says how to fix it."""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -10,20 +11,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from voicecoach import audio, paths
-from voicecoach.clips import ClipCache, SpeechError, write_wav
-from voicecoach.language import LANGUAGES, Pack, PackError, load_pack
+from voicecoach.clips import ClipCache, write_wav
+from voicecoach.errors import UsageError, UserError
+from voicecoach.language import LANGUAGES, Pack, load_pack
 from voicecoach.player import LivePlayer, play_phrase, render
-from voicecoach.programme import EXERCISES, ProgrammeError, find_exercise, with_overrides
+from voicecoach.programme import EXERCISES, find_exercise, with_overrides
 from voicecoach.session import Session, State
 from voicecoach.timeline import Cue
 
 # Clips are rendered by espeak-ng at this rate; an offline render keeps it.
 RENDER_RATE = 22050
 DEFAULT_RATE_WPM = 160
-
-
-class UsageError(ValueError):
-    """A bad argument; the message says which and how to fix it."""
+# Modules that add subcommands: each has register(subparsers), setting func= on its parsers.
+EXTENSIONS: tuple[str, ...] = ()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     names = ", ".join(f"{e.key}/{e.swedish_key}" for e in EXERCISES)
     session = sub.add_parser("session", help="play a narrated set in real time")
+    session.set_defaults(func=cmd_session)
     session.add_argument("exercise", help=f"one of {names}")
     session.add_argument("--lang", default="sv", help=f"language: {', '.join(LANGUAGES)} (default sv)")
     session.add_argument("--reps", type=_seconds, help="repetitions in the set")
@@ -54,12 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--timeline", action="store_true", help="print the planned cues as JSON lines and exit")
     mode.add_argument("--render", type=Path, metavar="FILE.wav", help="render the set to a WAV file and exit")
 
-    sub.add_parser("devices", help="list audio devices")
+    sub.add_parser("devices", help="list audio devices").set_defaults(func=cmd_devices)
 
     say = sub.add_parser("say", help="speak one phrase")
+    say.set_defaults(func=cmd_say)
     say.add_argument("text", nargs="+")
     say.add_argument("--lang", default="sv")
     say.add_argument("--device")
+    for name in EXTENSIONS:
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -132,16 +136,12 @@ def cmd_say(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"session": cmd_session, "devices": cmd_devices, "say": cmd_say}
-USER_ERRORS = (UsageError, ProgrammeError, PackError, SpeechError, audio.AudioError)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
-    except USER_ERRORS as exc:
+        return args.func(args)
+    except UserError as exc:
         print(f"voicecoach: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, UsageError | ProgrammeError) else 1
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130

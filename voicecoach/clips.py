@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from voicecoach.errors import UserError
+
 SILENCE = 0.003
 TAIL_S = 0.02
 
 
-class SpeechError(RuntimeError):
+class SpeechError(UserError):
     """Speech synthesis is unavailable or failed; the message says how to fix it."""
 
 

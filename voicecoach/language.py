@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from voicecoach.errors import UserError
 from voicecoach.programme import BOUNDS, EXERCISES, Exercise
 
 LANGUAGES = ("sv", "en")
@@ -25,7 +26,7 @@ EXERCISE_KEYS = ("name", "squeeze", "intro")
 STATES = ("idle", "session")
 
 
-class PackError(ValueError):
+class PackError(UserError, ValueError):
     """A language pack that is missing something or names something unknown."""
 
 

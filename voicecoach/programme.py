@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from voicecoach.errors import UserError
+
 SOURCE = "Träning av bäckenbotten (svensk patientinformation)"
 
 
@@ -124,8 +126,10 @@ class Bounds:
 BOUNDS = Bounds()
 
 
-class ProgrammeError(ValueError):
+class ProgrammeError(UserError, ValueError):
     """A user-supplied exercise name or override that the programme cannot accept."""
+
+    exit_code = 2
 
 
 def find_exercise(name: str) -> Exercise:

@@ -78,7 +78,7 @@ class Session:
         self.state = State.PAUSED
         self._paused_in = segment
         self._paused_at = now
-        self._timeline = self.layout.closing(now, "paused")
+        self._timeline = self.layout.single(now, "paused", segment.phase, segment.rep)
         return Reaction(cut=True, cues=tuple(self._timeline.cues))
 
     def resume(self, now: float) -> Reaction | None:
@@ -103,7 +103,7 @@ class Session:
         if self._advance(now) in (State.STOPPED, State.FINISHED, State.READY):
             return None
         self.state = State.STOPPED
-        self._timeline = self.layout.closing(now, "stopped")
+        self._timeline = self.layout.single(now, "stopped", Phase.DONE, None)
         return Reaction(cut=True, cues=tuple(self._timeline.cues))
 
     # -- queries ---------------------------------------------------------------------------

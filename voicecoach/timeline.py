@@ -105,11 +105,11 @@ class Layout:
         self._reps_from(out, rep + 1, hold_at)
         return out
 
-    def closing(self, t: float, text_key: str) -> Timeline:
-        """A single closing line (stopped, paused) as a done-phase timeline."""
+    def single(self, t: float, text_key: str, phase: Phase, rep: int | None) -> Timeline:
+        """One line on its own ("Paus.", "Avslutat.")."""
         out = Timeline()
-        end = self._say(out, t, Phase.DONE, None, self.pack.cues[text_key])
-        out.segments.append(Segment(Phase.DONE, None, t, end))
+        end = self._say(out, t, phase, rep, self.pack.cues[text_key])
+        out.segments.append(Segment(phase, rep, t, end))
         return out
 
     # -- building blocks -------------------------------------------------------------------
