@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     session = sub.add_parser("session", help="play a narrated set in real time")
     session.set_defaults(func=cmd_session)
     session.add_argument("exercise", help=f"one of {names}")
-    session.add_argument("--lang", default="sv", help=f"language: {', '.join(LANGUAGES)} (default sv)")
+    session.add_argument("--lang", default="sv", choices=LANGUAGES, help="language (default sv)")
     session.add_argument("--reps", type=_seconds, help="repetitions in the set")
     session.add_argument("--hold", type=_seconds, help="seconds to hold each squeeze")
     session.add_argument("--rest", type=_seconds, help="seconds to rest between squeezes")
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     say = sub.add_parser("say", help="speak one phrase")
     say.set_defaults(func=cmd_say)
     say.add_argument("text", nargs="+")
-    say.add_argument("--lang", default="sv")
+    say.add_argument("--lang", default="sv", choices=LANGUAGES)
     say.add_argument("--device")
     for name in EXTENSIONS:
         importlib.import_module(name).register(sub)

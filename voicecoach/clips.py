@@ -45,6 +45,7 @@ class Synthesizer:
         engine.setProperty("voice", voice)
         engine.setProperty("rate", rate_wpm)
         self._engine = engine
+        self._espeak = _espeak
         info = _espeak.Info()
         espeak_version = info.decode() if isinstance(info, bytes) else str(info)
         self.version = f"pyttsx3-{importlib.metadata.version('pyttsx3')}/espeak-ng-{espeak_version}"
@@ -55,6 +56,10 @@ class Synthesizer:
         with contextlib.redirect_stdout(io.StringIO()):
             self._engine.save_to_file(text, str(path))
             self._engine.runAndWait()
+            # espeak-ng synthesises on its own thread (AUDIO_OUTPUT_RETRIEVAL) and runAndWait can return
+            # before it is done: the file would be missing, or worse, the next phrase's name would get this
+            # phrase's audio. Synchronize waits for the synthesis to finish.
+            self._espeak.Synchronize()
         if not path.exists():
             raise SpeechError(f"espeak-ng produced no audio for {text!r}")
 
@@ -134,7 +139,17 @@ class ClipCache:
             samples, rate = read_wav(path)
         except (OSError, EOFError, ValueError, wave.Error):
             samples, rate = self._render(text, path)
-        clip = resample(trim(samples, rate), rate, self.sample_rate)
+        voiced = trim(samples, rate)
+        if voiced.size == 0:
+            # pyttsx3's espeak driver now and then hands back an empty buffer; such a clip would be silence
+            # where a cue belongs, so it is rendered again, and refused if it is still empty.
+            samples, rate = self._render(text, path)
+            voiced = trim(samples, rate)
+            if voiced.size == 0:
+                raise SpeechError(
+                    f"espeak-ng rendered {text!r} as silence: check 'espeak-ng -v {self._voice} {text!r}'"
+                )
+        clip = resample(voiced, rate, self.sample_rate)
         self._clips[text] = clip
         return clip
 

@@ -46,7 +46,7 @@ class Cue:
     text: str
 
     def as_json(self) -> dict[str, object]:
-        return {"t": round(self.t, 4), "phase": str(self.phase), "rep": self.rep, "text": self.text}
+        return {"t": round(self.t, 6), "phase": str(self.phase), "rep": self.rep, "text": self.text}
 
 
 @dataclass(frozen=True)

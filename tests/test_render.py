@@ -1,0 +1,93 @@
+"""Offline renders: the mixer puts every clip at its cue's sample, using real espeak-ng speech."""
+
+import json
+
+import numpy as np
+import pytest
+
+from voicecoach.cli import DEFAULT_RATE_WPM, RENDER_RATE, main
+from voicecoach.clips import ClipCache, read_wav
+from voicecoach.language import load_pack
+from voicecoach.mixer import Mixer, Scheduled
+
+pytestmark = pytest.mark.speech
+QUANTUM = 1.5 / 32768  # one 16-bit step, and a little rounding
+
+
+def exact_start(samples: np.ndarray, clip: np.ndarray, position: float) -> int | None:
+    """Where the clip lies sample for sample. The timeline prints t in microseconds, so the cue's sample
+    may be the neighbour of round(t * rate) when t * rate falls on a half."""
+    for start in (round(position), round(position) - 1, round(position) + 1):
+        played = samples[start : start + clip.size]
+        if played.size == clip.size and np.max(np.abs(played - clip)) <= QUANTUM:
+            return start
+    return None
+
+
+def timeline(capsys, *args):
+    assert main(["session", *args, "--timeline"]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["strength", "--reps", "2"], ["speed", "--reps", "3"], ["endurance", "--hold", "15", "--reps", "2", "--rest", "12"]],
+    ids=["strength", "speed", "endurance"],
+)
+def test_every_cue_starts_at_its_exact_sample_in_the_render(args, state_dir, tmp_path, capsys):
+    cues = timeline(capsys, *args)
+    wav = tmp_path / "set.wav"
+    assert main(["session", *args, "--render", str(wav)]) == 0
+    samples, rate = read_wav(wav)
+    assert rate == RENDER_RATE
+    clips = ClipCache(state_dir / "clips", load_pack("sv").voice, DEFAULT_RATE_WPM, rate)
+    covered = np.zeros(samples.size, dtype=bool)
+    for cue in cues:
+        clip = clips.clip(cue["text"])
+        start = exact_start(samples, clip, cue["t"] * rate)
+        assert start is not None, f"{cue} is not at its sample"
+        covered[start : start + clip.size] = True
+    assert np.max(np.abs(samples[~covered])) <= QUANTUM, "sound where no cue was scheduled"
+
+
+def test_render_lasts_until_the_closing_words(state_dir, tmp_path, capsys):
+    cues = timeline(capsys, "speed", "--reps", "2")
+    wav = tmp_path / "set.wav"
+    assert main(["session", "speed", "--reps", "2", "--render", str(wav)]) == 0
+    samples, rate = read_wav(wav)
+    clips = ClipCache(state_dir / "clips", load_pack("sv").voice, DEFAULT_RATE_WPM, rate)
+    last = cues[-1]
+    assert samples.size / rate >= last["t"] + clips.duration(last["text"])
+
+
+def test_mixer_cut_silences_within_one_block():
+    mixer = Mixer(8000)
+    tone = np.full(8000, 0.5, dtype=np.float32)
+    mixer.schedule([Scheduled(0, tone)])
+    block = np.zeros(100, dtype=np.float32)
+    mixer.render(block)
+    assert np.all(block == 0.5)
+    mixer.schedule([], cut=True)
+    mixer.render(block)
+    assert np.all(block == 0.0)
+
+
+def test_mixer_offers_what_it_played_sample_aligned():
+    mixer = Mixer(8000)
+    heard: list[tuple[int, np.ndarray]] = []
+    mixer.add_tap(lambda start, block: heard.append((start, block.copy())))
+    mixer.schedule([Scheduled(150, np.ones(10, dtype=np.float32))])
+    for _ in range(3):
+        mixer.render(np.zeros(100, dtype=np.float32))
+    assert [start for start, _ in heard] == [0, 100, 200]
+    played = np.concatenate([block for _, block in heard])
+    assert np.flatnonzero(played).tolist() == list(range(150, 160))
+
+
+def test_mixer_plays_a_late_clip_at_once_instead_of_dropping_it():
+    mixer = Mixer(8000)
+    block = np.zeros(100, dtype=np.float32)
+    mixer.render(block)
+    mixer.schedule([Scheduled(20, np.ones(5, dtype=np.float32))])
+    mixer.render(block)
+    assert np.flatnonzero(block).tolist() == [0, 1, 2, 3, 4]
