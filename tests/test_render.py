@@ -31,7 +31,11 @@ def timeline(capsys, *args):
 
 @pytest.mark.parametrize(
     "args",
-    [["strength", "--reps", "2"], ["speed", "--reps", "3"], ["endurance", "--hold", "15", "--reps", "2", "--rest", "12"]],
+    [
+        ["strength", "--reps", "2"],
+        ["speed", "--reps", "3"],
+        ["endurance", "--hold", "15", "--reps", "2", "--rest", "12"],
+    ],
     ids=["strength", "speed", "endurance"],
 )
 def test_every_cue_starts_at_its_exact_sample_in_the_render(args, state_dir, tmp_path, capsys):

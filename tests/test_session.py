@@ -2,7 +2,7 @@ import pytest
 from conftest import fake_duration
 
 from voicecoach.programme import ENDURANCE, STRENGTH
-from voicecoach.session import Session, SessionError, State
+from voicecoach.session import Outcome, Session, SessionError, State
 from voicecoach.timeline import Phase
 
 
@@ -141,3 +141,60 @@ def test_phrases_cover_everything_the_session_can_say(sv):
     said |= {c.text for c in session.resume(400.0).cues}
     said |= {c.text for c in session.stop(410.0).cues}
     assert said <= phrases
+
+
+def test_cant_ends_the_set_kindly_and_remembers_why(sv):
+    session, cues = started(STRENGTH, sv)
+    reaction = session.cant(hold_of(cues, 4)[2].t)
+    assert reaction.cut is True
+    assert [c.text for c in reaction.cues] == ["Det är helt okej. Vi avslutar setet här."]
+    assert session.state is State.STOPPED
+    assert session.outcome is Outcome.COULD_NOT_FINISH
+    assert session.status(reaction.cues[0].t).reps_done == 3
+
+
+def test_next_skips_the_rest_of_the_exercise(sv):
+    session, _ = started(STRENGTH, sv)
+    reaction = session.next(20.0)
+    assert [c.text for c in reaction.cues] == ["Vi går vidare."]
+    assert session.outcome is Outcome.SKIPPED
+
+
+def test_stop_is_recorded_as_stopped_and_a_full_set_as_completed(sv):
+    stopped, _ = started(STRENGTH, sv)
+    stopped.stop(20.0)
+    assert stopped.outcome is Outcome.STOPPED
+    finished, _ = started(STRENGTH, sv)
+    finished.status(finished.end)
+    assert finished.outcome is Outcome.COMPLETED
+
+
+def test_how_many_left_counts_the_current_rep_and_does_not_cut(sv):
+    session, cues = started(STRENGTH, sv)
+    during_third = hold_of(cues, 3)[1].t
+    reaction = session.how_many_left(during_third)
+    assert reaction.cut is False
+    assert [c.text for c in reaction.cues] == ["åtta kvar"]
+    assert session.state is State.RUNNING
+
+
+def test_how_many_left_in_the_last_rep_says_it_is_the_last(sv):
+    session, cues = started(STRENGTH, sv)
+    reaction = session.how_many_left(hold_of(cues, STRENGTH.reps)[1].t)
+    assert [c.text for c in reaction.cues] == ["Det här är den sista."]
+
+
+def test_repeat_says_the_instructions_and_redoes_the_unfinished_rep(sv):
+    session, cues = started(STRENGTH, sv)
+    reaction = session.repeat(hold_of(cues, 6)[3].t)
+    assert reaction.cut is True
+    assert reaction.cues[0].phase is Phase.INTRO
+    assert reaction.cues[1].text == "Sjätte av tio"
+    assert {c.rep for c in reaction.cues if c.phase is Phase.HOLD} == set(range(6, 11))
+
+
+def test_repeat_while_paused_resumes(sv):
+    session, cues = started(STRENGTH, sv)
+    session.pause(hold_of(cues, 2)[2].t)
+    assert session.repeat(100.0) is not None
+    assert session.state is State.RUNNING

@@ -21,6 +21,10 @@ CUE_KEYS = (
     "restart_rep",
     "continue_rest",
     "stopped",
+    "left",
+    "none_left",
+    "cant",
+    "skip",
 )
 EXERCISE_KEYS = ("name", "squeeze", "intro")
 STATES = ("idle", "session")

@@ -14,6 +14,15 @@ from voicecoach.programme import Exercise
 from voicecoach.timeline import Cue, Durations, Layout, Phase, Segment, Timeline
 
 
+class Outcome(StrEnum):
+    """How a set ended, as the journal records it."""
+
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    COULD_NOT_FINISH = "could_not_finish"
+    SKIPPED = "skipped"
+
+
 class State(StrEnum):
     READY = "ready"
     RUNNING = "running"
@@ -58,6 +67,8 @@ class Session:
         self._paused_in: Segment | None = None
         self._paused_at = 0.0
         self._reps_done = 0
+        self._cues = pack.cues
+        self.outcome: Outcome | None = None
 
     # -- intents ---------------------------------------------------------------------------
 
@@ -78,7 +89,7 @@ class Session:
         self.state = State.PAUSED
         self._paused_in = segment
         self._paused_at = now
-        self._timeline = self.layout.single(now, "paused", segment.phase, segment.rep)
+        self._timeline = self.layout.single(now, self._cues["paused"], segment.phase, segment.rep)
         return Reaction(cut=True, cues=tuple(self._timeline.cues))
 
     def resume(self, now: float) -> Reaction | None:
@@ -100,10 +111,41 @@ class Session:
         return Reaction(cut=True, cues=tuple(timeline.cues))
 
     def stop(self, now: float) -> Reaction | None:
-        if self._advance(now) in (State.STOPPED, State.FINISHED, State.READY):
+        return self._end(now, Outcome.STOPPED, "stopped")
+
+    def cant(self, now: float) -> Reaction | None:
+        """ "Orkar inte": she could not finish this repetition, so the set ends kindly and says so."""
+        return self._end(now, Outcome.COULD_NOT_FINISH, "cant")
+
+    def next(self, now: float) -> Reaction | None:
+        """Skip the rest of this exercise; the shell goes on to the next one."""
+        return self._end(now, Outcome.SKIPPED, "skip")
+
+    def repeat(self, now: float) -> Reaction | None:
+        """Say the instructions again, then take up the unfinished repetition from its start."""
+        if self._advance(now) not in (State.RUNNING, State.PAUSED) or self._reps_done >= self.exercise.reps:
+            return None
+        self.state = State.RUNNING
+        self._paused_in = None
+        self._timeline = self.layout.full_set(now, first=self._reps_done + 1)
+        return Reaction(cut=True, cues=tuple(self._timeline.cues))
+
+    def how_many_left(self, now: float) -> Reaction | None:
+        """Say how many repetitions are left, the current one included, over whatever is playing."""
+        if self._advance(now) not in (State.RUNNING, State.PAUSED):
+            return None
+        left = self.exercise.reps - self._reps_done
+        pack = self.layout.pack
+        text = self._cues["none_left"] if left <= 1 else self._cues["left"].format(number=pack.number(left))
+        status = self.status(now)
+        return Reaction(cut=False, cues=(Cue(now, status.phase or Phase.REST, status.rep, text),))
+
+    def _end(self, now: float, outcome: Outcome, text_key: str) -> Reaction | None:
+        if self._advance(now) not in (State.RUNNING, State.PAUSED):
             return None
         self.state = State.STOPPED
-        self._timeline = self.layout.single(now, "stopped", Phase.DONE, None)
+        self.outcome = outcome
+        self._timeline = self.layout.single(now, self._cues[text_key], Phase.DONE, None)
         return Reaction(cut=True, cues=tuple(self._timeline.cues))
 
     # -- queries ---------------------------------------------------------------------------
@@ -111,8 +153,10 @@ class Session:
     def phrases(self) -> set[str]:
         """Every phrase this session may say, so the shell can render them before the clock starts."""
         texts = {cue.text for cue in self.layout.full_set(0.0).cues}
-        for key in ("paused", "stopped", "restart_rep", "continue_rest"):
-            texts.add(self.layout.pack.cues[key])
+        for key in ("paused", "stopped", "restart_rep", "continue_rest", "cant", "skip", "none_left"):
+            texts.add(self._cues[key])
+        pack = self.layout.pack
+        texts.update(self._cues["left"].format(number=pack.number(n)) for n in range(2, self.exercise.reps + 1))
         return texts
 
     def status(self, now: float) -> Status:
@@ -146,4 +190,5 @@ class Session:
                     self._reps_done = max(self._reps_done, segment.rep)
             if now >= self._timeline.end:
                 self.state = State.FINISHED
+                self.outcome = Outcome.COMPLETED
         return self.state

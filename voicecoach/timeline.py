@@ -77,13 +77,13 @@ class Layout:
         self.pack = pack
         self._dur = durations
 
-    def full_set(self, t: float) -> Timeline:
-        """The whole set from its introduction at time t."""
+    def full_set(self, t: float, first: int = 1) -> Timeline:
+        """The set from its introduction at time t, starting at repetition first."""
         out = Timeline()
         intro_end = self._say(out, t, Phase.INTRO, None, self.pack.intro(self.exercise)) + INTRO_GAP_S
-        hold_at = self._announce(out, intro_end, Phase.INTRO, 1, floor=intro_end)
+        hold_at = self._announce(out, intro_end, Phase.INTRO, first, floor=intro_end)
         out.segments.append(Segment(Phase.INTRO, None, t, hold_at))
-        self._reps_from(out, 1, hold_at)
+        self._reps_from(out, first, hold_at)
         return out
 
     def restart_rep(self, rep: int, t: float) -> Timeline:
@@ -105,10 +105,10 @@ class Layout:
         self._reps_from(out, rep + 1, hold_at)
         return out
 
-    def single(self, t: float, text_key: str, phase: Phase, rep: int | None) -> Timeline:
+    def single(self, t: float, text: str, phase: Phase, rep: int | None) -> Timeline:
         """One line on its own ("Paus.", "Avslutat.")."""
         out = Timeline()
-        end = self._say(out, t, phase, rep, self.pack.cues[text_key])
+        end = self._say(out, t, phase, rep, text)
         out.segments.append(Segment(phase, rep, t, end))
         return out
 
