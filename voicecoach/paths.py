@@ -18,3 +18,7 @@ def state_dir() -> Path:
 
 def clip_dir() -> Path:
     return state_dir() / "clips"
+
+
+def models_dir() -> Path:
+    return state_dir() / "models"
