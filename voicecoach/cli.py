@@ -14,9 +14,9 @@ from voicecoach import audio, paths
 from voicecoach.clips import ClipCache, write_wav
 from voicecoach.errors import UsageError, UserError
 from voicecoach.language import LANGUAGES, Pack, load_pack
-from voicecoach.player import LivePlayer, play_phrase, render
+from voicecoach.player import play_phrase, render, run_live
 from voicecoach.programme import EXERCISES, find_exercise, with_overrides
-from voicecoach.session import Session, State
+from voicecoach.session import Session
 from voicecoach.timeline import Cue
 
 # Clips are rendered by espeak-ng at this rate; an offline render keeps it.
@@ -96,15 +96,17 @@ def cmd_session(args: argparse.Namespace) -> int:
         return 0
     device = audio.resolve_output(args.device)
     clips = _clips(pack, device.default_rate)
-    player = LivePlayer(
-        Session(exercise, pack, clips.duration),
+    outcome = run_live(
+        exercise,
+        pack,
         clips,
         lambda mixer: audio.OutputStream(device, mixer),
-        packs=(load_pack(code) for code in LANGUAGES),
+        typed_packs=[load_pack(code) for code in LANGUAGES],
+        exercises=lambda key: find_exercise(key),
         on_cue=_print_cue,
     )
-    state = player.run()
-    return 0 if state in (State.FINISHED, State.STOPPED) else 1
+    print(f"set {outcome}", file=sys.stderr)
+    return 0
 
 
 def _check_writable(path: Path) -> None:

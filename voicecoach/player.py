@@ -1,4 +1,4 @@
-"""Plays a session: in real time through the output stream, or rendered offline with the same mixer."""
+"""Plays sessions: live through the output stream with typed commands, or rendered offline with the same mixer."""
 
 from __future__ import annotations
 
@@ -12,21 +12,16 @@ import numpy as np
 
 from voicecoach.audio import BLOCK_FRAMES, OutputStream
 from voicecoach.clips import ClipCache
+from voicecoach.coach import Coach, Intent, JournalSink, scheduled
 from voicecoach.intents import match_text
 from voicecoach.language import Pack
-from voicecoach.mixer import Drained, Mixer, Scheduled, Started
-from voicecoach.session import Reaction, Session, State
+from voicecoach.mixer import Drained, Mixer, Scheduled
+from voicecoach.programme import Exercise
+from voicecoach.session import Outcome, Session
 from voicecoach.timeline import Cue
 
-# How far ahead of the mixer's clock new cues are scheduled: more than one block, so the callback
-# always sees them before their first sample is due.
-LEAD_S = 0.05
 # Silence left at the end of a render, so the last word is not cut by a player's fade-out.
 RENDER_TAIL_S = 0.5
-
-
-def scheduled(cues: Iterable[Cue], mixer: Mixer, clips: ClipCache) -> list[Scheduled]:
-    return [Scheduled(mixer.seconds_to_sample(c.t), clips.clip(c.text), c) for c in cues]
 
 
 def render(session: Session, clips: ClipCache) -> np.ndarray:
@@ -41,11 +36,6 @@ def render(session: Session, clips: ClipCache) -> np.ndarray:
     return out[:total]
 
 
-def apply(reaction: Reaction | None, mixer: Mixer, clips: ClipCache) -> None:
-    if reaction is not None:
-        mixer.schedule(scheduled(reaction.cues, mixer, clips), cut=reaction.cut)
-
-
 def play_phrase(text: str, clips: ClipCache, open_stream: Callable[[Mixer], OutputStream]) -> None:
     """Say one phrase on the output stream and return once it has been played."""
     clip = clips.clip(text)
@@ -57,75 +47,61 @@ def play_phrase(text: str, clips: ClipCache, open_stream: Callable[[Mixer], Outp
         drained.get(timeout=clip.size / clips.sample_rate + 5.0)
 
 
-class LivePlayer:
-    """Runs one session against a real output stream, taking typed commands from stdin."""
+def run_live(
+    exercise: Exercise,
+    pack: Pack,
+    clips: ClipCache,
+    open_stream: Callable[[Mixer], OutputStream],
+    typed_packs: Iterable[Pack],
+    exercises: Callable[[str], Exercise],
+    journal: JournalSink | None = None,
+    on_cue: Callable[[Cue], None] = lambda _cue: None,
+    gain: float = 1.0,
+) -> Outcome:
+    """Play one set (and the ones "nästa" skips to) in real time, taking typed commands from stdin."""
 
-    def __init__(
-        self,
-        session: Session,
-        clips: ClipCache,
-        open_stream: Callable[[Mixer], OutputStream],
-        packs: Iterable[Pack],
-        on_cue: Callable[[Cue], None],
-        gain: float = 1.0,
-    ) -> None:
-        self.session = session
-        self.clips = clips
-        self._open_stream = open_stream
-        self._packs = tuple(packs)
-        self._on_cue = on_cue
-        self._gain = gain
-
-    def run(self) -> State:
-        return asyncio.run(self._run())
-
-    async def _run(self) -> State:
+    async def main() -> Outcome:
         loop = asyncio.get_running_loop()
-        inbox: asyncio.Queue[object] = asyncio.Queue()
-        mixer = Mixer(self.clips.sample_rate, self._gain, lambda e: loop.call_soon_threadsafe(inbox.put_nowait, e))
-
-        def now() -> float:
-            return mixer.position / mixer.rate + LEAD_S
-
-        self._watch_stdin(loop, inbox)
+        done: asyncio.Future[Outcome] = loop.create_future()
+        mixer = Mixer(clips.sample_rate, gain, lambda e: loop.call_soon_threadsafe(coach.on_mixer_event, e))
+        coach = Coach(mixer, clips, pack, exercises, journal, on_cue, on_set_end=done.set_result)
+        stop = Intent("stop")
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, inbox.put_nowait, "stop")
-        # Render every clip before the stream starts, so no clip is synthesised on the clock.
-        for text in self.session.phrases():
-            self.clips.clip(text)
-        with self._open_stream(mixer):
-            apply(self.session.start(now()), mixer, self.clips)
-            while True:
-                item = await inbox.get()
-                if isinstance(item, Started) and isinstance(item.tag, Cue):
-                    self._on_cue(item.tag)
-                elif isinstance(item, Drained):
-                    if self.session.status(now()).state in (State.FINISHED, State.STOPPED):
-                        return self.session.state
-                elif isinstance(item, str):
-                    if item == "stop" and self.session.state in (State.STOPPED, State.FINISHED):
-                        return self.session.state
-                    apply(getattr(self.session, item)(now()), mixer, self.clips)
+            loop.add_signal_handler(sig, _stop_or_quit, coach, done, stop)
+        _watch_stdin(loop, tuple(typed_packs), coach.handle)
+        coach.prepare(exercise)
+        with open_stream(mixer):
+            coach.start(exercise)
+            return await done
 
-    def _watch_stdin(self, loop: asyncio.AbstractEventLoop, inbox: asyncio.Queue[object]) -> None:
-        if sys.stdin is None or sys.stdin.closed:
-            return
-        try:
-            fd = sys.stdin.fileno()
-        except (OSError, ValueError):
-            return
+    return asyncio.run(main())
 
-        def on_line() -> None:
-            line = sys.stdin.readline()
-            if not line:
-                loop.remove_reader(fd)
-                return
-            intent = match_text(line, self._packs, "session")
-            if intent in ("pause", "resume", "stop"):
-                inbox.put_nowait(intent)
 
-        try:
-            loop.add_reader(fd, on_line)
-        except (OSError, ValueError, PermissionError):
-            # stdin is a regular file or /dev/null: there is nothing to watch.
+def _stop_or_quit(coach: Coach, done: asyncio.Future[Outcome], stop: Intent) -> None:
+    """The first Ctrl-C stops the set politely; a second one, while "Avslutat" is said, quits at once."""
+    if not coach.handle(stop) and not done.done():
+        done.set_result(Outcome.STOPPED)
+
+
+def _watch_stdin(loop: asyncio.AbstractEventLoop, packs: tuple[Pack, ...], handle: Callable[[Intent], bool]) -> None:
+    if sys.stdin is None or sys.stdin.closed:
+        return
+    try:
+        fd = sys.stdin.fileno()
+    except (OSError, ValueError):
+        return
+
+    def on_line() -> None:
+        line = sys.stdin.readline()
+        if not line:
+            loop.remove_reader(fd)
             return
+        intent = match_text(line, packs, "session")
+        if intent is not None:
+            handle(Intent(intent))
+
+    try:
+        loop.add_reader(fd, on_line)
+    except (OSError, ValueError):
+        # stdin is a regular file or /dev/null, which cannot be watched: there are no typed commands.
+        return

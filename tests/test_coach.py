@@ -1,0 +1,152 @@
+"""The coach on an offline mixer: the audio clock is simulated by rendering blocks, nothing waits."""
+
+from datetime import datetime
+
+import numpy as np
+
+from voicecoach.coach import Coach, Intent
+from voicecoach.mixer import Mixer
+from voicecoach.programme import SPEED, STRENGTH, find_exercise, with_overrides
+from voicecoach.session import Outcome
+from voicecoach.timeline import Phase
+
+RATE = 1000
+BLOCK = 50
+
+
+class FakeClips:
+    """Clips of 60 ms a character, as a unit-test stand-in for espeak-ng renders."""
+
+    sample_rate = RATE
+
+    def clip(self, text: str) -> np.ndarray:
+        return np.full(int(0.06 * len(text) * RATE), 0.1, dtype=np.float32)
+
+    def duration(self, text: str) -> float:
+        return self.clip(text).size / RATE
+
+
+class FakeJournal:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def start_session(self, exercise_key, planned_reps, hold_s, rest_s, started_at: datetime) -> int:
+        self.calls.append(("start", exercise_key, planned_reps))
+        return 7
+
+    def record_rep(self, session_id, rep, hold_s, completed_at: datetime) -> None:
+        self.calls.append(("rep", session_id, rep))
+
+    def finish_session(self, session_id, outcome, ended_at: datetime) -> None:
+        self.calls.append(("finish", session_id, outcome))
+
+
+class Rig:
+    def __init__(self, sv, journal=None, reps=2):
+        self.events = []
+        self.mixer = Mixer(RATE, on_event=self.events.append)
+        self.ended: list[Outcome] = []
+        self.heard = []
+        self.coach = Coach(
+            self.mixer,
+            FakeClips(),
+            sv,
+            lambda key: with_overrides(find_exercise(key), reps=reps),
+            journal,
+            on_cue=self.heard.append,
+            on_set_end=self.ended.append,
+        )
+
+    def run_for(self, seconds: float) -> None:
+        for _ in range(int(seconds * RATE / BLOCK)):
+            self.mixer.render(np.zeros(BLOCK, dtype=np.float32))
+            while self.events:
+                self.coach.on_mixer_event(self.events.pop(0))
+
+
+def test_a_full_set_records_every_rep_as_it_completes_and_ends_completed(sv):
+    journal = FakeJournal()
+    rig = Rig(sv, journal)
+    assert rig.coach.handle(Intent("start", exercise="speed"))
+    rig.run_for(5)
+    assert journal.calls[0] == ("start", "speed", 2)
+    rig.run_for(200)
+    assert journal.calls == [("start", "speed", 2), ("rep", 7, 1), ("rep", 7, 2), ("finish", 7, "completed")]
+    assert rig.ended == [Outcome.COMPLETED]
+    assert rig.coach.state == "idle"
+
+
+def test_rep_is_recorded_when_its_release_is_heard_not_before(sv):
+    journal = FakeJournal()
+    rig = Rig(sv, journal)
+    rig.coach.handle(Intent("start", exercise="speed"))
+    for _ in range(400):
+        rig.run_for(0.05)
+        release_heard = any(c.phase is Phase.RELEASE for c in rig.heard)
+        assert (("rep", 7, 1) in journal.calls) == release_heard
+        if release_heard:
+            return
+    raise AssertionError("no release was heard")
+
+
+def test_stop_mid_set_keeps_completed_reps_and_ends_stopped(sv):
+    journal = FakeJournal()
+    rig = Rig(sv, journal, reps=5)
+    rig.coach.handle(Intent("start", exercise="strength"))
+    while sum(1 for c in rig.heard if c.phase is Phase.RELEASE) < 2:
+        rig.run_for(0.5)
+    assert rig.coach.handle(Intent("stop"))
+    rig.run_for(5)
+    assert journal.calls[-1] == ("finish", 7, "stopped")
+    assert [c for c in journal.calls if c[0] == "rep"] == [("rep", 7, 1), ("rep", 7, 2)]
+    assert rig.heard[-1].text == "Avslutat."
+
+
+def test_session_intents_mean_nothing_when_idle(sv):
+    rig = Rig(sv)
+    assert not rig.coach.handle(Intent("pause"))
+    assert rig.coach.status()["state"] == "idle"
+
+
+def test_start_while_in_a_session_is_refused(sv):
+    rig = Rig(sv)
+    rig.coach.handle(Intent("start", exercise="speed"))
+    assert not rig.coach.handle(Intent("start", exercise="strength"))
+    assert rig.coach.status()["exercise"] == SPEED.key
+
+
+def test_next_skips_to_the_following_exercise(sv):
+    journal = FakeJournal()
+    rig = Rig(sv, journal)
+    rig.coach.handle(Intent("start", exercise="identification"))
+    rig.run_for(2)
+    assert rig.coach.handle(Intent("next"))
+    rig.run_for(3)
+    assert ("finish", 7, "skipped") in journal.calls
+    assert rig.coach.status()["exercise"] == STRENGTH.key
+    assert rig.ended == []
+
+
+def test_pause_silences_the_mixer_within_one_block(sv):
+    rig = Rig(sv)
+    rig.coach.handle(Intent("start", exercise="speed"))
+    rig.run_for(1)
+    rig.coach.handle(Intent("pause"))
+    out = np.zeros(BLOCK, dtype=np.float32)
+    rig.mixer.render(out)
+    # The intro was playing; the next block is silent, since "Paus." is scheduled LEAD_S (one block) ahead.
+    assert not np.any(out)
+    assert rig.coach.status()["paused"] is True
+
+
+def test_a_failing_journal_is_switched_off_and_the_set_goes_on(sv):
+    class BrokenJournal(FakeJournal):
+        def record_rep(self, *args):
+            raise OSError(28, "No space left on device")
+
+    journal = BrokenJournal()
+    rig = Rig(sv, journal)
+    rig.coach.handle(Intent("start", exercise="speed"))
+    rig.run_for(200)
+    assert rig.ended == [Outcome.COMPLETED]
+    assert ("finish", 7, "completed") not in journal.calls

@@ -1,0 +1,179 @@
+"""The coach: turns intents (typed, spoken, from the control socket) into sessions on one long-lived mixer.
+
+It lives on the event loop's thread. The audio callback reaches it only through events the loop delivers
+(call_soon_threadsafe), so no object is shared between threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from voicecoach.clips import ClipCache
+from voicecoach.language import Pack
+from voicecoach.mixer import Drained, Mixer, MixerEvent, Scheduled, Started
+from voicecoach.programme import EXERCISES, Exercise
+from voicecoach.session import Outcome, Reaction, Session, State
+from voicecoach.timeline import Cue, Phase
+
+log = logging.getLogger(__name__)
+
+# How far ahead of the mixer's clock new cues are scheduled: more than one block, so the callback
+# always sees them before their first sample is due.
+LEAD_S = 0.05
+SESSION_INTENTS = ("pause", "resume", "stop", "next", "repeat", "how_many_left", "cant")
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What someone asked for, from any channel."""
+
+    name: str
+    exercise: str | None = None
+    text: str | None = None
+
+
+class JournalSink(Protocol):
+    def start_session(
+        self, exercise_key: str, planned_reps: int, hold_s: int, rest_s: int, started_at: datetime
+    ) -> int:
+        raise NotImplementedError
+
+    def record_rep(self, session_id: int, rep: int, hold_s: float, completed_at: datetime) -> None:
+        raise NotImplementedError
+
+    def finish_session(self, session_id: int, outcome: str, ended_at: datetime) -> None:
+        raise NotImplementedError
+
+
+def scheduled(cues: Iterable[Cue], mixer: Mixer, clips: ClipCache) -> list[Scheduled]:
+    return [Scheduled(mixer.seconds_to_sample(c.t), clips.clip(c.text), c) for c in cues]
+
+
+class Coach:
+    """Idle until asked to start; runs one session at a time; reports each finished set to on_set_end."""
+
+    def __init__(
+        self,
+        mixer: Mixer,
+        clips: ClipCache,
+        pack: Pack,
+        exercises: Callable[[str], Exercise],
+        journal: JournalSink | None = None,
+        on_cue: Callable[[Cue], None] = lambda _cue: None,
+        on_set_end: Callable[[Outcome], None] = lambda _outcome: None,
+    ) -> None:
+        self.mixer = mixer
+        self.clips = clips
+        self.pack = pack
+        self._exercises = exercises
+        self._journal = journal
+        self._on_cue = on_cue
+        self._on_set_end = on_set_end
+        self.session: Session | None = None
+        self._journal_id: int | None = None
+
+    # -- state -----------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The earliest time new audio can start, on the audio clock."""
+        return self.mixer.position / self.mixer.rate + LEAD_S
+
+    @property
+    def state(self) -> str:
+        return "idle" if self.session is None else "session"
+
+    def status(self) -> dict[str, object]:
+        if self.session is None:
+            return {"state": "idle", "exercise": None, "rep": None, "reps": None, "paused": False}
+        status = self.session.status(self.now())
+        return {
+            "state": "session",
+            "exercise": self.session.exercise.key,
+            "rep": status.rep,
+            "reps": status.reps_total,
+            "reps_done": status.reps_done,
+            "paused": status.state is State.PAUSED,
+        }
+
+    # -- intents ---------------------------------------------------------------------------
+
+    def handle(self, intent: Intent) -> bool:
+        """Carry out an intent; False when it means nothing in the current state."""
+        if intent.name == "start" and intent.exercise and self.session is None:
+            self.start(self._exercises(intent.exercise))
+            return True
+        if intent.name == "say" and intent.text:
+            self._play((Cue(self.now(), Phase.DONE, None, intent.text),), cut=False)
+            return True
+        if intent.name in SESSION_INTENTS and self.session is not None:
+            reaction: Reaction | None = getattr(self.session, intent.name)(self.now())
+            if reaction is None:
+                return False
+            self._play(reaction.cues, cut=reaction.cut)
+            return True
+        return False
+
+    def prepare(self, exercise: Exercise) -> Session:
+        """A new session whose every phrase is rendered and loaded. Do this before the stream runs where
+        possible: loading holds the GIL, and an audio callback kept waiting underruns."""
+        session = Session(exercise, self.pack, self.clips.duration)
+        for text in session.phrases():
+            self.clips.clip(text)
+        return session
+
+    def start(self, exercise: Exercise) -> None:
+        session = self.prepare(exercise)
+        self.session = session
+        self._journal_id = self._journal_call(
+            "start_session", exercise.key, exercise.reps, exercise.hold_s, exercise.rest_s, _utcnow()
+        )
+        self._play(session.start(self.now()).cues, cut=False)
+
+    def _play(self, cues: Iterable[Cue], cut: bool) -> None:
+        self.mixer.schedule(scheduled(cues, self.mixer, self.clips), cut=cut)
+
+    # -- audio events (delivered on the loop's thread) -----------------------------------------
+
+    def on_mixer_event(self, event: MixerEvent) -> None:
+        if isinstance(event, Started) and isinstance(event.tag, Cue):
+            cue = event.tag
+            self._on_cue(cue)
+            # A repetition is done once its squeeze is over: the release cue is being said.
+            if cue.phase is Phase.RELEASE and cue.rep is not None and self.session is not None:
+                self._journal_call("record_rep", self._journal_id, cue.rep, self.session.exercise.hold_s, _utcnow())
+        elif isinstance(event, Drained) and self.session is not None:
+            state = self.session.status(self.now()).state
+            if state in (State.FINISHED, State.STOPPED):
+                self._end_set()
+
+    def _end_set(self) -> None:
+        session = self.session
+        assert session is not None and session.outcome is not None
+        self._journal_call("finish_session", self._journal_id, str(session.outcome), _utcnow())
+        self.session = None
+        self._journal_id = None
+        if session.outcome is Outcome.SKIPPED:
+            later = [e for e in EXERCISES if e.order > session.exercise.order]
+            if later:
+                self.start(self._exercises(later[0].key))
+                return
+        self._on_set_end(session.outcome)
+
+    def _journal_call(self, method: str, *args: object) -> int | None:
+        """Write to the journal; a journal that fails is switched off for good, and the set goes on."""
+        if self._journal is None or (method != "start_session" and args[0] is None):
+            return None
+        try:
+            return getattr(self._journal, method)(*args)
+        except Exception:
+            log.exception("the training journal failed; this session goes on without it")
+            self._journal = None
+            return None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
