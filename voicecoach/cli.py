@@ -23,7 +23,7 @@ from voicecoach.timeline import Cue
 RENDER_RATE = 22050
 DEFAULT_RATE_WPM = 160
 # Modules that add subcommands: each has register(subparsers), setting func= on its parsers.
-EXTENSIONS: tuple[str, ...] = ("voicecoach.cli_model",)
+EXTENSIONS: tuple[str, ...] = ("voicecoach.cli_model", "voicecoach.cli_journal")
 
 
 class _Parser(argparse.ArgumentParser):

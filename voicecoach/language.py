@@ -41,6 +41,8 @@ class Command:
     phrase: str
     intent: str
     states: tuple[str, ...]
+    # The intent's slot, where it has one: "starta styrka" is intent "start" with exercise "strength".
+    exercise: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,13 @@ def _commands(raw: object, source: str) -> tuple[Command, ...]:
         unknown = [s for s in states if s not in STATES]
         if unknown or not states:
             raise PackError(f"{source}: command {intent!r} has states {list(states)}; use some of {list(STATES)}")
-        commands.extend(Command(phrase=p.strip().lower(), intent=intent, states=states) for p in phrases)
+        exercise = entry.get("exercise")
+        keys = [e.key for e in EXERCISES]
+        if exercise is not None and exercise not in keys:
+            raise PackError(f"{source}: command {intent!r} names exercise {exercise!r}; use one of {keys}")
+        commands.extend(
+            Command(phrase=p.strip().lower(), intent=intent, states=states, exercise=exercise) for p in phrases
+        )
     return tuple(commands)
 
 
@@ -142,6 +150,20 @@ def parse_pack(text: str, source: str) -> Pack:
         exercises={k: dict(v) for k, v in exercises.items()},
         commands=_commands(data.get("commands", []), source),
     )
+
+
+def load_commands(path: Path) -> tuple[Command, ...]:
+    """Only the [[commands]] of a pack file: a command pack for a language the coach does not narrate."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PackError(f"cannot read command pack {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PackError(f"{path} is not valid TOML: {exc}") from exc
+    commands = _commands(data.get("commands", []), str(path))
+    if not commands:
+        raise PackError(f"{path} has no [[commands]]: add at least one phrase with its intent and states")
+    return commands
 
 
 def load_pack(lang: str = "sv", path: Path | None = None) -> Pack:

@@ -20,5 +20,9 @@ def clip_dir() -> Path:
     return state_dir() / "clips"
 
 
+def journal_path() -> Path:
+    return state_dir() / "journal.sqlite3"
+
+
 def models_dir() -> Path:
     return state_dir() / "models"

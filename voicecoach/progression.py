@@ -1,0 +1,457 @@
+"""Progression by the programme's rules: pure functions of the journal's records and an injected "now".
+
+Days are calendar days in now's time zone, so the caller decides what "today" is (local time in real use,
+a fake calendar in tests). The numbers come from voicecoach.programme; Rules holds the choices the guide
+leaves to us (how many days make "confident", how fast the endurance hold rises, what counts as steady).
+"""
+
+from __future__ import annotations
+
+import calendar
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from importlib import resources
+
+from voicecoach.journal import Event, Outcome, SessionRecord
+from voicecoach.language import Pack, PackError, load_pack
+from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, STRENGTH, Exercise, find_exercise
+
+
+class EventKind(StrEnum):
+    """What progression records in the journal's events; the value is given with each."""
+
+    ADVANCED = "advanced"  # value: the key of the exercise now being learned
+    MAINTENANCE = "maintenance"  # value: "accepted"
+    DECLINED = "declined"  # value: the SuggestionKind declined
+    SYMPTOM_CHECK = "symptom_check"  # value: a SymptomAnswer
+
+
+class SuggestionKind(StrEnum):
+    NEXT_EXERCISE = "next_exercise"
+    MAINTENANCE = "maintenance"
+
+
+class SymptomAnswer(StrEnum):
+    ASKED = "asked"
+    IMPROVED = "improved"
+    NOT_IMPROVED = "not_improved"
+
+
+class TrainingPhase(StrEnum):
+    LEARNING = "learning"
+    MAINTENANCE = "maintenance"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The configurable part of progression; the defaults are the issue's."""
+
+    # Move on after this many separate days with a confident session of the current exercise.
+    days_to_move_on: int = 3
+    # Repetitions in a row that make a session confident; None means the exercise's own set (10 in a row).
+    in_a_row: int | None = None
+    endurance_step_s: int = 10
+    endurance_sessions_per_step: int = 2
+    # Regular training for this long before maintenance is suggested.
+    steady_months: int = 3
+    # A longer break than this ends a period of regular training.
+    max_gap_days: int = 7
+    symptom_check_every_months: int = 1
+
+
+DEFAULT_RULES = Rules()
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    kind: SuggestionKind
+    exercise: str | None = None  # for NEXT_EXERCISE: the key to move on to
+
+
+@dataclass(frozen=True)
+class Endurance:
+    hold_s: int
+    goal_s: int
+    # Complete sessions at the current hold so far, and how many the next step needs.
+    complete_at_hold: int
+    sessions_per_step: int
+
+
+@dataclass(frozen=True)
+class NextSession:
+    """What "starta träning" plays next, and how much of the dosage is done."""
+
+    exercise: str
+    reps: int
+    hold_s: int
+    rest_s: int
+    period: str  # "day" while learning, "week" (the last 7 days) in maintenance
+    done: int  # sessions of this plan done in the period
+    wanted: tuple[int, int | None]  # the dosage for the period: at least, at most (None: the guide sets no limit)
+    due_today: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The spoken "hur går det": this week, the streak, where the training is, the longest endurance hold."""
+
+    days_this_week: int
+    streak_days: int
+    phase: TrainingPhase
+    exercise: str
+    exercise_number: int
+    exercises_total: int
+    endurance_hold_s: int
+    longest_hold_s: int | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: TrainingPhase
+    exercise: str
+    next_exercise: str | None
+    confident_days: int
+    days_to_move_on: int
+    endurance: Endurance
+    regular_since: date | None
+    maintenance_from: date | None  # when maintenance will be suggested if training stays regular
+    suggestion: Suggestion | None
+    symptom_check_due: bool
+    next_session: NextSession
+    summary: Summary = field(repr=False)
+
+
+# -- calendar ---------------------------------------------------------------------------------
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day of the month, months later; the 31st becomes the last day of a shorter month."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _day(when: datetime, now: datetime) -> date:
+    return when.astimezone(now.tzinfo).date()
+
+
+def _trained_days(sessions: list[SessionRecord], now: datetime) -> set[date]:
+    """Days with at least one completed repetition."""
+    return {_day(s.started_at, now) for s in sessions if s.reps}
+
+
+# -- the rules --------------------------------------------------------------------------------
+
+
+def current_exercise(events: list[Event]) -> Exercise:
+    """The exercise being learned: the first, or the last one accepted."""
+    key = EXERCISES[0].key
+    for event in events:
+        if event.kind == EventKind.ADVANCED:
+            key = event.value
+    return find_exercise(key)
+
+
+def training_phase(events: list[Event]) -> TrainingPhase:
+    accepted = any(e.kind == EventKind.MAINTENANCE for e in events)
+    return TrainingPhase.MAINTENANCE if accepted else TrainingPhase.LEARNING
+
+
+def _following(exercise: Exercise) -> Exercise | None:
+    later = [e for e in EXERCISES if e.order > exercise.order]
+    return min(later, key=lambda e: e.order) if later else None
+
+
+def confident_days(sessions: list[SessionRecord], exercise: Exercise, now: datetime, rules: Rules) -> int:
+    """Separate days with a confident session (the full set in a row, completed) since the last "orkar inte"."""
+    needed = rules.in_a_row or exercise.reps
+    shortest_hold = exercise.hold_range_s[0] if exercise.hold_range_s else exercise.hold_s
+    days: set[date] = set()
+    for s in sessions:
+        if s.exercise != exercise.key:
+            continue
+        if s.outcome is Outcome.COULD_NOT_FINISH:
+            days.clear()
+        elif s.outcome is Outcome.COMPLETED and s.reps_done >= needed and s.hold_s >= shortest_hold:
+            days.add(_day(s.started_at, now))
+    return len(days)
+
+
+def endurance(sessions: list[SessionRecord], rules: Rules) -> Endurance:
+    """The endurance hold: from the programme's start, up a step after enough complete sessions, up to the goal."""
+    goal = ENDURANCE.goal_hold_s or ENDURANCE.hold_s
+    hold, complete = ENDURANCE.hold_s, 0
+    for s in sessions:
+        if (
+            s.exercise == ENDURANCE.key
+            and s.outcome is Outcome.COMPLETED
+            and s.reps_done >= ENDURANCE.reps
+            and s.hold_s >= hold
+            and hold < goal
+        ):
+            complete += 1
+            if complete == rules.endurance_sessions_per_step:
+                hold, complete = min(hold + rules.endurance_step_s, goal), 0
+    return Endurance(hold, goal, complete, rules.endurance_sessions_per_step)
+
+
+def regular_since(sessions: list[SessionRecord], now: datetime, rules: Rules) -> date | None:
+    """The first day of the current period of regular training (no break longer than max_gap_days), or None."""
+    days = sorted(_trained_days(sessions, now))
+    if not days or (now.date() - days[-1]).days > rules.max_gap_days:
+        return None
+    start = days[-1]
+    for earlier in reversed(days[:-1]):
+        if (start - earlier).days > rules.max_gap_days:
+            break
+        start = earlier
+    return start
+
+
+def symptom_check_due(sessions: list[SessionRecord], events: list[Event], now: datetime, rules: Rules) -> bool:
+    """Ask whether the symptoms have improved: after the guide's months of regular training, at most once a month,
+    and never again once the answer was yes."""
+    since = regular_since(sessions, now, rules)
+    if since is None or now.date() < add_months(since, DOSAGE.see_doctor_after_months[0]):
+        return False
+    checks = [e for e in events if e.kind == EventKind.SYMPTOM_CHECK]
+    if any(e.value == SymptomAnswer.IMPROVED for e in checks):
+        return False
+    last_asked = max((_day(e.at, now) for e in checks), default=None)
+    return last_asked is None or now.date() >= add_months(last_asked, rules.symptom_check_every_months)
+
+
+def _declined_today(events: list[Event], kind: SuggestionKind, now: datetime) -> bool:
+    return any(e.kind == EventKind.DECLINED and e.value == kind and _day(e.at, now) == now.date() for e in events)
+
+
+def _next_session(
+    sessions: list[SessionRecord], events: list[Event], phase: TrainingPhase, hold: int, now: datetime
+) -> NextSession:
+    today = now.date()
+    if phase is TrainingPhase.MAINTENANCE:
+        started = max(e.at for e in events if e.kind == EventKind.MAINTENANCE)
+        # 8-12 maximal squeezes: plan the most, count a session that reached the least.
+        low, high = DOSAGE.maintenance_squeezes
+        week = today - timedelta(days=6)
+        done = sum(
+            1
+            for s in sessions
+            if s.exercise == STRENGTH.key
+            and s.started_at >= started
+            and s.reps_done >= low
+            and _day(s.started_at, now) >= week
+        )
+        wanted = DOSAGE.maintenance_times_per_week
+        # One a day at most: the week's minimum is not crammed into one day.
+        return NextSession(
+            STRENGTH.key, high, STRENGTH.hold_s, STRENGTH.rest_s, "week", done, wanted, min(1, max(0, wanted[0] - done))
+        )
+    exercise = current_exercise(events)
+    done = sum(
+        1
+        for s in sessions
+        if s.exercise == exercise.key and s.outcome is Outcome.COMPLETED and _day(s.started_at, now) == today
+    )
+    # "More than once a day" sets a minimum and no upper limit.
+    least = DOSAGE.learning_sessions_per_day_min
+    hold_s = hold if exercise is ENDURANCE else exercise.hold_s
+    return NextSession(
+        exercise.key, exercise.reps, hold_s, exercise.rest_s, "day", done, (least, None), max(0, least - done)
+    )
+
+
+def summary(sessions: list[SessionRecord], events: list[Event], now: datetime, rules: Rules = DEFAULT_RULES) -> Summary:
+    """The numbers of the spoken progress summary."""
+    days = _trained_days(sessions, now)
+    today = now.date()
+    monday = today - timedelta(days=today.weekday())
+    streak, day = 0, today if today in days else today - timedelta(days=1)
+    while day in days:
+        streak, day = streak + 1, day - timedelta(days=1)
+    holds = [r.hold_s for s in sessions if s.exercise == ENDURANCE.key for r in s.reps]
+    exercise = current_exercise(events)
+    return Summary(
+        days_this_week=sum(1 for d in days if monday <= d <= today),
+        streak_days=streak,
+        phase=training_phase(events),
+        exercise=exercise.key,
+        exercise_number=exercise.order,
+        exercises_total=len(EXERCISES),
+        endurance_hold_s=endurance(sessions, rules).hold_s,
+        longest_hold_s=round(max(holds)) if holds else None,
+    )
+
+
+def progress(
+    sessions: list[SessionRecord], events: list[Event], now: datetime, rules: Rules = DEFAULT_RULES
+) -> Progress:
+    """Where the training stands today, what comes next, and any step waiting for the user's "ja"."""
+    phase = training_phase(events)
+    exercise = current_exercise(events)
+    following = _following(exercise)
+    confident = confident_days(sessions, exercise, now, rules)
+    since = regular_since(sessions, now, rules)
+    hold = endurance(sessions, rules)
+    maintenance_from = None
+    if phase is TrainingPhase.LEARNING and following is None and since is not None:
+        maintenance_from = add_months(since, rules.steady_months)
+    suggestion = None
+    if phase is TrainingPhase.LEARNING and following is not None and confident >= rules.days_to_move_on:
+        suggestion = Suggestion(SuggestionKind.NEXT_EXERCISE, following.key)
+    elif maintenance_from is not None and now.date() >= maintenance_from:
+        suggestion = Suggestion(SuggestionKind.MAINTENANCE)
+    if suggestion is not None and _declined_today(events, suggestion.kind, now):
+        suggestion = None
+    return Progress(
+        phase=phase,
+        exercise=exercise.key,
+        next_exercise=following.key if following else None,
+        confident_days=confident,
+        days_to_move_on=rules.days_to_move_on,
+        endurance=hold,
+        regular_since=since,
+        maintenance_from=maintenance_from,
+        suggestion=suggestion,
+        symptom_check_due=symptom_check_due(sessions, events, now, rules),
+        next_session=_next_session(sessions, events, phase, hold.hold_s, now),
+        summary=summary(sessions, events, now, rules),
+    )
+
+
+def accepted(suggestion: Suggestion, now: datetime) -> Event:
+    """The event that records the user's "ja" to a suggestion."""
+    if suggestion.kind is SuggestionKind.NEXT_EXERCISE and suggestion.exercise is not None:
+        return Event(EventKind.ADVANCED, suggestion.exercise, now)
+    return Event(EventKind.MAINTENANCE, "accepted", now)
+
+
+def declined(suggestion: Suggestion, now: datetime) -> Event:
+    """The event that records a "nej": the suggestion is not repeated today."""
+    return Event(EventKind.DECLINED, suggestion.kind, now)
+
+
+# -- what is said -----------------------------------------------------------------------------
+
+PHRASE_KEYS = (
+    "week_none",
+    "week_one",
+    "week_many",
+    "streak",
+    "exercise",
+    "maintenance",
+    "endurance_hold",
+    "longest_hold",
+    "suggest_next",
+    "suggest_maintenance",
+    "accepted_next",
+    "accepted_maintenance",
+    "symptom_question",
+    "symptom_good",
+    "symptom_advice",
+    "journal_off",
+)
+
+
+@dataclass(frozen=True)
+class Phrases:
+    """A language pack's [progress] table, with the pack for numbers and exercise names."""
+
+    pack: Pack
+    text: dict[str, str]
+    # Numbers said before a noun where they differ from counting ("en gång", not "ett gång").
+    counts: dict[int, str]
+
+    def count(self, n: int) -> str:
+        return self.counts.get(n, self.pack.number(n))
+
+    def name(self, key: str) -> str:
+        """An exercise's name to say mid-sentence."""
+        name = self.pack.exercise_name(find_exercise(key))
+        return name[:1].lower() + name[1:]
+
+
+def load_phrases(lang: str = "sv") -> Phrases:
+    """The progress phrases of a built-in language pack."""
+    pack = load_pack(lang)
+    source = f"{lang}.toml"
+    data = tomllib.loads(resources.files("voicecoach.packs").joinpath(source).read_text(encoding="utf-8"))
+    table = data.get("progress", {})
+    missing = [key for key in PHRASE_KEYS if not isinstance(table.get(key), str)]
+    if missing:
+        raise PackError(f"{source}: [progress] is missing {missing[0]!r}")
+    counts = table.get("counts", {})
+    return Phrases(pack, {k: table[k] for k in PHRASE_KEYS}, {int(k): str(v) for k, v in counts.items()})
+
+
+def _dosage_words(phrases: Phrases) -> dict[str, str]:
+    low, high = DOSAGE.maintenance_squeezes
+    times_low, times_high = DOSAGE.maintenance_times_per_week
+    return {
+        "low": phrases.count(low),
+        "high": phrases.count(high),
+        "times_low": phrases.count(times_low),
+        "times_high": phrases.count(times_high),
+    }
+
+
+def summary_text(s: Summary, phrases: Phrases) -> str:
+    """The spoken answer to "hur går det"."""
+    t = phrases.text
+    if s.days_this_week == 0:
+        parts = [t["week_none"]]
+    elif s.days_this_week == 1:
+        parts = [t["week_one"]]
+    else:
+        parts = [t["week_many"].format(days=phrases.count(s.days_this_week))]
+    # A streak of one day is just today; it is worth saying from two.
+    if s.streak_days > 1:
+        parts.append(t["streak"].format(days=phrases.count(s.streak_days)))
+    if s.phase is TrainingPhase.MAINTENANCE:
+        parts.append(t["maintenance"].format(**_dosage_words(phrases)))
+    else:
+        parts.append(
+            t["exercise"].format(
+                exercise=phrases.name(s.exercise),
+                number=phrases.count(s.exercise_number),
+                total=phrases.count(s.exercises_total),
+            )
+        )
+        if s.exercise == ENDURANCE.key:
+            parts.append(t["endurance_hold"].format(seconds=phrases.count(s.endurance_hold_s)))
+    if s.longest_hold_s is not None:
+        parts.append(t["longest_hold"].format(seconds=phrases.count(s.longest_hold_s)))
+    return " ".join(parts)
+
+
+def suggestion_text(suggestion: Suggestion, current: str, phrases: Phrases) -> str:
+    """The spoken question for a suggestion; it takes effect only after a "ja"."""
+    if suggestion.kind is SuggestionKind.NEXT_EXERCISE and suggestion.exercise is not None:
+        return phrases.text["suggest_next"].format(
+            exercise=phrases.name(current), next=phrases.name(suggestion.exercise)
+        )
+    return phrases.text["suggest_maintenance"].format(**_dosage_words(phrases))
+
+
+def accepted_text(suggestion: Suggestion, phrases: Phrases) -> str:
+    if suggestion.kind is SuggestionKind.NEXT_EXERCISE and suggestion.exercise is not None:
+        return phrases.text["accepted_next"].format(exercise=phrases.name(suggestion.exercise))
+    return phrases.text["accepted_maintenance"]
+
+
+def symptom_question_text(phrases: Phrases) -> str:
+    return phrases.text["symptom_question"]
+
+
+def symptom_answer_text(improved: bool, phrases: Phrases) -> str:
+    """What is said after the answer: on "nej", the guide's advice to book a gynaecologist."""
+    if improved:
+        return phrases.text["symptom_good"]
+    low, high = DOSAGE.see_doctor_after_months
+    return phrases.text["symptom_advice"].format(low=phrases.count(low), high=phrases.count(high))
+
+
+def journal_off_text(phrases: Phrases) -> str:
+    return phrases.text["journal_off"]
