@@ -12,6 +12,7 @@ from pathlib import Path
 
 from voicecoach import audio, paths
 from voicecoach.clips import ClipCache, write_wav
+from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.errors import UsageError, UserError
 from voicecoach.language import LANGUAGES, Pack, load_pack
 from voicecoach.player import play_phrase, render, run_live
@@ -21,9 +22,13 @@ from voicecoach.timeline import Cue
 
 # Clips are rendered by espeak-ng at this rate; an offline render keeps it.
 RENDER_RATE = 22050
-DEFAULT_RATE_WPM = 160
 # Modules that add subcommands: each has register(subparsers), setting func= on its parsers.
-EXTENSIONS: tuple[str, ...] = ("voicecoach.cli_model", "voicecoach.cli_journal")
+EXTENSIONS: tuple[str, ...] = (
+    "voicecoach.cli_model",
+    "voicecoach.cli_journal",
+    "voicecoach.cli_config",
+    "voicecoach.cli_ctl",
+)
 
 
 class _Parser(argparse.ArgumentParser):

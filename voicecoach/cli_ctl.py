@@ -1,0 +1,60 @@
+"""`voicecoach ctl`: drive the running daemon through its control socket, without audio."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from voicecoach import control
+from voicecoach.coach import SESSION_INTENTS
+from voicecoach.errors import UsageError
+
+# The coach's session intents as subcommands (how_many_left is typed how-many-left).
+SESSION_HELP = {
+    "pause": "pause the running set",
+    "resume": "go on after a pause",
+    "stop": "stop the running set",
+    "next": "skip the rest of this exercise and go on to the next",
+    "repeat": "say the instructions again and redo this repetition",
+    "how_many_left": "say how many repetitions are left",
+    "cant": "end the set kindly: this repetition could not be finished",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("ctl", help="control the running daemon (status, start, pause, resume, stop, say, ...)")
+    parser.add_argument("--socket", type=Path, metavar="PATH", help="the daemon's control socket (found if omitted)")
+    commands = parser.add_subparsers(dest="command_name", required=True, parser_class=type(parser))
+    status = commands.add_parser("status", help="what the daemon is doing")
+    status.set_defaults(intent="status")
+    status.add_argument("--json", action="store_true", help="print the status as one JSON object")
+    start = commands.add_parser("start", help="start a set of an exercise")
+    start.set_defaults(intent="start")
+    start.add_argument("exercise", help="e.g. strength or styrka")
+    say = commands.add_parser("say", help="speak a phrase")
+    say.set_defaults(intent="say")
+    say.add_argument("text", nargs="+")
+    for name in SESSION_INTENTS:
+        commands.add_parser(name.replace("_", "-"), help=SESSION_HELP.get(name)).set_defaults(intent=name)
+    parser.set_defaults(func=cmd_ctl)
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
+    request: dict[str, str] = {"intent": args.intent}
+    if args.intent == "start":
+        request["exercise"] = args.exercise
+    elif args.intent == "say":
+        request["text"] = " ".join(args.text)
+    try:
+        # The daemon checks again; checking here too names a typo before looking for the daemon.
+        intent = control.parse_intent(request)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    reply = control.request(intent, args.socket)
+    if intent.name == "status":
+        status = control.DaemonStatus.from_reply(reply)
+        print(json.dumps(status.as_json(), ensure_ascii=False) if args.json else status.describe())
+    elif reply.get("message"):
+        print(reply["message"])
+    return 0

@@ -1,0 +1,378 @@
+"""The daemon's configuration: TOML files in layers, validated into small frozen dataclasses.
+
+Precedence, lowest first: built-in defaults, /etc/voicecoach/config.toml, $XDG_CONFIG_HOME/voicecoach/config.toml,
+--config FILE, command-line flags, and $VOICECOACH_STATE_DIR (for the state directory only). Every effective value
+remembers which of these it came from, so `voicecoach config show` can say why a value is what it is.
+
+Each layer is validated on its own, so an error names the file that holds the bad value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from voicecoach import paths
+from voicecoach.errors import UserError
+from voicecoach.language import LANGUAGES
+from voicecoach.programme import BOUNDS, EXERCISES, Exercise, ProgrammeError, find_exercise, with_overrides
+
+SYSTEM_FILE = Path("/etc/voicecoach/config.toml")
+STATE_ENV = "VOICECOACH_STATE_DIR"
+DEFAULT = "default"
+ENVIRONMENT = f"${STATE_ENV}"
+# espeak-ng speaks from 80 words a minute; above about 300 counting cues run together.
+RATE_WPM = (80, 300)
+DEFAULT_RATE_WPM = 160
+# The command-line flags that override keys; `voicecoach run` adds them with add_override_arguments.
+FLAGS: dict[str, str] = {
+    "language": "--lang",
+    "listen.model": "--model",
+    "listen.commands": "--commands",
+    "audio.input_device": "--input-device",
+    "audio.output_device": "--output-device",
+}
+# The programme's TOML names for the Exercise fields they override, with the unit for messages.
+PROGRAMME_FIELDS: dict[str, tuple[str, str]] = {
+    "hold": ("hold_s", "seconds"),
+    "rest": ("rest_s", "seconds"),
+    "reps": ("reps", "repetitions"),
+}
+
+
+class ConfigError(UserError):
+    """A configuration file or flag that cannot be used; the message names the file, the key and what is allowed."""
+
+    exit_code = 78  # EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a restart loop on it
+
+
+class _Invalid(ValueError):
+    """A value of the wrong type or out of range; the caller adds where it was and what is allowed."""
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """Devices are a name (or a unique part of one) or a PortAudio index; None is the system default."""
+
+    input_device: str | int | None = None
+    output_device: str | int | None = None
+    volume: float = 1.0
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    """How the coach speaks. An empty voice means the language pack's own espeak-ng voice."""
+
+    rate: int = DEFAULT_RATE_WPM
+    voice: str = ""
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    """Voice control. No model means the one `voicecoach model fetch` installs for the language."""
+
+    model: Path | None = None
+    commands: Path | None = None
+    sensitivity: float = 0.5
+    voice_required: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration, with where each value came from."""
+
+    language: str
+    state_dir: Path
+    audio: AudioSettings
+    speech: SpeechSettings
+    listen: ListenSettings
+    programme: tuple[Exercise, ...]
+    # The files read, lowest precedence first, as labels ("--config PATH" for the explicit one).
+    files: tuple[str, ...]
+    # Dotted key -> value and dotted key -> origin ("default", a file, a flag or the environment).
+    values: Mapping[str, object]
+    origins: Mapping[str, str]
+
+    def exercise(self, name: str) -> Exercise:
+        """The exercise named in English or Swedish, with this configuration's overrides."""
+        key = find_exercise(name).key
+        return next(e for e in self.programme if e.key == key)
+
+
+# -- value checks: each returns the typed value or raises _Invalid ---------------------------------------------------
+
+
+def _number(low: float, high: float) -> Callable[[object, Path], float]:
+    def check(value: object, _base: Path) -> float:
+        # bool is an int in Python, but `volume = true` is a mistake, not 1.0.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise _Invalid(f"a number from {low} to {high}")
+        return float(value)
+
+    return check
+
+
+def _whole(low: int, high: int, unit: str) -> Callable[[object, Path], int]:
+    def check(value: object, _base: Path) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _Invalid(f"a whole number of {unit} from {low} to {high}")
+        return value
+
+    return check
+
+
+def _language(value: object, _base: Path) -> str:
+    if value not in LANGUAGES:
+        raise _Invalid(f"one of {', '.join(json.dumps(code) for code in LANGUAGES)}")
+    return str(value)
+
+
+def _device(value: object, _base: Path) -> str | int | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise _Invalid("a device name, an index (0 or more) from 'voicecoach devices', or \"\" for the system default")
+
+
+def _voice(value: object, _base: Path) -> str:
+    # An espeak-ng voice id is a file name below espeak-ng-data/voices with an optional +variant.
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+/")
+    if not isinstance(value, str) or not set(value) <= allowed or value.startswith(("/", "+")):
+        raise _Invalid('an espeak-ng voice id such as "sv" or "en-gb+f3" (see \'espeak-ng --voices\'), or ""')
+    return value
+
+
+def _path(optional: bool) -> Callable[[object, Path], Path | None]:
+    def check(value: object, base: Path) -> Path | None:
+        if not isinstance(value, str) or (not optional and not value.strip()):
+            raise _Invalid('a path (relative to the file it is in), or "" for the default' if optional else "a path")
+        if not value.strip():
+            return None
+        # A relative path in a file means relative to that file, not to wherever the daemon happens to start.
+        return base / Path(value).expanduser()
+
+    return check
+
+
+def _flag(value: object, _base: Path) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid("true or false")
+    return value
+
+
+_SPECS: dict[str, Callable[[object, Path], object]] = {
+    "language": _language,
+    "state_dir": _path(optional=False),
+    "audio.input_device": _device,
+    "audio.output_device": _device,
+    "audio.volume": _number(0.0, 1.0),
+    "speech.rate": _whole(*RATE_WPM, "words a minute"),
+    "speech.voice": _voice,
+    "listen.model": _path(optional=True),
+    "listen.commands": _path(optional=True),
+    "listen.sensitivity": _number(0.0, 1.0),
+    "listen.voice_required": _flag,
+}
+_SECTIONS = ("audio", "speech", "listen")
+
+
+def _defaults() -> dict[str, object]:
+    values: dict[str, object] = {"language": "sv", "state_dir": paths.state_dir()}
+    for section, settings in (("audio", AudioSettings()), ("speech", SpeechSettings()), ("listen", ListenSettings())):
+        values.update({f"{section}.{k}": v for k, v in vars(settings).items()})
+    for exercise in EXERCISES:
+        for name, (field, _unit) in PROGRAMME_FIELDS.items():
+            values[f"programme.{exercise.key}.{name}"] = getattr(exercise, field)
+    return values
+
+
+# -- layers ----------------------------------------------------------------------------------------------------------
+
+
+def _shown(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str | int | float | bool) else f"a {_kind(value)}"
+
+
+def _kind(value: object) -> str:
+    return {dict: "table", list: "list"}.get(type(value), type(value).__name__)
+
+
+def _unknown(where: str, key: str, allowed: list[str]) -> ConfigError:
+    # Compare the last parts only: the shared "programme.strength." prefix would make anything look close.
+    names = {name.rsplit(".", 1)[-1]: name for name in allowed}
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], names, n=1)
+    hint = f" (did you mean {names[close[0]]}?)" if close else ""
+    return ConfigError(f"{where}: unknown key {key}{hint}; the keys allowed here are {', '.join(allowed)}")
+
+
+def _check(where: str, key: str, value: object, base: Path) -> object:
+    try:
+        return _SPECS[key](value, base)
+    except _Invalid as exc:
+        raise ConfigError(f"{where}: {key} = {_shown(value)} is not allowed; use {exc}") from None
+
+
+def _programme(where: str, table: object) -> dict[str, object]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: programme must be a table of exercises, e.g. [programme.strength]")
+    values: dict[str, object] = {}
+    seen: dict[str, str] = {}
+    for name, entry in table.items():
+        try:
+            exercise = find_exercise(name)
+        except ProgrammeError as exc:
+            raise ConfigError(f"{where}: programme.{name} is not an exercise; {exc}") from None
+        if exercise.key in seen:
+            raise ConfigError(
+                f"{where}: programme.{seen[exercise.key]} and programme.{name} are the same exercise; keep one of them"
+            )
+        seen[exercise.key] = name
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: programme.{name} must be a table with keys {', '.join(PROGRAMME_FIELDS)}")
+        for field, value in entry.items():
+            key = f"programme.{name}.{field}"
+            if field not in PROGRAMME_FIELDS:
+                raise _unknown(where, key, [f"programme.{name}.{f}" for f in PROGRAMME_FIELDS])
+            attr, unit = PROGRAMME_FIELDS[field]
+            low, high = getattr(BOUNDS, attr)
+            allowed = f"a whole number of {unit} from {low} to {high}"
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{where}: {key} = {_shown(value)} is not allowed; use {allowed}")
+            try:
+                # The programme owns the bounds; asking it keeps one source of truth.
+                with_overrides(exercise, **{attr: value})
+            except ProgrammeError:
+                raise ConfigError(f"{where}: {key} = {_shown(value)} is not allowed; use {allowed}") from None
+            values[f"programme.{exercise.key}.{field}"] = value
+    return values
+
+
+def _layer(where: str, data: Mapping[str, object], base: Path) -> dict[str, object]:
+    """Validate one file's table and flatten it to dotted keys."""
+    top = [k for k in _SPECS if "." not in k]
+    allowed = [*top, *(f"[{s}]" for s in _SECTIONS), "[programme]"]
+    values: dict[str, object] = {}
+    for key, value in data.items():
+        if key == "programme":
+            values.update(_programme(where, value))
+        elif key in _SECTIONS:
+            if not isinstance(value, dict):
+                keys = ", ".join(k.split(".")[1] for k in _SPECS if k.startswith(f"{key}."))
+                raise ConfigError(f"{where}: {key} must be a table ([{key}]) with keys {keys}")
+            for name, item in value.items():
+                dotted = f"{key}.{name}"
+                if dotted not in _SPECS:
+                    raise _unknown(where, dotted, [k for k in _SPECS if k.startswith(f"{key}.")])
+                values[dotted] = _check(where, dotted, item, base)
+        elif key in top:
+            values[key] = _check(where, key, value, base)
+        else:
+            raise _unknown(where, key, allowed)
+    return values
+
+
+def _read(path: Path, label: str, required: bool) -> dict[str, object] | None:
+    """One file's validated values; None for an optional file that is not there."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        if not required:
+            return None
+        raise ConfigError(f"--config {label}: the file does not exist; check the path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{label} is a directory; the configuration must be a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label} is not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {label}: {exc.strerror}; check its permissions") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{label} is not valid TOML ({exc}); fix the syntax") from None
+    return _layer(label, data, path.parent.absolute())
+
+
+def user_file() -> Path | None:
+    """$XDG_CONFIG_HOME/voicecoach/config.toml, else ~/.config/voicecoach/config.toml; None without a home."""
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    if xdg:
+        return Path(xdg) / "voicecoach" / "config.toml"
+    try:
+        return Path.home() / ".config" / "voicecoach" / "config.toml"
+    except (RuntimeError, KeyError):
+        # A service user with no home directory and no $HOME has no user file.
+        return None
+
+
+def load(explicit: Path | None = None, overrides: Mapping[str, object] | None = None) -> Config:
+    """The effective configuration; overrides maps dotted keys (see FLAGS) to command-line values, None = not given."""
+    layers: list[tuple[str, dict[str, object]]] = [(DEFAULT, _defaults())]
+    files: list[str] = []
+    # The default locations are optional; a file that is there but cannot be used is still an error.
+    candidates = [(path, str(path), False) for path in (SYSTEM_FILE, user_file()) if path is not None]
+    if explicit is not None:
+        candidates.append((explicit, str(explicit), True))
+    for path, name, required in candidates:
+        layer = _read(path, name, required)
+        if layer is not None:
+            label = f"--config {name}" if required else name
+            layers.append((label, layer))
+            files.append(label)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in _SPECS:
+            raise ValueError(f"{key!r} is not a configuration key")
+        flag = FLAGS.get(key, "command line")
+        layers.append((flag, {key: _check(flag, key, value, Path.cwd())}))
+    state = os.environ.get(STATE_ENV)
+    if state:
+        layers.append((ENVIRONMENT, {"state_dir": Path(state)}))
+
+    values: dict[str, object] = {}
+    origins: dict[str, str] = {}
+    for origin, layer in layers:
+        values.update(layer)
+        origins.update(dict.fromkeys(layer, origin))
+    return _build(values, origins, tuple(files))
+
+
+def _build(values: dict[str, object], origins: dict[str, str], files: tuple[str, ...]) -> Config:
+    def section(name: str) -> dict[str, object]:
+        return {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith(f"{name}.") and k.count(".") == 1}
+
+    programme = tuple(
+        with_overrides(
+            exercise,
+            **{field: values[f"programme.{exercise.key}.{name}"] for name, (field, _u) in PROGRAMME_FIELDS.items()},
+        )
+        for exercise in EXERCISES
+    )
+    return Config(
+        language=str(values["language"]),
+        state_dir=Path(str(values["state_dir"])),
+        audio=AudioSettings(**section("audio")),
+        speech=SpeechSettings(**section("speech")),
+        listen=ListenSettings(**section("listen")),
+        programme=programme,
+        files=files,
+        values=values,
+        origins=origins,
+    )
+
+
+def toml_value(value: object) -> str:
+    """A value as TOML source: `config show` prints TOML that can be pasted back into a file."""
+    if value is None:
+        return '""'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)
