@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pulse import PulseServer, missing_tools, reinitialise_portaudio
 
 from voicecoach.language import Pack, load_pack
 
@@ -32,3 +35,23 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "state"
     monkeypatch.setenv("VOICECOACH_STATE_DIR", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
+    """A private PulseAudio server (speaker `spk`, microphone `mic`) that this process and its children use.
+
+    Skips where PulseAudio is missing, unless VOICECOACH_REQUIRE_AUDIO=1 (scripts/test, CI): there it fails.
+    """
+    missing = missing_tools()
+    if missing:
+        reason = f"the audio tests need {', '.join(missing)}: run 'scripts/install --test'"
+        if os.environ.get("VOICECOACH_REQUIRE_AUDIO") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with PulseServer(tmp_path_factory.mktemp("pulse")) as server, pytest.MonkeyPatch.context() as patch:
+        for name, value in server.env.items():
+            patch.setenv(name, value)
+        reinitialise_portaudio()
+        yield server
+    reinitialise_portaudio()

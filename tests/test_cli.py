@@ -61,6 +61,14 @@ def test_unwritable_render_path_is_refused_before_rendering(capsys, state_dir, t
     assert not (state_dir / "clips").exists(), "nothing should be rendered for a render that cannot be saved"
 
 
+@pytest.mark.audio
+def test_missing_output_device_is_named(pulse, capsys, state_dir):
+    code = main(["session", "styrka", "--device", "no-such-speaker"])
+    assert code == 1
+    line = one_error_line(capsys)
+    assert "'no-such-speaker'" in line and "voicecoach devices" in line
+
+
 def test_errors_from_a_subprocess_have_no_traceback(tmp_path):
     result = run_cli("session", "styrka", "--hold", "0", env={"VOICECOACH_STATE_DIR": str(tmp_path)})
     assert result.returncode == 2

@@ -83,7 +83,9 @@ class OutputStream:
                 channels=1,
                 dtype="float32",
                 blocksize=BLOCK_FRAMES,
-                latency="low",
+                # "high" is PortAudio's safe default (about 35 ms through PulseAudio here). "low" (12 ms)
+                # underran when the event loop was busy, and every underrun delays all later words.
+                latency="high",
                 callback=self._callback,
             )
         except Exception as exc:

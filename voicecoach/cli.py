@@ -5,23 +5,29 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from voicecoach import audio, paths
+from voicecoach.cli_journal import local_zone
 from voicecoach.clips import ClipCache, write_wav
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.errors import UsageError, UserError
+from voicecoach.journal import Journal, JournalUnavailable
 from voicecoach.language import LANGUAGES, Pack, load_pack
 from voicecoach.player import play_phrase, render, run_live
-from voicecoach.programme import EXERCISES, find_exercise, with_overrides
+from voicecoach.programme import EXERCISES, Exercise, find_exercise, with_overrides
+from voicecoach.progression import journal_off_text, load_phrases, next_exercise
 from voicecoach.session import Session
 from voicecoach.timeline import Cue
 
 # Clips are rendered by espeak-ng at this rate; an offline render keeps it.
 RENDER_RATE = 22050
+NEXT_NAMES = ("next", "nästa")
 # Modules that add subcommands: each has register(subparsers), setting func= on its parsers.
 EXTENSIONS: tuple[str, ...] = (
     "voicecoach.cli_model",
@@ -50,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     names = ", ".join(f"{e.key}/{e.swedish_key}" for e in EXERCISES)
     session = sub.add_parser("session", help="play a narrated set in real time")
     session.set_defaults(func=cmd_session)
-    session.add_argument("exercise", help=f"one of {names}")
+    session.add_argument("exercise", help=f"one of {names}, or next (nästa) for the one due")
     session.add_argument("--lang", default="sv", choices=LANGUAGES, help="language (default sv)")
     session.add_argument("--reps", type=_seconds, help="repetitions in the set")
     session.add_argument("--hold", type=_seconds, help="seconds to hold each squeeze")
@@ -81,8 +87,36 @@ def _print_cue(cue: Cue) -> None:
     print(f"{cue.t:7.2f}  {cue.phase}{rep}: {cue.text}", flush=True)
 
 
+def _open_journal() -> Journal | None:
+    """The training journal, or None (with a warning) when it cannot be used: the set is played anyway."""
+    try:
+        return Journal.open(paths.journal_path())
+    except JournalUnavailable as exc:
+        print(f"voicecoach: warning: {exc}", file=sys.stderr)
+        return None
+
+
+def _exercise(args: argparse.Namespace, journal: Journal | None) -> Exercise:
+    if args.exercise.strip().lower() in NEXT_NAMES:
+        now = datetime.now(local_zone())
+        base = next_exercise(journal.sessions() if journal else [], journal.events() if journal else [], now)
+    else:
+        base = find_exercise(args.exercise)
+    return with_overrides(base, hold_s=args.hold, rest_s=args.rest, reps=args.reps)
+
+
 def cmd_session(args: argparse.Namespace) -> int:
-    exercise = with_overrides(find_exercise(args.exercise), hold_s=args.hold, rest_s=args.rest, reps=args.reps)
+    live = args.render is None and not args.timeline
+    journal = _open_journal() if live or args.exercise.strip().lower() in NEXT_NAMES else None
+    try:
+        return _session(args, journal, live)
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> int:
+    exercise = _exercise(args, journal)
     pack = load_pack(args.lang)
     if args.render is not None:
         _check_writable(args.render)
@@ -108,6 +142,8 @@ def cmd_session(args: argparse.Namespace) -> int:
         lambda mixer: audio.OutputStream(device, mixer),
         typed_packs=[load_pack(code) for code in LANGUAGES],
         exercises=lambda key: find_exercise(key),
+        journal=journal if live else None,
+        journal_off_notice=None if journal else journal_off_text(load_phrases(args.lang)),
         on_cue=_print_cue,
     )
     print(f"set {outcome}", file=sys.stderr)
@@ -144,6 +180,7 @@ def cmd_say(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(format="voicecoach: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)

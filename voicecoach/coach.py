@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # How far ahead of the mixer's clock new cues are scheduled: more than one block, so the callback
 # always sees them before their first sample is due.
 LEAD_S = 0.05
+NOTICE_GAP_S = 0.7
 SESSION_INTENTS = ("pause", "resume", "stop", "next", "repeat", "how_many_left", "cant")
 
 
@@ -65,6 +66,7 @@ class Coach:
         journal: JournalSink | None = None,
         on_cue: Callable[[Cue], None] = lambda _cue: None,
         on_set_end: Callable[[Outcome], None] = lambda _outcome: None,
+        journal_off_notice: str | None = None,
     ) -> None:
         self.mixer = mixer
         self.clips = clips
@@ -73,6 +75,7 @@ class Coach:
         self._journal = journal
         self._on_cue = on_cue
         self._on_set_end = on_set_end
+        self._journal_off_notice = journal_off_notice
         self.session: Session | None = None
         self._journal_id: int | None = None
 
@@ -131,7 +134,13 @@ class Coach:
         self._journal_id = self._journal_call(
             "start_session", exercise.key, exercise.reps, exercise.hold_s, exercise.rest_s, _utcnow()
         )
-        self._play(session.start(self.now()).cues, cut=False)
+        at = self.now()
+        if self._journal is None and self._journal_off_notice:
+            # Said before every set while the journal is off, so nobody believes a set was saved that was not.
+            notice = Cue(at, Phase.INTRO, None, self._journal_off_notice)
+            self._play((notice,), cut=False)
+            at += self.clips.duration(notice.text) + NOTICE_GAP_S
+        self._play(session.start(at).cues, cut=False)
 
     def _play(self, cues: Iterable[Cue], cut: bool) -> None:
         self.mixer.schedule(scheduled(cues, self.mixer, self.clips), cut=cut)

@@ -16,11 +16,11 @@ import sqlite3
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 
 from voicecoach.errors import UserError
+from voicecoach.session import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,6 @@ DIR_MODE = 0o700
 # longer means something is stuck.
 BUSY_TIMEOUT_S = 5.0
 _CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
-
-
-class Outcome(StrEnum):
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    COULD_NOT_FINISH = "could_not_finish"
-    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import signal
 import sys
@@ -19,6 +20,8 @@ from voicecoach.mixer import Drained, Mixer, Scheduled
 from voicecoach.programme import Exercise
 from voicecoach.session import Outcome, Session
 from voicecoach.timeline import Cue
+
+log = logging.getLogger(__name__)
 
 # Silence left at the end of a render, so the last word is not cut by a player's fade-out.
 RENDER_TAIL_S = 0.5
@@ -55,6 +58,7 @@ def run_live(
     typed_packs: Iterable[Pack],
     exercises: Callable[[str], Exercise],
     journal: JournalSink | None = None,
+    journal_off_notice: str | None = None,
     on_cue: Callable[[Cue], None] = lambda _cue: None,
     gain: float = 1.0,
 ) -> Outcome:
@@ -64,15 +68,18 @@ def run_live(
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Outcome] = loop.create_future()
         mixer = Mixer(clips.sample_rate, gain, lambda e: loop.call_soon_threadsafe(coach.on_mixer_event, e))
-        coach = Coach(mixer, clips, pack, exercises, journal, on_cue, on_set_end=done.set_result)
+        coach = Coach(mixer, clips, pack, exercises, journal, on_cue, done.set_result, journal_off_notice)
         stop = Intent("stop")
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _stop_or_quit, coach, done, stop)
         _watch_stdin(loop, tuple(typed_packs), coach.handle)
         coach.prepare(exercise)
-        with open_stream(mixer):
+        with open_stream(mixer) as stream:
             coach.start(exercise)
-            return await done
+            outcome = await done
+        if stream.underruns:
+            log.warning("the speaker ran dry %d time(s); words after that came late by as much", stream.underruns)
+        return outcome
 
     return asyncio.run(main())
 

@@ -14,9 +14,10 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from importlib import resources
 
-from voicecoach.journal import Event, Outcome, SessionRecord
+from voicecoach.journal import Event, SessionRecord
 from voicecoach.language import Pack, PackError, load_pack
-from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, STRENGTH, Exercise, find_exercise
+from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, STRENGTH, Exercise, find_exercise, with_overrides
+from voicecoach.session import Outcome
 
 
 class EventKind(StrEnum):
@@ -455,3 +456,9 @@ def symptom_answer_text(improved: bool, phrases: Phrases) -> str:
 
 def journal_off_text(phrases: Phrases) -> str:
     return phrases.text["journal_off"]
+
+
+def next_exercise(sessions: list[SessionRecord], events: list[Event], now: datetime) -> Exercise:
+    """The exercise "starta träning" plays now, with the reps and hold the progression has reached."""
+    plan = progress(sessions, events, now).next_session
+    return with_overrides(find_exercise(plan.exercise), hold_s=plan.hold_s, rest_s=plan.rest_s, reps=plan.reps)

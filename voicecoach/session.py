@@ -21,6 +21,8 @@ class Outcome(StrEnum):
     STOPPED = "stopped"
     COULD_NOT_FINISH = "could_not_finish"
     SKIPPED = "skipped"
+    # Never reached by the engine: the journal gives it to a session that was cut off (a crash, a power cut).
+    INTERRUPTED = "interrupted"
 
 
 class State(StrEnum):

@@ -1,0 +1,352 @@
+"""A private PulseAudio server with a virtual speaker and a virtual microphone, and tools to analyse what it heard.
+
+Used by the audio tests (through the `pulse` fixture in conftest.py) and by benchmarks/timing.py, so it
+imports nothing from pytest. Two null sinks: the coach plays into `spk`, and recording `spk.monitor` gives
+exactly the samples it played; `mic` is a microphone: play a WAV into it and the app records `mic.monitor`.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RATE = 44100
+SPEAKER = "spk"
+MICROPHONE = "mic"
+# Digital silence from a null sink is exactly zero; this allows for a resampler's ringing (about -60 dBFS).
+SILENT = 1e-3
+TOOLS = ("pulseaudio", "pactl", "parec", "paplay")
+# Where Debian and Raspberry Pi OS put the ALSA plugin that sends PortAudio's ALSA `pulse` device to PulseAudio.
+ALSA_PULSE_PLUGIN = "/usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so"
+START_TIMEOUT_S = 10.0
+
+
+class PulseError(RuntimeError):
+    """The private PulseAudio server could not be started or used."""
+
+
+def missing_tools() -> list[str]:
+    """What the harness needs and this machine lacks (the Debian package names say how to install them)."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if not glob.glob(ALSA_PULSE_PLUGIN):
+        missing.append("the ALSA pulse plugin (libasound2-plugins)")
+    return missing
+
+
+def reinitialise_portaudio() -> None:
+    """Make an already imported sounddevice list devices again under the current environment.
+
+    PortAudio enumerates devices once, when it is initialised; one initialised before the server's
+    environment was set would not find it. ALSA only adds `default`-to-pulse routing when its config is
+    first read, so code running in this process should name the `pulse` device explicitly.
+    """
+    sd = sys.modules.get("sounddevice")
+    if sd is not None:
+        sd._terminate()
+        sd._initialize()
+
+
+class PulseServer:
+    """A PulseAudio daemon of our own, in its own runtime directory, never touching any other server."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.runtime_dir = directory / "runtime"
+        self.socket = self.runtime_dir / "pulse" / "native"
+        self._log_path = directory / "pulseaudio.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables that send PulseAudio clients, and ALSA's `pulse` and `default` devices, to this server."""
+        return {
+            "XDG_RUNTIME_DIR": str(self.runtime_dir),
+            "PULSE_SERVER": f"unix:{self.socket}",
+            # A client that cannot reach us must fail, not spawn a server of its own.
+            "PULSE_CLIENTCONFIG": str(self.directory / "client.conf"),
+            "PULSE_SINK": SPEAKER,
+            "PULSE_SOURCE": f"{MICROPHONE}.monitor",
+        }
+
+    def environ(self) -> dict[str, str]:
+        """The whole environment for a subprocess that should play and record through this server."""
+        return {**os.environ, **self.env}
+
+    def start(self) -> PulseServer:
+        self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.directory / "client.conf").write_text("autospawn = no\n")
+        # In the foreground rather than --daemonize=yes: then it is our child, with a pid we know and a log we keep.
+        with self._log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                [
+                    "pulseaudio",
+                    "-n",
+                    "--daemonize=no",
+                    "--exit-idle-time=-1",
+                    "--log-target=stderr",
+                    # Anonymous auth: the cookie in $HOME may be missing or differ between a shell and CI.
+                    "-L",
+                    "module-native-protocol-unix auth-anonymous=1",
+                    "-L",
+                    f"module-null-sink sink_name={SPEAKER} rate={RATE}",
+                    "-L",
+                    f"module-null-sink sink_name={MICROPHONE} rate={RATE}",
+                ],
+                env=self.environ(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while self.pactl("info", check=False).returncode != 0:
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise PulseError(f"pulseaudio did not start; its log:\n{self.log()}")
+            time.sleep(0.05)
+        self.pactl("set-default-sink", SPEAKER)
+        self.pactl("set-default-source", f"{MICROPHONE}.monitor")
+        return self
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> PulseServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def log(self) -> str:
+        return self._log_path.read_text(errors="replace") if self._log_path.exists() else ""
+
+    def pactl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["pactl", *args], env=self.environ(), capture_output=True, text=True, check=check, timeout=10
+        )
+
+    def record(self, source: str = f"{SPEAKER}.monitor", rate: int = RATE) -> Recording:
+        """Start recording a source (by default: everything played on the speaker) into memory."""
+        return Recording(self.environ(), source, rate)
+
+    def play(self, wav: Path, sink: str = MICROPHONE) -> subprocess.Popen[bytes]:
+        """Play a WAV file into a sink (by default: say it into the virtual microphone); wait() on the result."""
+        return subprocess.Popen(["paplay", "-d", sink, str(wav)], env=self.environ(), stderr=subprocess.PIPE)
+
+
+class Recording:
+    """parec reading a source into memory. Notes when each chunk arrives, to place sample 0 on time.monotonic()."""
+
+    def __init__(self, env: dict[str, str], source: str, rate: int) -> None:
+        self.rate = rate
+        self._chunks: list[bytes] = []
+        # (time.monotonic() when a chunk arrived, bytes received up to and including it)
+        self._arrivals: list[tuple[float, int]] = []
+        self._lock = threading.Lock()
+        self._process = subprocess.Popen(
+            # A short latency makes chunks small and frequent, which anchors the clock closely.
+            ["parec", "-d", source, f"--rate={rate}", "--channels=1", "--format=s16le", "--latency-msec=10"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        fd = self._process.stdout.fileno()
+        total = 0
+        while chunk := os.read(fd, 8192):
+            arrived = time.monotonic()
+            total += len(chunk)
+            with self._lock:
+                self._chunks.append(chunk)
+                self._arrivals.append((arrived, total))
+
+    @property
+    def frames(self) -> int:
+        with self._lock:
+            return self._arrivals[-1][1] // 2 if self._arrivals else 0
+
+    def wait_for(self, frames: int, timeout: float = 10.0) -> None:
+        """Block until at least this many samples have arrived (parec is connected and the source runs)."""
+        deadline = time.monotonic() + timeout
+        while self.frames < frames:
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise PulseError(f"parec delivered {self.frames} of {frames} samples: {self._stderr()}")
+            time.sleep(0.01)
+
+    def _snapshot(self) -> tuple[np.ndarray, list[tuple[float, int]]]:
+        with self._lock:
+            data = b"".join(self._chunks)
+            arrivals = list(self._arrivals)
+        return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0, arrivals
+
+    def samples(self) -> np.ndarray:
+        """Everything recorded so far, as float32 in [-1, 1)."""
+        return self._snapshot()[0]
+
+    def anchor(self) -> float:
+        """time.monotonic() at which sample 0 was produced (an upper bound, tight to one chunk's delivery delay).
+
+        A sample cannot arrive before it exists, so for every chunk, arrival >= t0 + samples_so_far / rate;
+        the smallest arrival - samples_so_far / rate is the tightest such bound on t0.
+        """
+        with self._lock:
+            arrivals = list(self._arrivals)
+        if not arrivals:
+            raise PulseError("nothing has been recorded yet")
+        return min(t - (n // 2) / self.rate for t, n in arrivals)
+
+    def first_above(self, level: float) -> tuple[int, float] | None:
+        """The first sample louder than level and when it reached us (time.monotonic()), or None if none is."""
+        samples, arrivals = self._snapshot()
+        loud = np.flatnonzero(np.abs(samples) > level)
+        if loud.size == 0:
+            return None
+        index = int(loud[0])
+        arrived = next(t for t, n in arrivals if n >= 2 * (index + 1))
+        return index, arrived
+
+    def stop(self) -> np.ndarray:
+        """Stop parec and return everything it recorded."""
+        if self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(timeout=5)
+        self._reader.join(timeout=5)
+        return self.samples()
+
+    def _stderr(self) -> str:
+        if self._process.poll() is None or self._process.stderr is None:
+            return "parec is still running"
+        return self._process.stderr.read().decode(errors="replace").strip()
+
+
+# -- finding cues in a recording -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Match:
+    """Where a clip starts in a recording, and how well it matches there (1.0: an exact copy, at any gain)."""
+
+    sample: int
+    score: float
+
+
+def correlate(signal: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """c[k] = sum_j template[j] * signal[k + j] for every k at which template lies wholly inside signal (by FFT)."""
+    size = 1 << (signal.size + template.size - 2).bit_length()
+    spectrum = np.fft.rfft(signal, size) * np.conj(np.fft.rfft(template, size))
+    return np.fft.irfft(spectrum, size)[: signal.size - template.size + 1]
+
+
+def find_clip(recording: np.ndarray, clip: np.ndarray, around: int, reach: int) -> Match:
+    """The start of clip in recording, searched within reach samples either side of around."""
+    low = max(0, around - reach)
+    segment = recording[low : min(recording.size, around + reach + clip.size)]
+    if segment.size < clip.size or clip.size == 0:
+        return Match(around, 0.0)
+    corr = correlate(segment.astype(np.float64), clip.astype(np.float64))
+    k = int(np.argmax(corr))
+    energy = float(np.linalg.norm(clip) * np.linalg.norm(segment[k : k + clip.size]))
+    return Match(low + k, float(corr[k]) / energy if energy > 0 else 0.0)
+
+
+@dataclass(frozen=True)
+class Onset:
+    """A planned cue and where it was heard; times in seconds (planned: on the timeline, heard: in the recording)."""
+
+    text: str
+    planned: float
+    heard: float
+    score: float
+
+    @property
+    def error(self) -> float:
+        return self.heard - self.planned
+
+
+def cue_onsets(
+    recording: np.ndarray,
+    rate: int,
+    cues: Sequence[tuple[float, str]],
+    clip_for: Callable[[str], np.ndarray],
+    offset: float | None = None,
+    reach_s: float = 0.25,
+) -> list[Onset]:
+    """Find every planned (t, text) cue in recording, each within reach_s of where it should be.
+
+    offset is the recording time of the timeline's zero; None finds it from the first cue, searched everywhere.
+    reach_s must stay below the gap between two cues with the same text, so a cue cannot match its neighbour.
+    """
+    if offset is None:
+        first_t, first_text = cues[0]
+        first = find_clip(recording, clip_for(first_text), 0, recording.size)
+        offset = first.sample / rate - first_t
+    reach = round(reach_s * rate)
+    onsets = []
+    for t, text in cues:
+        match = find_clip(recording, clip_for(text), round((t + offset) * rate), reach)
+        onsets.append(Onset(text, t, match.sample / rate, match.score))
+    return onsets
+
+
+def fixed_latency(onsets: Iterable[Onset]) -> float:
+    """The constant part of the errors (output latency plus where the recording began): their median."""
+    return float(np.median([o.error for o in onsets]))
+
+
+def loud_spans(samples: np.ndarray, rate: int, level: float = SILENT, gap_s: float = 0.05) -> list[tuple[int, int]]:
+    """The [start, end) sample ranges where samples exceed level, joining spans less than gap_s apart."""
+    loud = np.flatnonzero(np.abs(samples) > level)
+    if loud.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(loud) > gap_s * rate)
+    starts = np.concatenate(([loud[0]], loud[breaks + 1]))
+    ends = np.concatenate((loud[breaks], [loud[-1]])) + 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+# -- running the coach ------------------------------------------------------------------------
+
+
+def voicecoach_command() -> list[str]:
+    """The installed `voicecoach` entry point of the running interpreter's environment."""
+    script = Path(sys.executable).with_name("voicecoach")
+    if not script.exists():
+        raise PulseError(f"{script} is missing: install the package with 'scripts/install --test'")
+    return [str(script)]
+
+
+def planned_cues(args: Sequence[str], env: dict[str, str]) -> list[dict[str, object]]:
+    """The cues `voicecoach session ARGS --timeline` plans, as its JSON lines."""
+    out = subprocess.run(
+        [*voicecoach_command(), "session", *args, "--timeline"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines()]
