@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+
+import numpy as np
 
 from voicecoach.errors import UserError
 from voicecoach.mixer import Mixer
 
 BLOCK_FRAMES = 256
+# 100 ms at 16 kHz: the listener works on 10 ms frames, and fewer wake-ups keep the idle CPU down.
+INPUT_BLOCK_FRAMES = 1600
 
 
 class AudioError(UserError):
@@ -43,19 +49,19 @@ def list_devices() -> list[Device]:
     ]
 
 
-def resolve_output(spec: str | int | None) -> Device:
-    """Find an output device by index, exact name or unique name fragment; None means the default."""
+def resolve_device(spec: str | int | None, kind: str = "output") -> Device:
+    """Find an input or output device by index, exact name or unique name fragment; None means the default."""
     sd = _sd()
-    devices = [d for d in list_devices() if d.outputs > 0]
+    channels = (lambda d: d.outputs) if kind == "output" else (lambda d: d.inputs)
+    devices = [d for d in list_devices() if channels(d) > 0]
+    thing = "speaker" if kind == "output" else "microphone"
     if not devices:
-        raise AudioError("no audio output device found: connect a speaker, or check 'voicecoach devices'")
+        raise AudioError(f"no audio {kind} device found: connect a {thing}, or check 'voicecoach devices'")
     if spec is None or spec == "":
         try:
-            index = sd.default.device[1]
-            if index is None or index < 0:
-                index = sd.query_devices(kind="output")["index"]
+            index = sd.query_devices(kind=kind)["index"]
         except Exception as exc:
-            raise AudioError("no default audio output device: pass --device (see 'voicecoach devices')") from exc
+            raise AudioError(f"no default audio {kind} device: name one (see 'voicecoach devices')") from exc
         return next(d for d in devices if d.index == index)
     text = str(spec).strip()
     if text.isdigit():
@@ -63,9 +69,13 @@ def resolve_output(spec: str | int | None) -> Device:
     else:
         match = [d for d in devices if d.name == text] or [d for d in devices if text.lower() in d.name.lower()]
     if len(match) != 1:
-        what = "matches several output devices" if match else "is not an output device"
+        what = f"matches several {kind} devices" if match else f"is not an {kind} device"
         raise AudioError(f"{text!r} {what}: pick a name or index from 'voicecoach devices'")
     return match[0]
+
+
+def resolve_output(spec: str | int | None) -> Device:
+    return resolve_device(spec, "output")
 
 
 class OutputStream:
@@ -101,10 +111,64 @@ class OutputStream:
             self.underruns += 1
         self.mixer.render(outdata[:, 0])
 
+    @property
+    def active(self) -> bool:
+        """False once PortAudio has given up on the stream (a device unplugged)."""
+        return bool(self._stream.active)
+
     def __enter__(self) -> OutputStream:
         self._stream.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._stream.stop()
-        self._stream.close()
+        _close(self._stream)
+
+
+def _close(stream: object) -> None:
+    """Stop and close, where a stream whose device has vanished may refuse to stop cleanly."""
+    # The device is gone; whatever PortAudio says now, closing is all that is left to do.
+    with contextlib.suppress(Exception):
+        stream.stop()  # type: ignore[attr-defined]
+    with contextlib.suppress(Exception):
+        stream.close()  # type: ignore[attr-defined]
+
+
+class InputStream:
+    """A long-lived mono input stream. Its callback copies each block to on_block and returns at once:
+    the receiver (the event loop) does all the work. Counts overflows."""
+
+    def __init__(self, device: Device, rate: int, on_block: Callable[[np.ndarray], None]) -> None:
+        self.device = device
+        self.rate = rate
+        self.frames = 0
+        self.overflows = 0
+        self._on_block = on_block
+        sd = _sd()
+        try:
+            self._stream = sd.InputStream(
+                device=device.index,
+                samplerate=rate,
+                channels=1,
+                dtype="float32",
+                blocksize=INPUT_BLOCK_FRAMES,
+                callback=self._callback,
+            )
+        except Exception as exc:
+            raise AudioError(f"cannot open audio input {device.name!r}: {exc}") from exc
+
+    def _callback(self, indata, frames, _time, status) -> None:
+        if status.input_overflow:
+            self.overflows += 1
+        self.frames += frames
+        self._on_block(indata[:, 0].copy())
+
+    @property
+    def active(self) -> bool:
+        return bool(self._stream.active)
+
+    def __enter__(self) -> InputStream:
+        self._stream.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        _close(self._stream)

@@ -142,6 +142,17 @@ class Coach:
             at += self.clips.duration(notice.text) + NOTICE_GAP_S
         self._play(session.start(at).cues, cut=False)
 
+    def set_exercises(self, exercises: Callable[[str], Exercise]) -> None:
+        """New programme overrides (a reloaded configuration); a set already running keeps its own."""
+        self._exercises = exercises
+
+    def abandon(self) -> None:
+        """Shutting down: a running set is recorded as stopped at once, without a word."""
+        if self.session is not None:
+            self._journal_call("finish_session", self._journal_id, "stopped", _utcnow())
+            self.session = None
+            self._journal_id = None
+
     def _play(self, cues: Iterable[Cue], cut: bool) -> None:
         self.mixer.schedule(scheduled(cues, self.mixer, self.clips), cut=cut)
 
@@ -150,10 +161,11 @@ class Coach:
     def on_mixer_event(self, event: MixerEvent) -> None:
         if isinstance(event, Started) and isinstance(event.tag, Cue):
             cue = event.tag
-            self._on_cue(cue)
-            # A repetition is done once its squeeze is over: the release cue is being said.
+            # A repetition is done once its squeeze is over: the release cue is being said. It is committed
+            # before the cue is reported, so a repetition anyone saw reported is in the journal.
             if cue.phase is Phase.RELEASE and cue.rep is not None and self.session is not None:
                 self._journal_call("record_rep", self._journal_id, cue.rep, self.session.exercise.hold_s, _utcnow())
+            self._on_cue(cue)
         elif isinstance(event, Drained) and self.session is not None:
             state = self.session.status(self.now()).state
             if state in (State.FINISHED, State.STOPPED):

@@ -22,11 +22,17 @@ CUE_KEYS = (
     "continue_rest",
     "stopped",
     "left",
+    "second",
+    "seconds",
     "none_left",
     "cant",
     "skip",
+    "ready",
+    "audio_back",
+    "help",
 )
-EXERCISE_KEYS = ("name", "squeeze", "intro")
+STATUS_KEYS = ("listening", "paused", "session", "no_model")
+EXERCISE_KEYS = ("name", "short", "squeeze", "intro")
 STATES = ("idle", "session")
 
 
@@ -58,6 +64,7 @@ class Pack:
     cues: dict[str, str]
     exercises: dict[str, dict[str, str]]
     commands: tuple[Command, ...]
+    status: dict[str, str]
 
     def number(self, n: int) -> str:
         """The counting word for n, or its digits where the pack has no word (espeak-ng reads digits)."""
@@ -71,7 +78,13 @@ class Pack:
     def intro(self, exercise: Exercise) -> str:
         """The short spoken introduction to an exercise with this run's numbers."""
         template = self.exercises[exercise.key]["intro"]
-        return template.format(hold=self.number(exercise.hold_s), rest=self.number(exercise.rest_s))
+        return template.format(hold=self.duration(exercise.hold_s), rest=self.duration(exercise.rest_s))
+
+    def duration(self, seconds: int) -> str:
+        """A number of seconds as said in a sentence: "fem sekunder", "en sekund"."""
+        if seconds == 1:
+            return self.cues["second"]
+        return self.cues["seconds"].format(number=self.number(seconds))
 
     def squeeze(self, exercise: Exercise) -> str:
         return self.exercises[exercise.key]["squeeze"]
@@ -133,6 +146,10 @@ def parse_pack(text: str, source: str) -> Pack:
     for key in CUE_KEYS:
         if not isinstance(cues.get(key), str):
             raise PackError(f"{source}: [cues] is missing {key!r}")
+    status = data.get("status", {})
+    for key in STATUS_KEYS:
+        if not isinstance(status.get(key), str):
+            raise PackError(f"{source}: [status] is missing {key!r}")
     exercises = data.get("exercises", {})
     for exercise in EXERCISES:
         entry = exercises.get(exercise.key, {})
@@ -149,6 +166,7 @@ def parse_pack(text: str, source: str) -> Pack:
         cues={k: str(v) for k, v in cues.items()},
         exercises={k: dict(v) for k, v in exercises.items()},
         commands=_commands(data.get("commands", []), source),
+        status={k: str(v) for k, v in status.items()},
     )
 
 
