@@ -37,7 +37,7 @@ class PulseError(RuntimeError):
 
 
 def missing_tools() -> list[str]:
-    """What the harness needs and this machine lacks (the Debian package names say how to install them)."""
+    """What the harness needs and this machine lacks; 'scripts/install --test' installs all of it."""
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if not glob.glob(ALSA_PULSE_PLUGIN):
         missing.append("the ALSA pulse plugin (libasound2-plugins)")

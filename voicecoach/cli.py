@@ -34,6 +34,7 @@ EXTENSIONS: tuple[str, ...] = (
     "voicecoach.cli_journal",
     "voicecoach.cli_config",
     "voicecoach.cli_ctl",
+    "voicecoach.cli_listen",
 )
 
 

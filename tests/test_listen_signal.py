@@ -1,0 +1,161 @@
+"""The signal path before the decoder: resampling, the voice gate, the played signal and echo cancelling."""
+
+from __future__ import annotations
+
+import ctypes.util
+import math
+import os
+
+import numpy as np
+import pytest
+
+from voicecoach.listen.echo import EchoCanceller, PlayedSignal
+from voicecoach.listen.listener import TARGET_DB, normalised
+from voicecoach.listen.resample import RATE, Resampler, to_rate
+from voicecoach.listen.vad import FRAME, VoiceGate, level_db
+
+rng = np.random.default_rng(7)
+
+
+def tone(freq: float, seconds: float, rate: int = RATE, amplitude: float = 0.3) -> np.ndarray:
+    return (amplitude * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+
+
+def frames(signal: np.ndarray) -> list[np.ndarray]:
+    return [signal[i : i + FRAME] for i in range(0, signal.size - FRAME + 1, FRAME)]
+
+
+@pytest.mark.parametrize("src", [8000, 22050, 44100, 48000])
+def test_resampling_in_blocks_equals_resampling_at_once(src: int) -> None:
+    signal = tone(440, 1.0, src)
+    whole = to_rate(signal, src)
+    resampler = Resampler(src)
+    blocks = np.concatenate([resampler.process(signal[i : i + 333]) for i in range(0, signal.size, 333)])
+    assert abs(whole.size - RATE) <= 16
+    np.testing.assert_allclose(blocks[: whole.size], whole, atol=1e-6)
+
+
+def test_resampling_keeps_speech_frequencies_and_drops_what_16_khz_cannot_hold() -> None:
+    kept = to_rate(tone(1000, 1.0, 48000), 48000)[200:-200]
+    expected = tone(1000, 1.0)[200 : 200 + kept.size]
+    assert np.max(np.abs(kept - expected)) < 0.01
+    folded = to_rate(tone(11000, 1.0, 48000), 48000)[200:]
+    assert level_db(folded) < level_db(kept) - 30
+
+
+def test_gate_stays_shut_while_it_learns_the_room() -> None:
+    gate = VoiceGate()
+    loud_start = tone(300, gate.settings.warmup_s)
+    assert not any(gate.push(f) for f in frames(loud_start))
+
+
+def test_gate_stays_shut_on_steady_noise() -> None:
+    gate = VoiceGate()
+    noise = (0.01 * rng.standard_normal(RATE * 3)).astype(np.float32)
+    assert not any(gate.push(f) for f in frames(noise))
+
+
+def test_gate_opens_on_speech_above_the_noise_and_closes_after_the_hangover() -> None:
+    gate = VoiceGate()
+    noise = (0.003 * rng.standard_normal(RATE * 3)).astype(np.float32)
+    signal = noise.copy()
+    signal[RATE : RATE + RATE // 2] += tone(300, 0.5)
+    states = [gate.push(f) for f in frames(signal)]
+    opened = states.index(True)
+    closed = opened + states[opened:].index(False)
+    assert 100 <= opened <= 105  # 10 ms frames: within the onset frames of the burst at 1.0 s
+    hangover = round(gate.settings.hangover_s * 100)
+    # The burst's last frame is 149; levels are averaged over a few frames, which lengthens it a little.
+    last_speech = 149 + gate.settings.smoothing_frames - 1
+    assert closed == last_speech + hangover
+
+
+def test_gate_hangover_bridges_a_pause_between_words() -> None:
+    gate = VoiceGate()
+    signal = (0.003 * rng.standard_normal(RATE * 2)).astype(np.float32)
+    signal[4000:8000] += tone(300, 0.25)
+    signal[11200:15200] += tone(300, 0.25)  # after a 200 ms pause
+    states = [gate.push(f) for f in frames(signal)]
+    first = states.index(True)
+    assert all(states[first:95])
+
+
+def test_gate_wants_speech_louder_than_the_expected_echo() -> None:
+    quiet_word = np.concatenate(((0.001 * rng.standard_normal(RATE // 2)), tone(300, 0.3, amplitude=0.03)))
+    word_db = level_db(quiet_word[-FRAME:])
+    plain = VoiceGate()
+    assert any(plain.push(f) for f in frames(quiet_word))
+    beside_echo = VoiceGate()
+    assert not any(beside_echo.push(f, echo_db=word_db - 1.0) for f in frames(quiet_word))
+
+
+def test_utterances_are_brought_to_the_target_level() -> None:
+    for amplitude in (0.003, 0.03, 0.3):
+        word = tone(300, 0.3, amplitude=amplitude)
+        assert abs(level_db(normalised(word)) - TARGET_DB) < 0.5
+
+
+def test_silence_is_not_amplified_without_limit() -> None:
+    hiss = (1e-5 * rng.standard_normal(RATE)).astype(np.float32)
+    assert level_db(normalised(hiss)) < level_db(hiss) + 40.5
+
+
+def test_played_signal_comes_back_at_16_khz_and_silence_when_nothing_was_played() -> None:
+    played = PlayedSignal(48000)
+    assert not played.take(160).any()
+    signal = tone(500, 0.2, 48000)
+    for i in range(0, signal.size, 256):
+        played.tap(i, signal[i : i + 256])
+    back = np.concatenate([played.take(160) for _ in range(20)])
+    expected = to_rate(signal, 48000)
+    np.testing.assert_allclose(back[: expected.size], expected, atol=1e-6)
+    assert not played.take(160).any()
+
+
+def test_tap_copies_the_block_it_is_given() -> None:
+    played = PlayedSignal(RATE)
+    block = np.full(160, 0.5, dtype=np.float32)
+    played.tap(0, block)
+    block[:] = 0.0  # the mixer reuses its buffer for the next block
+    assert np.all(played.take(160) == 0.5)
+
+
+def _need_speexdsp() -> None:
+    if ctypes.util.find_library("speexdsp") is None:
+        reason = "echo cancelling needs libspeexdsp1: run 'scripts/install'"
+        if os.environ.get("VOICECOACH_REQUIRE_AUDIO") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def test_echo_canceller_removes_most_of_the_played_signal() -> None:
+    _need_speexdsp()
+    played = (0.1 * rng.standard_normal(RATE * 6)).astype(np.float32)
+    response = np.zeros(800, dtype=np.float32)
+    response[[480, 560, 700]] = (0.6, 0.25, 0.1)  # 30 ms to the microphone, then two reflections
+    mic = np.convolve(played, response)[: played.size].astype(np.float32)
+    canceller = EchoCanceller()
+    cleaned = np.concatenate([canceller.process(m, p)[0] for m, p in zip(frames(mic), frames(played), strict=True)])
+    last_second = slice(-RATE, None)
+    assert level_db(cleaned[last_second]) < level_db(mic[last_second]) - 15
+
+
+def test_echo_canceller_learns_how_much_echo_it_leaves() -> None:
+    _need_speexdsp()
+    played = (0.1 * rng.standard_normal(RATE * 8)).astype(np.float32)
+    mic = np.concatenate((np.zeros(480, dtype=np.float32), 0.5 * played[:-480]))
+    canceller = EchoCanceller()
+    assert canceller.coupling_db == 0.0  # until learnt: as loud as the played signal
+    results = [canceller.process(m, p) for m, p in zip(frames(mic), frames(played), strict=True)]
+    cleaned_db = level_db(np.concatenate([c for c, _ in results[-100:]]))
+    expected_db = results[-1][1]
+    assert canceller.coupling_db < -10
+    assert abs(expected_db - cleaned_db) < 10
+
+
+def test_echo_canceller_passes_the_microphone_through_when_nothing_is_played() -> None:
+    _need_speexdsp()
+    canceller = EchoCanceller()
+    mic = tone(300, 0.01)
+    cleaned, echo_db = canceller.process(mic, np.zeros(FRAME, dtype=np.float32))
+    assert cleaned is mic and echo_db == -math.inf

@@ -1,0 +1,214 @@
+"""The listening pipeline: microphone (and played signal) in, detected commands out, all in audio time.
+
+    microphone ─► echo canceller ─► noise suppressor ─► voice gate ─► utterance ─► level ─► recogniser
+    played ───────────┘ (reference)                          ▲ residual echo level      ─► Detection
+
+Fed blocks of any length at 16 kHz; it works in 10 ms frames. Nothing here knows about devices or threads:
+the live shell and the offline `recognize` command feed it the same way.
+
+An utterance is decoded whole at her first pause, not streamed into vosk as it comes, for two measured
+reasons (benchmarks/listening.py). The model is sensitive to level (Korean model, commands spoken 12 dB
+quieter: 64 % instead of 97 % recognised), and an utterance can only be brought to the level the model
+likes once it has been heard. And vosk's partial results come in 240 ms steps whose last step still changes
+words ("넘겨" became "멈춤"), so acting on a partial is either slow or wrong. Decoding a second of audio
+takes about 25 ms here; she is heard 100 ms after she stops, not after vosk's 0.5 s end-point.
+
+The noise suppressor (speexdsp's) is there for the same model: with fan noise 10 dB below the commands it
+recognised 47 % of them undenoised and 95 % denoised.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from voicecoach.listen.echo import EchoCanceller
+from voicecoach.listen.matcher import Match
+from voicecoach.listen.recognizer import CommandRecognizer
+from voicecoach.listen.speexdsp import SpeexDenoiser
+from voicecoach.listen.vad import FRAME, FRAME_S, VoiceGate
+
+# Audio kept from before the gate opens, so the decoder hears the start of the first word, which is
+# quieter than the gate's threshold.
+PREROLL_S = 0.3
+# The utterance is decoded once she has been quiet this long, without waiting for the gate's hangover
+# or vosk's end-point. Should she go on, it is decoded again, whole, at the next pause.
+PAUSE_S = 0.1
+# Longer than any command: a gate open this long is listening to a conversation or a radio, so the
+# utterance is ended and anything in it ignored.
+MAX_UTTERANCE_S = 4.0
+# Shorter speech than this is a knock or a breath, not a command: it is not decoded.
+MIN_SPEECH_S = 0.15
+# The level speech is brought to before decoding (dB full scale, over its loud frames): the middle of the
+# range where the Korean model recognised best (-25 to -15 dB). Never amplified more than MAX_GAIN_DB.
+TARGET_DB = -20.0
+MAX_GAIN_DB = 40.0
+# Frames within this much of the loudest count as the utterance's speech when measuring its level.
+SPEECH_RANGE_DB = 20.0
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A command heard: what it means, and when (seconds of audio since listening began)."""
+
+    intent: str
+    phrase: str
+    exercise: str | None
+    confidence: float
+    speech_start: float
+    speech_end: float
+    emitted_at: float
+
+    def as_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "intent": self.intent,
+            "phrase": self.phrase,
+            "confidence": round(self.confidence, 3),
+            "speech_start": round(self.speech_start, 3),
+            "speech_end": round(self.speech_end, 3),
+            "emitted_at": round(self.emitted_at, 3),
+        }
+        if self.exercise is not None:
+            data["exercise"] = self.exercise
+        return data
+
+
+class Listener:
+    """Turns microphone audio (with the played signal, when there is one) into Detections."""
+
+    def __init__(
+        self,
+        recognizer: CommandRecognizer,
+        echo: EchoCanceller | None = None,
+        gate: VoiceGate | None = None,
+        state: str = "idle",
+    ) -> None:
+        self.recognizer = recognizer
+        self.echo = echo
+        self.gate = gate or VoiceGate()
+        self.state = state
+        self._denoiser = SpeexDenoiser()
+        self._frames = 0
+        self._mic = np.zeros(0, dtype=np.float32)
+        self._played = np.zeros(0, dtype=np.float32)
+        self._preroll: deque[np.ndarray] = deque(maxlen=round(PREROLL_S / FRAME_S))
+        self._utterance: list[np.ndarray] = []
+        self._start_frame = 0
+        self._last_speech_frame = 0
+        self._done = True  # the current utterance has given its command, or been given up on
+        self._decided = False  # the utterance so far has been decoded
+        self._pending: Detection | None = None
+
+    @property
+    def time(self) -> float:
+        """Seconds of audio taken so far."""
+        return self._frames * FRAME_S
+
+    def feed(self, mic: np.ndarray, played: np.ndarray | None = None) -> list[Detection]:
+        """Take the next microphone samples (float32, 16 kHz) and as many played ones; the commands they end."""
+        self._mic = np.concatenate((self._mic, mic))
+        if self.echo is not None:
+            reference = played if played is not None else np.zeros(mic.size, dtype=np.float32)
+            self._played = np.concatenate((self._played, reference))
+        detections: list[Detection] = []
+        usable = self._mic.size // FRAME * FRAME
+        for start in range(0, usable, FRAME):
+            detection = self._frame(self._mic[start : start + FRAME], self._played[start : start + FRAME])
+            if detection is not None:
+                detections.append(detection)
+        self._mic = self._mic[usable:]
+        self._played = self._played[usable:]
+        return detections
+
+    def flush(self) -> list[Detection]:
+        """End of input: decide an utterance still open."""
+        if self._done:
+            return []
+        self._done = True
+        detection = self._pending or (None if self._decided else self._decide(final=True))
+        return [detection] if detection is not None else []
+
+    def _frame(self, mic: np.ndarray, played: np.ndarray) -> Detection | None:
+        echo_db = -math.inf
+        if self.echo is not None:
+            mic, echo_db = self.echo.process(mic, played)
+        mic = self._denoiser.process(mic)
+        self.gate.push(mic, echo_db)
+        self._frames += 1
+        if self.gate.since_speech == 0:
+            self._last_speech_frame = self._frames
+        if self.gate.opened:
+            self._preroll.append(mic)
+            self._begin()
+            return None
+        if self._done:
+            if not self.gate.is_open:
+                self._preroll.append(mic)
+            return None
+        self._utterance.append(mic)
+        if self.gate.since_speech == 0:
+            # She went on after a pause: what was decided was only the first part.
+            self._decided = False
+            self._pending = None
+        detection = None
+        if not self._decided and self.gate.since_speech >= round(PAUSE_S / FRAME_S):
+            detection = self._decide(final=self.gate.closed)
+        elif self.gate.closed:
+            detection = self._pending
+        if detection is not None or self.gate.closed or len(self._utterance) * FRAME_S > MAX_UTTERANCE_S:
+            self._done = True
+            self._preroll.clear()
+        return detection
+
+    def _begin(self) -> None:
+        self._start_frame = self._frames - self.gate.settings.onset_frames
+        self._utterance = list(self._preroll)
+        self._preroll.clear()
+        self._done = False
+        self._decided = False
+        self._pending = None
+
+    def _decide(self, final: bool) -> Detection | None:
+        """Decode the utterance so far. A command that a longer one starts with waits for the gate to close
+        ("starta" in "starta styrka"); any other is acted on at once."""
+        self._decided = True
+        if (self._last_speech_frame - self._start_frame) * FRAME_S < MIN_SPEECH_S:
+            return None
+        match = self.recognizer.decode(_pcm(normalised(np.concatenate(self._utterance))), self.state)
+        if match is None:
+            return None
+        detection = self._detection(match)
+        if not final and self.recognizer.matcher.continues(match.phrase, self.state):
+            self._pending = detection
+            return None
+        return detection
+
+    def _detection(self, match: Match) -> Detection:
+        return Detection(
+            intent=match.intent,
+            phrase=match.phrase,
+            exercise=match.exercise,
+            confidence=match.confidence,
+            speech_start=self._start_frame * FRAME_S,
+            speech_end=self._last_speech_frame * FRAME_S,
+            emitted_at=self.time,
+        )
+
+
+def normalised(audio: np.ndarray) -> np.ndarray:
+    """audio scaled so that its speech is at TARGET_DB, amplified by at most MAX_GAIN_DB."""
+    frames = audio[: audio.size // FRAME * FRAME].reshape(-1, FRAME)
+    if frames.size == 0:
+        return audio
+    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
+    loud = power >= power.max() * 10 ** (-SPEECH_RANGE_DB / 10)
+    level_db = 10 * math.log10(float(power[loud].mean()) + 1e-12)
+    gain_db = min(TARGET_DB - level_db, MAX_GAIN_DB)
+    return audio * np.float32(10 ** (gain_db / 20))
+
+
+def _pcm(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()

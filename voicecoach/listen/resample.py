@@ -1,0 +1,61 @@
+"""Streaming conversion to the recogniser's 16 kHz, block by block, with the same result as converting at once.
+
+The played signal comes at the output device's rate (22.05 or 48 kHz) and files come at any rate. Going down,
+a low-pass filter first removes what 16 kHz cannot hold: folded back, it would be noise to the decoder and a
+mismatch between the echo reference and the microphone, whose own converter filters it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RATE = 16000
+_TAPS_PER_SIDE = 16
+
+
+def _lowpass(cutoff: float) -> np.ndarray:
+    """A windowed-sinc low-pass filter; cutoff is a fraction of the input's sample rate."""
+    n = np.arange(-_TAPS_PER_SIDE, _TAPS_PER_SIDE + 1)
+    taps = 2 * cutoff * np.sinc(2 * cutoff * n) * np.hamming(n.size)
+    return (taps / taps.sum()).astype(np.float32)
+
+
+class Resampler:
+    """Converts consecutive blocks from one sample rate to another, carrying filter and phase across blocks."""
+
+    def __init__(self, src_rate: int, dst_rate: int = RATE) -> None:
+        self.src_rate = src_rate
+        self.dst_rate = dst_rate
+        self._step = src_rate / dst_rate
+        # 0.45 of the output rate: a little below its Nyquist frequency, for the filter's roll-off.
+        self._taps = _lowpass(0.45 * dst_rate / src_rate) if dst_rate < src_rate else None
+        self._history = np.zeros(2 * _TAPS_PER_SIDE, dtype=np.float32)
+        self._tail = np.zeros(0, dtype=np.float32)
+        # Where the next output sample lies, in input samples from the start of _tail. The filter delays its
+        # output by half its length, so a filtered stream starts that much later.
+        self._phase = float(_TAPS_PER_SIDE) if self._taps is not None else 0.0
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """The next output block for the next input block (float32 mono)."""
+        block = np.asarray(block, dtype=np.float32)
+        if self.src_rate == self.dst_rate:
+            return block
+        if self._taps is not None:
+            padded = np.concatenate((self._history, block))
+            self._history = padded[-self._history.size :]
+            block = np.convolve(padded, self._taps, mode="valid")[: block.size]
+        data = np.concatenate((self._tail, block))
+        # Interpolation needs the sample after each position, so the last one waits for the next block.
+        count = max(0, int(np.ceil((data.size - 1 - self._phase) / self._step)))
+        positions = self._phase + np.arange(count) * self._step
+        out = np.interp(positions, np.arange(data.size), data).astype(np.float32)
+        following = self._phase + count * self._step
+        consumed = min(int(following), data.size)
+        self._tail = data[consumed:]
+        self._phase = following - consumed
+        return out
+
+
+def to_rate(samples: np.ndarray, src_rate: int, dst_rate: int = RATE) -> np.ndarray:
+    """A whole signal converted at once."""
+    return Resampler(src_rate, dst_rate).process(samples)
