@@ -19,6 +19,15 @@ def fake_duration(text: str) -> float:
     return 0.06 * len(text)
 
 
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line a user error prints on stderr (and nothing else there)."""
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("voicecoach: error: ")
+    return lines[0]
+
+
 @pytest.fixture(scope="session")
 def sv() -> Pack:
     return load_pack("sv")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import one_error_line
 from test_journal import read_only
 
 from voicecoach import paths
@@ -38,14 +39,6 @@ def record(journal: Journal, exercise, started: datetime, reps: int, outcome: st
 
 def out_lines(capsys) -> list[str]:
     return capsys.readouterr().out.splitlines()
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("voicecoach: error: ")
-    return lines[0]
 
 
 # -- history ----------------------------------------------------------------------------------
