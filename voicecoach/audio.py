@@ -13,6 +13,7 @@ from voicecoach.errors import UserError
 from voicecoach.mixer import Mixer
 
 BLOCK_FRAMES = 256
+OUTPUT_LATENCY_S = 0.2
 # 100 ms at 16 kHz: the listener works on 10 ms frames, and fewer wake-ups keep the idle CPU down.
 INPUT_BLOCK_FRAMES = 1600
 
@@ -93,9 +94,11 @@ class OutputStream:
                 channels=1,
                 dtype="float32",
                 blocksize=BLOCK_FRAMES,
-                # "high" is PortAudio's safe default (about 35 ms through PulseAudio here). "low" (12 ms)
-                # underran when the event loop was busy, and every underrun delays all later words.
-                latency="high",
+                # Every underrun delays all later words, so the buffer is deep. Measured through PulseAudio
+                # (benchmarks/README.md): "low" (12 ms) underran whenever the loop was busy; "high" (35 ms)
+                # lost 46 ms to a 100 ms stall of the process; 0.25 s lost nothing to a 200 ms stall.
+                # The cost is that a pause is heard that much later; the stream itself cuts within a block.
+                latency=OUTPUT_LATENCY_S,
                 callback=self._callback,
             )
         except Exception as exc:
@@ -105,6 +108,12 @@ class OutputStream:
     def latency(self) -> float:
         """The output latency PortAudio reports, in seconds."""
         return float(self._stream.latency)
+
+    @property
+    def tail_s(self) -> float:
+        """How long what has been handed to the stream takes to be heard: wait this long before closing,
+        or the end of the last word is lost (closing drops the buffer through ALSA's pulse plugin)."""
+        return self.latency + 2 * BLOCK_FRAMES / self.mixer.rate
 
     def _callback(self, outdata, frames, _time, status) -> None:
         if status.output_underflow:

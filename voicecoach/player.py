@@ -7,6 +7,7 @@ import logging
 import queue
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -44,10 +45,11 @@ def play_phrase(text: str, clips: ClipCache, open_stream: Callable[[Mixer], Outp
     clip = clips.clip(text)
     drained: queue.SimpleQueue[Drained] = queue.SimpleQueue()
     mixer = Mixer(clips.sample_rate, on_event=lambda e: drained.put(e) if isinstance(e, Drained) else None)
-    with open_stream(mixer):
+    with open_stream(mixer) as stream:
         mixer.schedule([Scheduled(0, clip)])
-        # The timeout only guards against a stream that died; closing the stream plays out its buffer.
+        # The timeout only guards against a stream that died.
         drained.get(timeout=clip.size / clips.sample_rate + 5.0)
+        time.sleep(stream.tail_s)
 
 
 def run_live(
@@ -77,6 +79,7 @@ def run_live(
         with open_stream(mixer) as stream:
             coach.start(exercise)
             outcome = await done
+            await asyncio.sleep(stream.tail_s)
         if stream.underruns:
             log.warning("the speaker ran dry %d time(s); words after that came late by as much", stream.underruns)
         return outcome
