@@ -35,6 +35,7 @@ EXTENSIONS: tuple[str, ...] = (
     "voicecoach.cli_config",
     "voicecoach.cli_ctl",
     "voicecoach.cli_listen",
+    "voicecoach.cli_daemon",
 )
 
 

@@ -1,0 +1,377 @@
+"""`voicecoach run`: the always-on coach. Wiring only: configuration, audio devices, voice, the control socket,
+systemd (sd_notify, watchdog, signals). What happens in a set is the coach's business.
+
+One process, one event loop thread. The only other threads are PortAudio's callbacks, which hand over
+their blocks with call_soon_threadsafe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import numpy as np
+
+from voicecoach import audio, config, pulsewatch
+from voicecoach.audio import AudioError, Device, InputStream, OutputStream
+from voicecoach.clips import ClipCache
+from voicecoach.coach import Coach, Intent
+from voicecoach.control import ControlServer, DaemonStatus, Request, failed, ok, socket_path
+from voicecoach.journal import Journal, JournalUnavailable
+from voicecoach.language import Pack, load_pack
+from voicecoach.mixer import Mixer
+from voicecoach.notify import Notifier
+from voicecoach.programme import EXERCISES
+from voicecoach.progression import journal_off_text, load_phrases, next_exercise
+from voicecoach.session import State
+from voicecoach.timeline import Phase
+from voicecoach.voice import Voice, VoiceUnavailable, open_voice
+
+log = logging.getLogger("voicecoach")
+
+# Without a systemd watchdog the supervisor still checks the devices this often.
+TICK_S = 5.0
+# Waits between attempts to reopen a lost device: quick at first, then no faster than every 30 s.
+BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+# Mic blocks are 100 ms; a stream that has delivered nothing for this long has stopped.
+STALL_S = 3.0
+FALLBACK_RATE = 48000
+# PulseAudio reports a change as a burst of events; the devices are checked once it is over.
+SETTLE_S = 0.2
+
+
+@dataclass
+class _Device:
+    """One audio stream kept open, reopened with backoff after it stops; the loss is logged once.
+
+    misplaced, if given, says what is wrong with where the open stream really is (None: nothing); a stream
+    can be moved by the sound server while PortAudio sees it run on. It is asked after every opening, and
+    while the stream runs whenever recheck is set."""
+
+    name: str
+    opener: Callable[[], OutputStream | InputStream]
+    progress: Callable[[OutputStream | InputStream], int]
+    misplaced: Callable[[], str | None] | None = None
+    stream: OutputStream | InputStream | None = None
+    failures: int = 0
+    retry_at: float = 0.0
+    last_progress: int = -1
+    last_moved: float = 0.0
+    lost: bool = False
+    recheck: bool = False
+    # The last problem logged, so that retrying never logs the same thing twice.
+    said: str = ""
+
+    @property
+    def up(self) -> bool:
+        return self.stream is not None
+
+    def check(self, now: float) -> str | None:
+        """Returns "lost", "up" (opened the first time) or "back" (reopened after a loss) on a change.
+
+        A stream whose audio thread hangs makes close() hang too; then the loop stops, the watchdog
+        pings stop, and systemd restarts the service, which is what should happen."""
+        if self.stream is not None:
+            progress = self.progress(self.stream)
+            if progress != self.last_progress:
+                self.last_progress, self.last_moved = progress, now
+            fault = None
+            if not self.stream.active or now - self.last_moved >= STALL_S:
+                fault = "stopped"
+            elif self.recheck and self.misplaced is not None:
+                fault = self.misplaced()
+            self.recheck = False
+            if fault is None:
+                return None
+            self.close()
+            self.said = f"the {self.name} {fault}"
+            log.warning("%s; trying to reopen it", self.said)
+            self.retry_at = now
+            self.lost = True
+            return "lost"
+        if now < self.retry_at:
+            return None
+        try:
+            stream = self.opener()
+            stream.__enter__()
+            fault = self.misplaced() if self.misplaced is not None else None
+            if fault is not None:
+                stream.__exit__(None, None, None)
+                raise AudioError(f"the {self.name} {fault}")
+        except AudioError as exc:
+            if self.failures == 0 and str(exc) != self.said:
+                self.said = str(exc)
+                log.error("%s; will keep trying", exc)
+            self.lost = True
+            self.retry_at = now + BACKOFF_S[min(self.failures, len(BACKOFF_S) - 1)]
+            self.failures += 1
+            return None
+        self.stream, self.failures, self.last_progress, self.last_moved = stream, 0, -1, now
+        self.recheck, self.said = False, ""
+        log.info("the %s is up: %s", self.name, stream.device.name)
+        back, self.lost = self.lost, False
+        return "back" if back else "up"
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.__exit__(None, None, None)
+            self.stream = None
+
+
+class Daemon:
+    def __init__(self, cfg: config.Config, notifier: Notifier, reload: Callable[[], config.Config]) -> None:
+        self.cfg = cfg
+        self.notifier = notifier
+        self._reload = reload
+        self.pack: Pack = load_pack(cfg.language)
+        self._phrases = load_phrases(cfg.language)
+        self._status_text = ""
+        self._stop = asyncio.Event()
+        # The source the microphone's recording first opened on; see _microphone_misplaced.
+        self._mic_source: str | None = None
+        self._check_pending: asyncio.TimerHandle | None = None
+
+    # -- start-up --------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        os.environ[config.STATE_ENV] = str(self.cfg.state_dir)
+        try:
+            rate = audio.resolve_output(self.cfg.audio.output_device).default_rate
+        except AudioError as exc:
+            # The speaker may be plugged in later; PulseAudio and ALSA's plugins take any rate.
+            log.error("%s; will keep trying", exc)
+            rate = FALLBACK_RATE
+        self.clips = ClipCache(
+            self.cfg.state_dir / "clips", self.cfg.speech.voice or self.pack.voice, self.cfg.speech.rate, rate
+        )
+        self.mixer = Mixer(rate, self.cfg.audio.volume, lambda e: loop.call_soon_threadsafe(self._on_mixer_event, e))
+        self.journal = self._open_journal()
+        self.voice = self._open_voice()
+        self.coach = Coach(
+            self.mixer,
+            self.clips,
+            self.pack,
+            self.cfg.exercise,
+            self.journal,
+            on_set_end=lambda _outcome: self._update_status(),
+            journal_off_notice=None if self.journal else journal_off_text(self._phrases),
+        )
+        self._warm_clips()
+        self.speaker = _Device("speaker", self._open_speaker, lambda _s: self.mixer.position)
+        self.microphone = _Device(
+            "microphone", lambda: self._open_microphone(loop), lambda s: s.frames, self._microphone_misplaced
+        )
+        self.sources = pulsewatch.SourceEvents(self._on_source_event)
+        for sig, handler in (
+            (signal.SIGTERM, self._stop.set),
+            (signal.SIGINT, self._stop.set),
+            (signal.SIGHUP, self._on_hup),
+        ):
+            loop.add_signal_handler(sig, handler)
+        requests: asyncio.Queue[Request] = asyncio.Queue()
+        async with ControlServer(socket_path(self.cfg.state_dir), requests):
+            self._check_devices()
+            self._say(self.pack.cues["ready"])
+            self.notifier.ready(self._status())
+            self._status_text = self._status()
+            log.info("ready: %s", self._status_text)
+            tasks = [asyncio.create_task(self._serve(requests)), asyncio.create_task(self._supervise())]
+            await self._stop.wait()
+            await self._shut_down(tasks)
+        return 0
+
+    def _open_journal(self) -> Journal | None:
+        try:
+            return Journal.open(self.cfg.state_dir / "journal.sqlite3")
+        except JournalUnavailable as exc:
+            log.error("%s", exc)
+            return None
+
+    def _open_voice(self) -> Voice | None:
+        try:
+            return open_voice(self.cfg, self.mixer)
+        except VoiceUnavailable as exc:
+            if self.cfg.listen.voice_required:
+                raise config.ConfigError(f"{exc}; voice is required by listen.voice_required") from None
+            log.error("%s; sessions can still be started with 'voicecoach ctl start'", exc)
+            return None
+
+    def _open_speaker(self) -> OutputStream:
+        # Resolved again on every attempt: a device plugged back in may come back with another index.
+        return OutputStream(audio.resolve_output(self.cfg.audio.output_device), self.mixer)
+
+    def _open_microphone(self, loop: asyncio.AbstractEventLoop) -> InputStream:
+        if self.voice is None:
+            raise AudioError("no speech model, so the microphone is not used")
+        device: Device = audio.resolve_device(self.cfg.audio.input_device, "input")
+        return InputStream(device, self.voice.rate, lambda block: loop.call_soon_threadsafe(self._on_mic, block))
+
+    def _microphone_misplaced(self) -> str | None:
+        """PulseAudio moves a recording whose source went away to another source, often the monitor of the
+        speaker: the coach would hear itself. A monitor is accepted only if the recording started on it."""
+        source = pulsewatch.recording_source()
+        if source is None:
+            return None
+        if self._mic_source is None:
+            self._mic_source = source.name
+        if source.monitor and source.name != self._mic_source:
+            return f"{self._mic_source} is gone: the sound server would record {source.name}, a speaker's sound"
+        return None
+
+    def _warm_clips(self) -> None:
+        """Render every phrase of every exercise now, so a set never waits for speech synthesis."""
+        for exercise in EXERCISES:
+            self.coach.prepare(self.cfg.exercise(exercise.key))
+        for text in (self.pack.cues["ready"], self.pack.cues["audio_back"]):
+            self.clips.clip(text)
+
+    # -- the loop's work -------------------------------------------------------------------
+
+    async def _serve(self, requests: asyncio.Queue[Request]) -> None:
+        while True:
+            request = await requests.get()
+            if request.intent.name == "status":
+                request.reply(DaemonStatus(**self._status_fields()).as_reply())
+                continue
+            accepted = self._handle(request.intent)
+            request.reply(ok() if accepted else failed(f"{request.intent.name} means nothing now ({self.coach.state})"))
+
+    def _status_fields(self) -> dict[str, object]:
+        return {
+            **self.coach.status(),
+            "microphone": self.microphone.up,
+            "speaker": self.speaker.up,
+            "model": self.voice is not None,
+        }
+
+    def _handle(self, intent: Intent) -> bool:
+        if intent.name == "start_next" and self.coach.state == "idle":
+            sessions = self.journal.sessions() if self.journal else []
+            events = self.journal.events() if self.journal else []
+            exercise = next_exercise(sessions, events, datetime.now().astimezone())
+            self.coach.start(exercise)
+            accepted = True
+        elif intent.name == "help":
+            self._say(self._help_text())
+            accepted = True
+        else:
+            accepted = self.coach.handle(intent)
+        self._update_status()
+        return accepted
+
+    def _help_text(self) -> str:
+        state = self.coach.state
+        phrases = [c.phrase for c in self.pack.commands if state in c.states]
+        return self.pack.cues["help"].format(phrases=", ".join(phrases))
+
+    def _on_mic(self, block: np.ndarray) -> None:
+        if self.voice is None:
+            return
+        for intent in self.voice.feed(block, self.coach.state):
+            log.info("heard %s", intent.name)
+            self._handle(intent)
+
+    def _on_mixer_event(self, event: object) -> None:
+        self.coach.on_mixer_event(event)  # type: ignore[arg-type]
+        self._update_status()
+
+    def _say(self, text: str) -> None:
+        self.coach.handle(Intent("say", text=text))
+
+    async def _supervise(self) -> None:
+        """Keeps the devices open and tells the systemd watchdog that the loop and the audio threads live."""
+        interval = min(TICK_S, self.notifier.watchdog_s / 2) if self.notifier.watchdog_s else TICK_S
+        while True:
+            await asyncio.sleep(interval)
+            self._check_devices()
+            self.notifier.watchdog()
+
+    def _check_devices(self) -> None:
+        now = time.monotonic()
+        if self.speaker.check(now) == "back":
+            self._say(self.pack.cues["audio_back"])
+        if self.voice is not None and self.microphone.check(now) in ("up", "back"):
+            self.voice.reset()
+            # (Again) subscribe to the sound server's news of sources; a lost server ended the subscription.
+            self.sources.start()
+
+    def _on_source_event(self, event: str) -> None:
+        if event == pulsewatch.SOURCE_ADDED and self.microphone.lost and not self.microphone.up:
+            # Perhaps the microphone is back: try now, not when the backoff is over.
+            self.microphone.retry_at = 0.0
+        elif event == pulsewatch.RECORDING_MAY_HAVE_MOVED and self.microphone.up:
+            self.microphone.recheck = True
+        else:
+            return
+        if self._check_pending is None:
+            self._check_pending = asyncio.get_running_loop().call_later(SETTLE_S, self._settled)
+
+    def _settled(self) -> None:
+        self._check_pending = None
+        self._check_devices()
+
+    # -- status, reload, stop --------------------------------------------------------------
+
+    def _status(self) -> str:
+        status = self.pack.status
+        session = self.coach.session
+        if session is not None:
+            st = session.status(self.coach.now())
+            if st.state is State.PAUSED:
+                return status["paused"]
+            name = self.pack.exercises[session.exercise.key]["short"]
+            rep = st.rep if st.rep is not None and st.phase is not Phase.INTRO else max(st.reps_done, 1)
+            return status["session"].format(name=name, rep=rep, reps=st.reps_total)
+        return status["listening"] if self.voice is not None else status["no_model"]
+
+    def _update_status(self) -> None:
+        text = self._status()
+        if text != self._status_text:
+            self._status_text = text
+            self.notifier.status(text)
+
+    def _on_hup(self) -> None:
+        self.notifier.reloading()
+        try:
+            cfg = self._reload()
+        except config.ConfigError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+        else:
+            restart = [
+                k for k in ("language", "listen", "speech", "state_dir") if getattr(cfg, k) != getattr(self.cfg, k)
+            ]
+            if (
+                cfg.audio.input_device != self.cfg.audio.input_device
+                or cfg.audio.output_device != self.cfg.audio.output_device
+            ):
+                restart.append("audio devices")
+            self.mixer.gain = cfg.audio.volume
+            self.cfg = replace(
+                self.cfg, audio=replace(self.cfg.audio, volume=cfg.audio.volume), programme=cfg.programme
+            )
+            self.coach.set_exercises(self.cfg.exercise)
+            log.info(
+                "configuration reloaded%s", f"; {', '.join(restart)} take effect after a restart" if restart else ""
+            )
+        self.notifier.ready(self._status())
+
+    async def _shut_down(self, tasks: list[asyncio.Task[None]]) -> None:
+        self.notifier.stopping()
+        for task in tasks:
+            task.cancel()
+        self.coach.abandon()
+        if self._check_pending is not None:
+            self._check_pending.cancel()
+        self.sources.close()
+        self.speaker.close()
+        self.microphone.close()
+        if self.journal is not None:
+            self.journal.close()
+        log.info("stopped")
