@@ -50,9 +50,13 @@ def test_a_command_inside_other_speech_is_not_a_command() -> None:
     assert matcher().exact("paus <unk>", "session") is None
 
 
-def test_a_word_said_twice_counts_once() -> None:
+def test_a_word_said_twice_counts_once_unless_repeats_are_refused() -> None:
     match = matcher().exact("paus paus", "session")
     assert match is not None and match.intent == "pause"
+    assert matcher().exact("paus paus", "session", repeats=False) is None
+    assert matcher().exact("starta styrka styrka", "idle", repeats=False) is None
+    match = matcher().exact("starta styrka", "idle", repeats=False)
+    assert match is not None and match.exercise == "strength"
 
 
 def test_words_of_two_commands_are_neither() -> None:

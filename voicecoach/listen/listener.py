@@ -15,13 +15,22 @@ takes about 25 ms here; she is heard 100 ms after she stops, not after vosk's 0.
 
 The noise suppressor (speexdsp's) is there for the same model: with fan noise 10 dB below the commands it
 recognised 47 % of them undenoised and 95 % denoised.
+
+When the coach is idle the listener is strict instead of fast: only a phrase said on its own counts, since a
+conversation or a radio must not start a session. With a grammar of a few phrases, the Korean model explains
+any speech with command words, and its word confidences are as high on other speech as on commands; what
+tells them apart is that a command stands alone. Measured (benchmarks/listening.py): on Swedish narration
+played as a radio in the room, acting at the first pause accepted 103 commands in 10 minutes; requiring quiet
+before and after, none in those 10 minutes and 4 in 30 (one phrase, "tjugo sekunder kvar"). In a session the
+first pause is still acted on: a pause must be fast, and there the played signal tells the coach's voice apart.
 """
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -42,12 +51,27 @@ PAUSE_S = 0.1
 MAX_UTTERANCE_S = 4.0
 # Shorter speech than this is a knock or a breath, not a command: it is not decoded.
 MIN_SPEECH_S = 0.15
+# When the coach is idle only a deliberate phrase may start anything, so an utterance counts only when it stands
+# alone: no speech for IDLE_QUIET_BEFORE_S before it and IDLE_QUIET_AFTER_S after it (so it is acted on a second
+# after she stops, not at her first pause), and it lasts no longer than the phrase it decodes to plausibly
+# takes: IDLE_BASE_S plus IDLE_SYLLABLE_S a syllable. espeak-ng's slowest commands took 0.76 of that.
+# Measured on narration played as a radio: with 0.4 s of quiet either side (what the gate's hangover gives)
+# 103 accepts in 10 minutes; 1 s before and 0.4 s after, 5; 1 s either side, 0 (2 s before alone: also 0).
+IDLE_QUIET_BEFORE_S = 1.0
+IDLE_QUIET_AFTER_S = 1.0
+IDLE_BASE_S = 0.5
+IDLE_SYLLABLE_S = 0.3
+# A one-word idle phrase ("hjälp") is the easiest for other speech to become: vosk must be this sure of it.
+# Every espeak-ng "help" the Korean model heard, clean or at 5 dB SNR, had 0.9 or more.
+IDLE_ONE_WORD_CONFIDENCE = 0.9
 # The level speech is brought to before decoding (dB full scale, over its loud frames): the middle of the
 # range where the Korean model recognised best (-25 to -15 dB). Never amplified more than MAX_GAIN_DB.
 TARGET_DB = -20.0
 MAX_GAIN_DB = 40.0
 # Frames within this much of the loudest count as the utterance's speech when measuring its level.
 SPEECH_RANGE_DB = 20.0
+# Letters that are vowels once their accents are split off ("å", "ä", "ö" are "a", "a", "o").
+VOWELS = frozenset("aeiouy")
 
 
 @dataclass(frozen=True)
@@ -101,6 +125,12 @@ class Listener:
         self._done = True  # the current utterance has given its command, or been given up on
         self._decided = False  # the utterance so far has been decoded
         self._pending: Detection | None = None
+        # The last frame of speech the gate was open for, before the current utterance: at first, never.
+        self._last_heard = -(10**9)
+        self._quiet_before = math.inf
+        # An idle command, heard, that waits for the quiet after it (until frame _held_until).
+        self._held: Detection | None = None
+        self._held_until = 0
 
     @property
     def time(self) -> float:
@@ -116,22 +146,22 @@ class Listener:
         detections: list[Detection] = []
         usable = self._mic.size // FRAME * FRAME
         for start in range(0, usable, FRAME):
-            detection = self._frame(self._mic[start : start + FRAME], self._played[start : start + FRAME])
-            if detection is not None:
-                detections.append(detection)
+            detections += self._frame(self._mic[start : start + FRAME], self._played[start : start + FRAME])
         self._mic = self._mic[usable:]
         self._played = self._played[usable:]
         return detections
 
     def flush(self) -> list[Detection]:
-        """End of input: decide an utterance still open."""
-        if self._done:
-            return []
-        self._done = True
-        detection = self._pending or (None if self._decided else self._decide(final=True))
-        return [detection] if detection is not None else []
+        """End of input: decide an utterance still open. The end counts as quiet after it."""
+        found = [self._held] if self._held is not None else []
+        self._held = None
+        if not self._done:
+            detection = self._pending or (None if self._decided else self._decide(final=True))
+            self._done = True
+            found += [detection] if detection is not None else []
+        return found
 
-    def _frame(self, mic: np.ndarray, played: np.ndarray) -> Detection | None:
+    def _frame(self, mic: np.ndarray, played: np.ndarray) -> list[Detection]:
         echo_db = -math.inf
         if self.echo is not None:
             mic, echo_db = self.echo.process(mic, played)
@@ -140,14 +170,19 @@ class Listener:
         self._frames += 1
         if self.gate.since_speech == 0:
             self._last_speech_frame = self._frames
+            if self.gate.is_open and not self.gate.opened and self._speech_s() >= MIN_SPEECH_S:
+                # Speech, not a burst of noise that opened the gate: what came after a command was not quiet.
+                self._last_heard = self._frames
+                self._held = None
+        found = self._release()
         if self.gate.opened:
             self._preroll.append(mic)
             self._begin()
-            return None
+            return found
         if self._done:
             if not self.gate.is_open:
                 self._preroll.append(mic)
-            return None
+            return found
         self._utterance.append(mic)
         if self.gate.since_speech == 0:
             # She went on after a pause: what was decided was only the first part.
@@ -155,16 +190,33 @@ class Listener:
             self._pending = None
         detection = None
         if not self._decided and self.gate.since_speech >= round(PAUSE_S / FRAME_S):
-            detection = self._decide(final=self.gate.closed)
-        elif self.gate.closed:
+            detection = self._decide(final=self.gate.closed and self.state != "idle")
+        if self.gate.closed and detection is None:
             detection = self._pending
+            if detection is not None and self.state == "idle":
+                # Held until the room has been quiet IDLE_QUIET_AFTER_S, and dropped should anything follow.
+                self._held, detection = detection, None
+                self._held_until = self._last_speech_frame + round(IDLE_QUIET_AFTER_S / FRAME_S)
+                found += self._release()
         if detection is not None or self.gate.closed or len(self._utterance) * FRAME_S > MAX_UTTERANCE_S:
             self._done = True
             self._preroll.clear()
-        return detection
+        return [*found, detection] if detection is not None else found
+
+    def _speech_s(self) -> float:
+        """How long the current utterance's speech has lasted, from the gate's opening to its last speech."""
+        return (self._last_speech_frame - self._start_frame) * FRAME_S
+
+    def _release(self) -> list[Detection]:
+        """The held idle command, once the quiet after it has lasted long enough."""
+        if self._held is None or self._frames < self._held_until:
+            return []
+        detection, self._held = replace(self._held, emitted_at=self.time), None
+        return [detection]
 
     def _begin(self) -> None:
         self._start_frame = self._frames - self.gate.settings.onset_frames
+        self._quiet_before = (self._start_frame - self._last_heard) * FRAME_S
         self._utterance = list(self._preroll)
         self._preroll.clear()
         self._done = False
@@ -172,16 +224,25 @@ class Listener:
         self._pending = None
 
     def _decide(self, final: bool) -> Detection | None:
-        """Decode the utterance so far. A command that a longer one starts with waits for the gate to close
-        ("starta" in "starta styrka"); any other is acted on at once."""
+        """Decode the utterance so far. In a session, a command that a longer one starts with waits for the gate
+        to close ("starta" in "starta styrka"); any other is acted on at once. When idle, every command waits,
+        and only one that stands alone counts (see IDLE_QUIET_BEFORE_S)."""
         self._decided = True
-        if (self._last_speech_frame - self._start_frame) * FRAME_S < MIN_SPEECH_S:
+        speech_s = self._speech_s()
+        if speech_s < MIN_SPEECH_S:
+            return None
+        idle = self.state == "idle"
+        if idle and self._quiet_before < IDLE_QUIET_BEFORE_S:
             return None
         match = self.recognizer.decode(_pcm(normalised(np.concatenate(self._utterance))), self.state)
         if match is None:
             return None
+        if idle and speech_s > IDLE_BASE_S + IDLE_SYLLABLE_S * syllables(match.phrase):
+            return None
+        if idle and len(match.phrase.split()) == 1 and match.confidence < IDLE_ONE_WORD_CONFIDENCE:
+            return None
         detection = self._detection(match)
-        if not final and self.recognizer.matcher.continues(match.phrase, self.state):
+        if not final and (idle or self.recognizer.matcher.continues(match.phrase, self.state)):
             self._pending = detection
             return None
         return detection
@@ -208,6 +269,21 @@ def normalised(audio: np.ndarray) -> np.ndarray:
     level_db = 10 * math.log10(float(power[loud].mean()) + 1e-12)
     gain_db = min(TARGET_DB - level_db, MAX_GAIN_DB)
     return audio * np.float32(10 ** (gain_db / 20))
+
+
+def syllables(phrase: str) -> int:
+    """How many syllables a phrase has, roughly: a Hangul block is one, elsewhere a run of vowels is one."""
+    count = 0
+    vowel_before = False
+    for letter in unicodedata.normalize("NFC", phrase.lower()):
+        if "\uac00" <= letter <= "\ud7a3":
+            count += 1
+            vowel_before = False
+            continue
+        vowel = unicodedata.normalize("NFD", letter)[:1] in VOWELS
+        count += vowel and not vowel_before
+        vowel_before = vowel
+    return max(count, 1)
 
 
 def _pcm(audio: np.ndarray) -> bytes:

@@ -72,16 +72,17 @@ class Matcher:
     def _valid(self, state: str) -> Iterable[Command]:
         return (c for c in self.commands if state in c.states)
 
-    def exact(self, text: str, state: str) -> Match | None:
+    def exact(self, text: str, state: str, repeats: bool = True) -> Match | None:
         """The command that text is, word for word, or None.
 
-        A word said twice counts once ("paus paus"). Any unknown-word token means other speech was part of
-        the utterance, and a command inside a sentence was not addressed to the coach, so it does not count.
+        A word said twice counts once ("paus paus"), unless repeats is False. Any unknown-word token means other
+        speech was part of the utterance, and a command inside a sentence was not addressed to the coach, so it
+        does not count.
         """
         words = text.split()
         if not words or self.unknown in words:
             return None
-        collapsed = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]
+        collapsed = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1] or not repeats]
         heard = normalise(" ".join(collapsed))
         for command in self._valid(state):
             if normalise(command.phrase) == heard:
