@@ -442,10 +442,6 @@ def accepted_text(suggestion: Suggestion, phrases: Phrases) -> str:
     return phrases.text["accepted_maintenance"]
 
 
-def symptom_question_text(phrases: Phrases) -> str:
-    return phrases.text["symptom_question"]
-
-
 def symptom_answer_text(improved: bool, phrases: Phrases) -> str:
     """What is said after the answer: on "nej", the guide's advice to book a gynaecologist."""
     if improved:
