@@ -288,10 +288,25 @@ class Daemon:
     async def _supervise(self) -> None:
         """Keeps the devices open and tells the systemd watchdog that the loop and the audio threads live."""
         interval = min(TICK_S, self.notifier.watchdog_s / 2) if self.notifier.watchdog_s else TICK_S
+        glitches: dict[str, int] = {}
         while True:
             await asyncio.sleep(interval)
             self._check_devices()
+            self._log_glitches(glitches)
             self.notifier.watchdog()
+
+    def _log_glitches(self, seen: dict[str, int]) -> None:
+        """Log underruns and overflows as they happen (counted in the callbacks), never the same ones twice."""
+        counts = {
+            "speaker underruns (later words came late)": getattr(self.speaker.stream, "underruns", 0),
+            "microphone overflows (audio was lost)": getattr(self.microphone.stream, "overflows", 0),
+        }
+        for what, count in counts.items():
+            # A reopened stream counts from zero again.
+            new = count - seen.get(what, 0) if count >= seen.get(what, 0) else count
+            if new > 0:
+                log.warning("%d %s", new, what)
+            seen[what] = count
 
     def _check_devices(self) -> None:
         now = time.monotonic()
