@@ -122,7 +122,7 @@ def test_next_skips_to_the_following_exercise(sv):
     rig.run_for(2)
     assert rig.coach.handle(Intent("next"))
     rig.run_for(3)
-    assert ("finish", 7, "skipped") in journal.calls
+    assert ("finish", 7, "stopped") in journal.calls
     assert rig.coach.status()["exercise"] == STRENGTH.key
     assert rig.ended == []
 
@@ -150,3 +150,19 @@ def test_a_failing_journal_is_switched_off_and_the_set_goes_on(sv):
     rig.run_for(200)
     assert rig.ended == [Outcome.COMPLETED]
     assert ("finish", 7, "completed") not in journal.calls
+
+
+def test_a_skipped_set_is_journalled_and_the_journal_stays_on(sv, tmp_path):
+    from voicecoach.journal import Journal
+
+    journal = Journal.open(tmp_path / "journal.sqlite3")
+    rig = Rig(sv, journal)
+    rig.coach.handle(Intent("start", exercise="identification"))
+    rig.run_for(2)
+    rig.coach.handle(Intent("next"))
+    rig.run_for(3)
+    rig.coach.handle(Intent("stop"))
+    rig.run_for(5)
+    outcomes = [(s.exercise, str(s.outcome)) for s in journal.sessions()]
+    assert outcomes == [("identification", "stopped"), ("strength", "stopped")]
+    journal.close()

@@ -174,7 +174,9 @@ class Coach:
     def _end_set(self) -> None:
         session = self.session
         assert session is not None and session.outcome is not None
-        self._journal_call("finish_session", self._journal_id, str(session.outcome), _utcnow())
+        # The journal's outcomes are the set's own; a skipped set is, for it, one stopped early.
+        outcome = Outcome.STOPPED if session.outcome is Outcome.SKIPPED else session.outcome
+        self._journal_call("finish_session", self._journal_id, str(outcome), _utcnow())
         self.session = None
         self._journal_id = None
         if session.outcome is Outcome.SKIPPED:
