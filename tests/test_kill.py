@@ -31,6 +31,7 @@ import pytest
 from pulse import PulseServer, planned_cues, voicecoach_command
 
 from voicecoach.journal import Journal, Outcome
+from voicecoach.timeline import Cue, Phase
 
 pytestmark = pytest.mark.audio
 
@@ -52,30 +53,16 @@ JOURNAL = "journal.sqlite3"
 
 
 @dataclass(frozen=True)
-class Planned:
-    t: float
-    phase: str
-    rep: int | None
-    text: str
-
-    @property
-    def printed(self) -> str:
-        """How the CLI prints this cue after its time: 'release 3: Släpp'."""
-        rep = f" {self.rep}" if self.rep is not None else ""
-        return f"{self.phase}{rep}: {self.text}"
-
-
-@dataclass(frozen=True)
 class KillPoint:
     """Kill delay_s after printed line `after` (an index into the planned cues), or after the start when None."""
 
     after: int | None
     delay_s: float
 
-    def describe(self, planned: list[Planned]) -> str:
+    def describe(self, planned: list[Cue]) -> str:
         if self.after is None:
             return f"{self.delay_s:.3f} s after the start"
-        return f"{self.delay_s:.3f} s after line {self.after} ({planned[self.after].printed!r})"
+        return f"{self.delay_s:.3f} s after line {self.after} ({planned[self.after].label()!r})"
 
 
 @dataclass(frozen=True)
@@ -98,7 +85,7 @@ class Lane:
     sessions: dict[int, Stored]
 
 
-def kill_point(rng: random.Random, planned: list[Planned]) -> KillPoint:
+def kill_point(rng: random.Random, planned: list[Cue]) -> KillPoint:
     anchors = [i for i, cue in enumerate(planned[:-1]) if cue.t <= WINDOW_S]
     roll = rng.random()
     if roll < FROM_START:
@@ -195,12 +182,12 @@ def run_and_kill(lane: Lane, point: KillPoint) -> Run:
         )
 
 
-def check_kill(lane: Lane, planned: list[Planned], run: Run, where: str) -> str:
+def check_kill(lane: Lane, planned: list[Cue], run: Run, where: str) -> str:
     """Check the journal a kill left against what the run printed; returns a line for the log."""
     assert not run.hung, f"{where}: the session hung; stderr:\n{run.stderr}"
     assert run.returncode == -signal.SIGKILL, f"{where}: the session ended by itself; stderr:\n{run.stderr}"
     said = [line.split(maxsplit=1)[1] for line in run.lines]
-    assert said == [cue.printed for cue in planned[: len(said)]], f"{where}: not the planned cues; {run.stderr}"
+    assert said == [cue.label() for cue in planned[: len(said)]], f"{where}: not the planned cues; {run.stderr}"
     released = sum(1 for cue in planned[: len(said)] if cue.phase == "release")
 
     after = stored_after_kill(lane.journal, lane.scratch)
@@ -233,7 +220,7 @@ def check_kill(lane: Lane, planned: list[Planned], run: Run, where: str) -> str:
     return f"{len(said)} line(s) printed, session {sid} holds {done} rep(s)"
 
 
-def run_lane(lane: Lane, planned: list[Planned], failed: threading.Event) -> None:
+def run_lane(lane: Lane, planned: list[Cue], failed: threading.Event) -> None:
     rng = random.Random(f"{SEED}/{lane.number}")
     try:
         for kill in range(1, lane.kills + 1):
@@ -248,10 +235,10 @@ def run_lane(lane: Lane, planned: list[Planned], failed: threading.Event) -> Non
         raise
 
 
-def plan(lane: Lane) -> list[Planned]:
+def plan(lane: Lane) -> list[Cue]:
     """The planned cues. Planning renders every clip into the lane's cache, so its runs start without rendering."""
     return [
-        Planned(float(str(c["t"])), str(c["phase"]), None if c["rep"] is None else int(str(c["rep"])), str(c["text"]))
+        Cue(float(str(c["t"])), Phase(c["phase"]), None if c["rep"] is None else int(str(c["rep"])), str(c["text"]))
         for c in planned_cues(SET, lane.env)
     ]
 

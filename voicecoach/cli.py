@@ -85,8 +85,7 @@ def _clips(pack: Pack, sample_rate: int) -> ClipCache:
 
 
 def _print_cue(cue: Cue) -> None:
-    rep = f" {cue.rep}" if cue.rep is not None else ""
-    print(f"{cue.t:7.2f}  {cue.phase}{rep}: {cue.text}", flush=True)
+    print(f"{cue.t:7.2f}  {cue.label()}", flush=True)
 
 
 def _open_journal() -> Journal | None:

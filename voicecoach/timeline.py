@@ -45,6 +45,11 @@ class Cue:
     rep: int | None
     text: str
 
+    def label(self) -> str:
+        """How a terminal shows the cue: 'release 3: Släpp'."""
+        rep = f" {self.rep}" if self.rep is not None else ""
+        return f"{self.phase}{rep}: {self.text}"
+
     def as_json(self) -> dict[str, object]:
         return {"t": round(self.t, 6), "phase": str(self.phase), "rep": self.rep, "text": self.text}
 
