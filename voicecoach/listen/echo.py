@@ -34,6 +34,8 @@ RING_S = 0.5
 FILTER_S = 0.256
 # How much recent history the residual-echo estimate is a median of.
 COUPLING_WINDOW_S = 5.0
+# After this long of adding more than it removes, the canceller's echo path is wrong and it is started afresh.
+DIVERGED_S = 0.5
 
 
 class PlayedSignal:
@@ -89,6 +91,7 @@ class EchoCanceller:
         self._played_db: deque[float] = deque([-math.inf], maxlen=round(ECHO_WINDOW_S / FRAME_S))
         self._ratios: deque[float] = deque(maxlen=round(COUPLING_WINDOW_S / FRAME_S))
         self._ringing = 0
+        self._diverged = 0
         self.coupling_db = 0.0
 
     def process(self, mic: np.ndarray, played: np.ndarray) -> tuple[np.ndarray, float]:
@@ -100,9 +103,25 @@ class EchoCanceller:
             # Nothing played lately: nothing to cancel, and idle listening costs no cancelling.
             return mic, -math.inf
         cleaned = self._speex.process(mic, played)
+        if _energy(cleaned) > _energy(mic):
+            # Taking the echo out can only lower the level; what rose was added by an echo path learnt wrong.
+            # This happens where the microphone hears no echo (headphones) after she spoke over the narration:
+            # the filter adapts to her voice and then plays the narration into the cleaned signal, seconds of
+            # it, at 20 dB above the room. The microphone as it is cannot be mistaken for the coach.
+            cleaned = mic
+            self._diverged += 1
+            if self._diverged >= round(DIVERGED_S / FRAME_S):
+                self._speex.reset()
+                self._diverged = 0
+        else:
+            self._diverged = max(0, self._diverged - 1)
         reference_db = max(self._played_db)
         if reference_db > SILENT_DB:
             self._ratios.append(level_db(cleaned) - reference_db)
             if len(self._ratios) == self._ratios.maxlen:
                 self.coupling_db = float(np.median(self._ratios))
         return cleaned, reference_db + self.coupling_db
+
+
+def _energy(frame: np.ndarray) -> float:
+    return float(np.dot(frame, frame))

@@ -39,6 +39,7 @@ def _lib() -> ctypes.CDLL:
     lib.speex_echo_state_destroy.argtypes = (ctypes.c_void_p,)
     lib.speex_echo_ctl.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
     lib.speex_echo_cancellation.argtypes = (ctypes.c_void_p, _INT16_P, _INT16_P, _INT16_P)
+    lib.speex_echo_state_reset.argtypes = (ctypes.c_void_p,)
     lib.speex_preprocess_state_init.restype = ctypes.c_void_p
     lib.speex_preprocess_state_init.argtypes = (ctypes.c_int, ctypes.c_int)
     lib.speex_preprocess_state_destroy.argtypes = (ctypes.c_void_p,)
@@ -73,6 +74,10 @@ class SpeexEcho:
         near, far = _int16(mic), _int16(played)
         self._lib.speex_echo_cancellation(self._state, _ptr(near), _ptr(far), _ptr(self._out))
         return self._out.astype(np.float32) / 32768.0
+
+    def reset(self) -> None:
+        """Forget the echo path learnt so far; it is learnt again from the next frame."""
+        self._lib.speex_echo_state_reset(self._state)
 
 
 class SpeexDenoiser:
