@@ -12,18 +12,20 @@ import pytest
 from conftest import one_error_line
 from test_journal import read_only
 
-from voicecoach import paths
+from voicecoach import config, paths
 from voicecoach.cli import main
 from voicecoach.journal import Journal
-from voicecoach.programme import IDENTIFICATION, STRENGTH
+from voicecoach.programme import ENDURANCE, IDENTIFICATION, STRENGTH
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 
 @pytest.fixture
-def journal(state_dir, monkeypatch):
-    """A journal in the test's state directory, with the local zone set to Stockholm."""
+def journal(state_dir, monkeypatch, tmp_path):
+    """A journal in the test's state directory, with the local zone set to Stockholm and no configuration file."""
     monkeypatch.setenv("TZ", "Europe/Stockholm")
+    monkeypatch.setattr(config, "SYSTEM_FILE", tmp_path / "etc" / "config.toml")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     with Journal.open(paths.journal_path()) as journal:
         yield journal
 
@@ -200,3 +202,67 @@ def test_progress_accept_with_nothing_to_accept_is_a_clear_error(journal, capsys
     line = one_error_line(capsys)
     assert "there is no step to accept yet" in line
     assert "(1 so far)" in line
+
+
+def test_progress_follows_the_configured_rules(journal, capsys, tmp_path):
+    for n in (2, 1):
+        record(journal, IDENTIFICATION, days_ago(n), 10)
+    assert main(["progress", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["suggestion"] is None
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[progression]\ndays_to_move_on = 2\nin_a_row = 8\n", encoding="utf-8")
+    assert main(["progress", "--config", str(rules)]) == 0
+    lines = out_lines(capsys)
+    assert "suggestion:    move on to strength (styrka)" in lines
+    assert main(["progress", "--config", str(rules), "--accept"]) == 0
+    assert out_lines(capsys)[0] == "accepted: now learning strength (styrka)"
+    assert main(["progress", "--config", str(rules)]) == 0
+    assert "after 2 days with 8 in a row" in dict(line.split(":", 1) for line in out_lines(capsys))["next step"]
+
+
+def test_progress_reads_the_user_configuration_file(journal, capsys, tmp_path):
+    user = tmp_path / "xdg" / "voicecoach" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text("[progression]\ndays_to_move_on = 4\n", encoding="utf-8")
+    assert main(["progress", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["days_to_move_on"] == 4
+
+
+def test_progress_with_a_bad_configuration_is_exit_78(journal, capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[progression]\nsteady_months = 0\n", encoding="utf-8")
+    assert main(["progress", "--config", str(bad)]) == 78
+    assert "progression.steady_months = 0 is not allowed" in one_error_line(capsys)
+
+
+def test_progress_says_how_often_the_symptom_question_comes(journal, capsys, tmp_path):
+    # Regular training for more than the guide's three months makes the question due.
+    for n in range(120, 0, -5):
+        record(journal, IDENTIFICATION, days_ago(n), 10)
+    assert main(["progress"]) == 0
+    assert "symptom check: due - have the symptoms improved? (asked at most once a month)" in out_lines(capsys)
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[progression]\nsymptom_check_every_months = 2\n", encoding="utf-8")
+    assert main(["progress", "--config", str(rules)]) == 0
+    assert "symptom check: due - have the symptoms improved? (asked at most every 2 months)" in out_lines(capsys)
+
+
+# -- session next -----------------------------------------------------------------------------
+
+
+def test_session_next_plays_the_hold_the_configured_steps_reached(journal, capsys, tmp_path):
+    journal.record_event("advanced", ENDURANCE.key, datetime.now(UTC) - timedelta(days=3))
+    for days in (2, 1):
+        record(journal, ENDURANCE, datetime.now(UTC) - timedelta(days=days), ENDURANCE.reps)
+    journal.close()
+    steps = tmp_path / "steps.toml"
+    steps.write_text("[progression]\nendurance_step_s = 25\n", encoding="utf-8")
+
+    def planned_hold(*extra: str) -> int:
+        assert main(["session", "next", "--timeline", *extra]) == 0
+        cues = [json.loads(line) for line in out_lines(capsys)]
+        squeeze, release = (next(c["t"] for c in cues if c["phase"] == p) for p in ("hold", "release"))
+        return round(release - squeeze)
+
+    assert planned_hold() == ENDURANCE.hold_s + 10
+    assert planned_hold("--config", str(steps)) == ENDURANCE.hold_s + 25

@@ -166,3 +166,17 @@ def test_a_skipped_set_is_journalled_and_the_journal_stays_on(sv, tmp_path):
     outcomes = [(s.exercise, str(s.outcome)) for s in journal.sessions()]
     assert outcomes == [("identification", "stopped"), ("strength", "stopped")]
     journal.close()
+
+
+def test_phrases_said_between_sets_wait_for_each_other_and_a_set_waits_for_them(sv):
+    rig = Rig(sv)
+    first, second = "Den här veckan har du tränat tre dagar.", "Dags att träna."
+    rig.coach.handle(Intent("say", text=first))
+    rig.coach.handle(Intent("say", text=second))
+    rig.coach.handle(Intent("start", exercise="speed"))
+    rig.run_for(FakeClips().duration(first) + FakeClips().duration(second) + 1.0)
+    started = [(round(cue.t, 3), cue.text) for cue in rig.heard]
+    assert [text for _t, text in started] == [first, second, sv.intro(find_exercise("speed"))]
+    # Each begins where the one before it ends: nothing is said over anything else.
+    assert started[1][0] == round(started[0][0] + FakeClips().duration(first), 3)
+    assert started[2][0] == round(started[1][0] + FakeClips().duration(second), 3)

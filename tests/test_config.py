@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import tomllib
+from dataclasses import fields
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +16,21 @@ import pytest
 from voicecoach import cli_config, config
 from voicecoach.cli import main
 from voicecoach.programme import BOUNDS, STRENGTH
+from voicecoach.progression import DEFAULT_RULES, Rules
+from voicecoach.reminders import ReminderSettings
 
 HOLD = f"use a whole number of seconds from {BOUNDS.hold_s[0]} to {BOUNDS.hold_s[1]}"
 REPS = f"use a whole number of repetitions from {BOUNDS.reps[0]} to {BOUNDS.reps[1]}"
 RATE_RANGE = f"from {config.RATE_WPM[0]} to {config.RATE_WPM[1]}"
+IN_A_ROW = f"use a whole number of repetitions from {BOUNDS.reps[0]} to {BOUNDS.reps[1]}, or 0 for each exercise's own"
+TIMES = 'use a list of at most 8 different 24-hour times "HH:MM", e.g. ["08:00", "18:30"]'
+QUIET = 'use a range "HH:MM-HH:MM" of 24-hour times, e.g. "21:30-07:30" (it may span midnight), or "" for none'
+IN_QUIET = 'which is in the quiet hours, reminders.quiet_hours = "21:30-07:30" (default); use times outside'
+NO_TIMES = "reminders.enabled = true needs reminders.times"
+
+
+def whole(unit: str, low: int, high: int) -> str:
+    return f"use a whole number of {unit} from {low} to {high}"
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +64,8 @@ BAD = [
     ("[audio]\nvolume = 1.5", "audio.volume = 1.5 is not allowed; use a number from 0.0 to 1.0"),
     ("[audio]\nvolume = true", "audio.volume = true is not allowed"),
     ("[audio]\noutput_device = -1", "audio.output_device = -1 is not allowed; use a device name, an index"),
-    ("[audio]\ninput_device = [1, 2]", "audio.input_device = a list is not allowed"),
+    ("[audio]\ninput_device = [1, 2]", "audio.input_device = [1, 2] is not allowed"),
+    ("[audio]\ninput_device = {a = 1}", "audio.input_device = a table is not allowed"),
     ("audio = 3", "audio must be a table ([audio]) with keys input_device, output_device, volume"),
     ("language = 'de'", 'language = "de" is not allowed; use one of "sv", "en"'),
     ("state_dir = ''", 'state_dir = "" is not allowed; use a path'),
@@ -69,6 +83,38 @@ BAD = [
     ("[programme.strength]\nhold = 3\n[programme.styrka]\nhold = 4", "are the same exercise; keep one of them"),
     ("programme = 3", "programme must be a table of exercises"),
     ("[audio\nvolume = 1", "is not valid TOML"),
+    ("[progression]\ndays_to_move_on = 0", f"progression.days_to_move_on = 0 is not allowed; {whole('days', 1, 30)}"),
+    ("[progression]\ndays_to_move_on = 31", "progression.days_to_move_on = 31 is not allowed"),
+    ("[progression]\nin_a_row = 21", f"progression.in_a_row = 21 is not allowed; {IN_A_ROW}"),
+    ("[progression]\nin_a_row = -1", f"progression.in_a_row = -1 is not allowed; {IN_A_ROW}"),
+    ("[progression]\nendurance_step_s = 61", f"endurance_step_s = 61 is not allowed; {whole('seconds', 1, 60)}"),
+    ("[progression]\nendurance_sessions_per_step = 2.5", f"per_step = 2.5 is not allowed; {whole('sessions', 1, 10)}"),
+    ("[progression]\nsteady_months = 13", f"progression.steady_months = 13 is not allowed; {whole('months', 1, 12)}"),
+    ("[progression]\nmax_gap_days = true", f"progression.max_gap_days = true is not allowed; {whole('days', 1, 30)}"),
+    ("[progression]\nsymptom_check_every_months = '1'", f'months = "1" is not allowed; {whole("months", 1, 12)}'),
+    ("[progression]\ndays_to_moveon = 3", "key progression.days_to_moveon (did you mean progression.days_to_move_on?)"),
+    ("progression = 3", "progression must be a table ([progression]) with keys days_to_move_on, in_a_row, endurance"),
+    ("[reminders]\nenabled = 'yes'", 'reminders.enabled = "yes" is not allowed; use true or false'),
+    ("[reminders]\ntimes = '08:00'", f'reminders.times = "08:00" is not allowed; {TIMES}'),
+    ("[reminders]\ntimes = ['8:00']", f'reminders.times = ["8:00"] is not allowed; {TIMES}'),
+    ("[reminders]\ntimes = ['24:00']", f'reminders.times = ["24:00"] is not allowed; {TIMES}'),
+    ("[reminders]\ntimes = ['08:00 pm']", f'reminders.times = ["08:00 pm"] is not allowed; {TIMES}'),
+    ("[reminders]\ntimes = [800]", f"reminders.times = [800] is not allowed; {TIMES}"),
+    ("[reminders]\ntimes = ['08:00', '12:00', '08:00']", f'["08:00", "12:00", "08:00"] is not allowed; {TIMES}'),
+    ("[reminders]\ntimes = " + str([f"{h:02}:00" for h in range(8, 17)]), f"is not allowed; {TIMES}"),
+    ("[reminders]\nquiet_hours = '22-07'", f'reminders.quiet_hours = "22-07" is not allowed; {QUIET}'),
+    ("[reminders]\nquiet_hours = '22:00'", f'reminders.quiet_hours = "22:00" is not allowed; {QUIET}'),
+    ("[reminders]\nquiet_hours = '22:00-22:00'", f'reminders.quiet_hours = "22:00-22:00" is not allowed; {QUIET}'),
+    ("[reminders]\nquiet_hours = false", f"reminders.quiet_hours = false is not allowed; {QUIET}"),
+    ("[reminders]\ntimes = ['12:00', '22:00']", f'reminders.times has "22:00", {IN_QUIET}'),
+    ("[reminders]\ntimes = ['07:29']", f'reminders.times has "07:29", {IN_QUIET}'),
+    ("[reminders]\nquiet_hours = '13:00-14:00'\ntimes = ['13:30']", 'has "13:30", which is in the quiet hours, '
+     'reminders.quiet_hours = "13:00-14:00" (/'),
+    ("[reminders]\nenabled = true", f'{NO_TIMES}, e.g. times = ["18:00"]; add the times of day to be reminded, or set'),
+    ("[reminders]\nenabled = true\ntimes = []", NO_TIMES),
+    ("[reminders]\ntime = ['08:00']", "unknown key reminders.time (did you mean reminders.times?); the keys allowed "
+     "here are reminders.enabled, reminders.times, reminders.quiet_hours"),
+    ("reminders = []", "reminders must be a table ([reminders]) with keys enabled, times, quiet_hours"),
 ]  # fmt: skip
 
 
@@ -246,3 +292,118 @@ def test_run_flags_override_the_files_and_name_themselves(tmp_path: Path) -> Non
     assert (cfg.audio.input_device, cfg.origins["audio.input_device"]) == ("2", "--input-device")
     assert (cfg.audio.output_device, cfg.origins["audio.output_device"]) == ("HDMI", f"--config {explicit}")
     assert cfg.listen.model is None
+
+
+# -- [progression] and [reminders] -------------------------------------------------------------------------------
+
+
+def test_every_progression_rule_is_a_key_and_the_defaults_are_the_rules_defaults() -> None:
+    cfg = config.load()
+    keys = [k.removeprefix("progression.") for k in cfg.values if k.startswith("progression.")]
+    assert keys == [f.name for f in fields(Rules)]
+    assert cfg.rules == DEFAULT_RULES
+    assert cfg.values["progression.in_a_row"] == 0
+    assert cfg.reminders == ReminderSettings()
+    assert cfg.reminders.enabled is False
+
+
+def test_progression_rules_come_from_the_files(isolated: Path, tmp_path: Path) -> None:
+    write(isolated, "[progression]\ndays_to_move_on = 5\nsteady_months = 6")
+    explicit = write(tmp_path / "c.toml", "[progression]\ndays_to_move_on = 2\nin_a_row = 8\nendurance_step_s = 15")
+    cfg = config.load(explicit)
+    assert cfg.rules == Rules(days_to_move_on=2, in_a_row=8, endurance_step_s=15, steady_months=6)
+    assert cfg.origins["progression.days_to_move_on"] == f"--config {explicit}"
+    assert cfg.origins["progression.steady_months"] == str(isolated)
+    assert cfg.origins["progression.max_gap_days"] == config.DEFAULT
+
+
+def test_in_a_row_zero_means_the_exercise_s_own_set(isolated: Path, tmp_path: Path) -> None:
+    write(isolated, "[progression]\nin_a_row = 6")
+    explicit = write(tmp_path / "c.toml", "[progression]\nin_a_row = 0")
+    assert config.load().rules.in_a_row == 6
+    assert config.load(explicit).rules.in_a_row is None
+
+
+def test_reminders_from_the_files(isolated: Path, tmp_path: Path) -> None:
+    write(isolated, "[reminders]\nenabled = true\ntimes = ['08:00']")
+    explicit = write(tmp_path / "c.toml", "[reminders]\ntimes = ['07:30', '21:29', '12:05']")
+    cfg = config.load(explicit)
+    # The quiet hours' own edges: 07:30 is their end, 21:29 the minute before they start.
+    assert cfg.reminders == ReminderSettings(
+        enabled=True, times=(time(7, 30), time(21, 29), time(12, 5)), quiet=(time(21, 30), time(7, 30))
+    )
+    assert cfg.origins["reminders.enabled"] == str(isolated)
+    assert cfg.origins["reminders.times"] == f"--config {explicit}"
+
+
+def test_no_quiet_hours_allows_any_time(tmp_path: Path) -> None:
+    explicit = write(tmp_path / "c.toml", "[reminders]\nenabled = true\ntimes = ['03:00']\nquiet_hours = ''")
+    reminders = config.load(explicit).reminders
+    assert (reminders.times, reminders.quiet) == ((time(3, 0),), None)
+
+
+def test_a_reminder_made_quiet_by_another_file_names_both(
+    isolated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(isolated, "[reminders]\nquiet_hours = '11:00-13:00'")
+    explicit = write(tmp_path / "c.toml", "[reminders]\nenabled = true\ntimes = ['12:00']")
+    assert main(["config", "check", "--config", str(explicit)]) == 78
+    line = capsys.readouterr().err.strip()
+    assert line == (
+        f'voicecoach: error: {explicit}: reminders.times has "12:00", which is in the quiet hours,'
+        f' reminders.quiet_hours = "11:00-13:00" ({isolated}); use times outside the quiet hours,'
+        " or change reminders.quiet_hours"
+    )
+
+
+def test_enabled_in_one_file_without_times_anywhere_names_that_file(
+    isolated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(isolated, "[reminders]\nquiet_hours = ''")
+    write(user_path(tmp_path), "[reminders]\nenabled = true")
+    assert main(["config", "check"]) == 78
+    assert capsys.readouterr().err.startswith(
+        f"voicecoach: error: {user_path(tmp_path)}: reminders.enabled = true needs reminders.times"
+    )
+
+
+def test_show_prints_progression_and_reminders_as_toml_that_reads_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    explicit = write(
+        tmp_path / "c.toml",
+        "[progression]\nin_a_row = 7\nmax_gap_days = 10\n"
+        "[reminders]\nenabled = true\ntimes = ['08:00', '18:30']\nquiet_hours = '22:00-06:45'",
+    )
+    assert main(["config", "show", "--config", str(explicit)]) == 0
+    out = capsys.readouterr().out
+    shown = {line.split(" = ")[0]: line for line in out.splitlines() if " = " in line}
+    origin = f"# --config {explicit}"
+    assert shown["progression.in_a_row"].split("#")[0].strip() == "progression.in_a_row = 7"
+    assert shown["progression.in_a_row"].endswith(origin)
+    assert shown["progression.days_to_move_on"].split("#")[0].strip() == "progression.days_to_move_on = 3"
+    assert shown["progression.days_to_move_on"].endswith("# default")
+    assert shown["reminders.times"].split("#")[0].strip() == 'reminders.times = ["08:00", "18:30"]'
+    assert shown["reminders.times"].endswith(origin)
+    assert shown["reminders.quiet_hours"].split("#")[0].strip() == 'reminders.quiet_hours = "22:00-06:45"'
+    assert shown["reminders.enabled"].split("#")[0].strip() == "reminders.enabled = true"
+    parsed = tomllib.loads(out)
+    assert parsed["reminders"] == {"enabled": True, "times": ["08:00", "18:30"], "quiet_hours": "22:00-06:45"}
+    assert parsed["progression"]["in_a_row"] == 7
+
+    again = config.load(write(tmp_path / "again.toml", out))
+    original = config.load(explicit)
+    assert (again.rules, again.reminders, again.values) == (original.rules, original.reminders, original.values)
+
+
+def test_show_of_the_defaults_reads_back_with_no_quiet_hours_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    explicit = write(tmp_path / "c.toml", "[reminders]\nquiet_hours = ''")
+    assert main(["config", "show", "--config", str(explicit)]) == 0
+    out = capsys.readouterr().out
+    assert 'reminders.quiet_hours = ""' in out
+    assert "reminders.times = []" in out
+    again = config.load(write(tmp_path / "again.toml", out))
+    assert again.reminders == ReminderSettings(quiet=None)
+    assert again.rules == DEFAULT_RULES

@@ -130,6 +130,10 @@ def test_several_requests_on_one_connection_and_swedish_names_normalised(path: P
         (b'{"intent": "say", "text": "   "}\n', f"say needs a text of 1 to {control.MAX_SAY} characters"),
         (b'{"intent": "stop", "exercise": "speed"}\n', "stop takes no exercise"),
         (b'{"intent": "status"\xff}\n', "a request must be UTF-8 JSON"),
+        (b'{"intent": "snooze"}\n', "snooze needs minutes, a whole number from 1 to 720"),
+        (b'{"intent": "snooze", "minutes": 0}\n', "snooze needs minutes"),
+        (b'{"intent": "snooze", "minutes": true}\n', "snooze needs minutes"),
+        (b'{"intent": "yes", "minutes": 5}\n', "yes takes no minutes"),
     ],
 )
 def test_bad_requests_are_refused_without_reaching_the_daemon(path: Path, line: bytes, error: str) -> None:
@@ -294,3 +298,19 @@ def test_every_session_intent_of_the_coach_is_a_ctl_command(path: Path) -> None:
 
     names = [intent.name for intent in asyncio.run(scenario())]
     assert names == ["pause", "resume", "next", "repeat", "how_many_left", "cant", "stop"]
+
+
+def test_the_coachs_idle_intents_are_ctl_commands(path: Path) -> None:
+    async def scenario() -> list[Intent]:
+        async with daemon(path, answer=lambda request: request.reply(control.ok())) as seen:
+            for command in (["start-next"], ["progress"], ["yes"], ["no"], ["snooze", "30"]):
+                assert await asyncio.to_thread(main, ["ctl", "--socket", str(path), *command]) == 0
+            return list(seen)
+
+    assert asyncio.run(scenario()) == [
+        Intent("start_next"),
+        Intent("progress"),
+        Intent("yes"),
+        Intent("no"),
+        Intent("snooze", minutes=30),
+    ]

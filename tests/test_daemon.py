@@ -27,7 +27,7 @@ import pytest
 from conftest import one_error_line
 from daemon_harness import Daemon, DaemonError, Message, voicecoach_script
 from pulse import RATE, SILENT, PulseServer, Recording, loud_spans, planned_cues
-from speech_corpus import KO_COMMANDS, require_ko_model
+from speech_corpus import KO_COMMANDS, VOICE_TRIES, phrase_wavs, require_ko_model, say_until
 from test_config import BAD
 
 from voicecoach import config, control, daemon, pulsewatch
@@ -40,9 +40,6 @@ from voicecoach.listen.vad import GateSettings
 SV = load_pack("sv")
 SPEED = SV.exercises["speed"]["short"]
 LISTENING, PAUSED, NO_MODEL = SV.status["listening"], SV.status["paused"], SV.status["no_model"]
-# The Korean pack's phrases the tests say: the start phrase the model understands best, and the set commands.
-PHRASES = {"start": "빠르게 시작해", "pause": "멈춤", "resume": "계속해", "stop": "정지"}
-VOICE_TRIES = 3
 # How long one try waits for a spoken command's effect before saying it again: ample for a decode.
 HEARD_S = 10.0
 WATCHDOG_S = 4.0
@@ -119,13 +116,7 @@ def shared(pulse: PulseServer, ko_model: Path, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Each phrase of PHRASES as a WAV file, said by espeak-ng's Korean voice."""
-    directory = tmp_path_factory.mktemp("speech")
-    wavs = {}
-    for name, phrase in PHRASES.items():
-        wavs[name] = directory / f"{name}.wav"
-        subprocess.run(["espeak-ng", "-v", "ko", "-s", "170", "-w", str(wavs[name]), phrase], check=True)
-    return wavs
+    return phrase_wavs(tmp_path_factory.mktemp("speech"))
 
 
 @pytest.fixture(scope="module")
@@ -144,15 +135,7 @@ def say(
     d: Daemon, pulse: PulseServer, wav: Path, done: Callable[[dict[str, object]], bool], what: str
 ) -> dict[str, object]:
     """Speak into the virtual microphone until done(status) holds, at most VOICE_TRIES times."""
-    for attempt in range(1, VOICE_TRIES + 1):
-        player = pulse.play(wav)
-        assert player.wait(timeout=30) == 0, player.stderr.read() if player.stderr else ""
-        try:
-            return d.wait_status(done, timeout=HEARD_S, what=what)
-        except DaemonError:
-            if attempt == VOICE_TRIES:
-                raise
-    raise AssertionError("unreachable")
+    return say_until(pulse.play, wav, lambda: d.wait_status(done, timeout=HEARD_S, what=what), DaemonError)
 
 
 def command(
@@ -276,22 +259,7 @@ def test_a_spoken_command_starts_a_set(shared: SharedDaemon, pulse: PulseServer,
 
 @pytest.mark.audio
 @pytest.mark.model
-# ctl first: commands spoken over the narration can leave the echo canceller leaking the narration into what
-# the recogniser hears, and a command nobody gave may follow in the next set (see the voice case's last check).
-@pytest.mark.parametrize(
-    "channel",
-    [
-        "ctl",
-        pytest.param(
-            "voice",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="known bug: after a command spoken over the narration with no echo in the microphone, "
-                "speexdsp lets the narration through at -47 to -65 dB for seconds and it can be heard as a command",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("channel", ["ctl", "voice"])
 def test_pause_silences_the_set_resume_goes_on_stop_ends_it(
     channel: str, shared: SharedDaemon, pulse: PulseServer, speech: dict[str, Path], longest_gap: float
 ) -> None:

@@ -27,6 +27,12 @@ def test_commands_json_has_one_object_per_phrase(capsys: pytest.CaptureFixture[s
         "states": ["idle"],
         "exercise": "strength",
     }
+    assert by_phrase["påminn mig om trettio minuter"] == {
+        "phrase": "påminn mig om trettio minuter",
+        "intent": "snooze",
+        "states": ["idle"],
+        "minutes": 30,
+    }
 
 
 def test_commands_of_another_language_and_of_a_command_pack(capsys: pytest.CaptureFixture[str]) -> None:

@@ -107,6 +107,24 @@ def test_nearest_pools_the_phrases_of_one_intent() -> None:
     assert abs(match.confidence - 2 / 3) < 1e-9
 
 
+def test_snoozes_of_different_lengths_are_different_commands() -> None:
+    snoozes = Matcher(
+        (
+            Command("påminn mig om femton minuter", "snooze", ("idle",), minutes=15),
+            Command("påminn mig om trettio minuter", "snooze", ("idle",), minutes=30),
+        ),
+        unknown="<unk>",
+    )
+    exact = snoozes.exact("påminn mig om trettio minuter", "idle")
+    assert exact is not None and (exact.intent, exact.minutes) == ("snooze", 30)
+    # Pooled as one snooze the two would have two thirds of the votes; apart, neither has enough.
+    votes = [("påminn mig om trettio minuter", -100.0), ("påminn mig om femton minuter", -100.0), ("hej", -100.0)]
+    assert snoozes.nearest(votes, "idle") is None
+    votes = [("påminn mig om femton minuter", -100.0), ("påminn mig om fjorton minuter", -100.5)]
+    match = snoozes.nearest(votes, "idle")
+    assert match is not None and (match.intent, match.minutes) == ("snooze", 15)
+
+
 def test_nearest_on_nothing_is_nothing() -> None:
     assert matcher().nearest([], "session") is None
     assert matcher().nearest([("", 0.0)], "session") is None

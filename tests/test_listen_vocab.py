@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED
 
-from voicecoach.language import Command, load_pack
+from voicecoach.language import STATES, Command, load_pack
 from voicecoach.listen.recognizer import GRAMMAR, OPEN, decoding_mode, grammar_json
 from voicecoach.listen.vocab import VocabularyError, check_commands, read_vocabulary, unknown_token
 
@@ -107,7 +107,7 @@ def test_decoding_mode_follows_the_graph(tmp_path: Path) -> None:
 @pytest.mark.parametrize("lang", ["sv", "en"])
 def test_packs_have_the_full_command_table(lang: str) -> None:
     commands = load_pack(lang).commands
-    by_state = {state: {(c.intent, c.exercise) for c in commands if state in c.states} for state in ("idle", "session")}
+    by_state = {state: {(c.intent, c.exercise) for c in commands if state in c.states} for state in STATES}
     assert by_state["idle"] == {
         ("start", "identification"),
         ("start", "strength"),
@@ -115,7 +115,11 @@ def test_packs_have_the_full_command_table(lang: str) -> None:
         ("start", "endurance"),
         ("start_next", None),
         ("help", None),
+        ("progress", None),
+        ("snooze", None),
     }
     assert by_state["session"] == {
         (intent, None) for intent in ("pause", "resume", "stop", "next", "repeat", "how_many_left", "cant")
     }
+    assert by_state["question"] == {("yes", None), ("no", None)}
+    assert sorted(c.minutes for c in commands if c.intent == "snooze") == [15, 30, 60]

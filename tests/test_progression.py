@@ -9,6 +9,7 @@ import pytest
 from voicecoach.journal import Event, Outcome, Rep, SessionRecord
 from voicecoach.language import LANGUAGES
 from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, IDENTIFICATION, SPEED, STRENGTH, Exercise
+from voicecoach.progress_texts import accepted_text, load_phrases, suggestion_text, summary_text, symptom_answer_text
 from voicecoach.progression import (
     DEFAULT_RULES,
     EventKind,
@@ -19,17 +20,13 @@ from voicecoach.progression import (
     SymptomAnswer,
     TrainingPhase,
     accepted,
-    accepted_text,
     add_months,
     declined,
     endurance,
-    load_phrases,
+    next_exercise,
     progress,
     regular_since,
-    suggestion_text,
     summary,
-    summary_text,
-    symptom_answer_text,
     symptom_check_due,
 )
 
@@ -248,6 +245,18 @@ def test_the_next_endurance_session_uses_the_current_hold():
     assert (nxt.exercise, nxt.hold_s) == (ENDURANCE.key, ENDURANCE.hold_s + Rules().endurance_step_s)
 
 
+def test_the_exercise_started_next_follows_the_rules_given():
+    cal = Calendar()
+    cal.event(EventKind.ADVANCED, ENDURANCE.key, at(MONDAY, 7))
+    endurance_sessions(cal, [ENDURANCE.hold_s])
+    now = at(MONDAY + timedelta(days=1))
+    # One complete session is half a step by default; with a step a session it is a whole (bigger) step.
+    assert next_exercise(cal.sessions, cal.events, now).hold_s == ENDURANCE.hold_s
+    quick = Rules(endurance_step_s=25, endurance_sessions_per_step=1)
+    started = next_exercise(cal.sessions, cal.events, now, quick)
+    assert (started.key, started.hold_s, started.reps) == (ENDURANCE.key, ENDURANCE.hold_s + 25, ENDURANCE.reps)
+
+
 # -- dosage -----------------------------------------------------------------------------------
 
 
@@ -427,7 +436,7 @@ def test_the_move_on_question_names_both_exercises():
     text = suggestion_text(
         Suggestion(SuggestionKind.NEXT_EXERCISE, STRENGTH.key), IDENTIFICATION.key, load_phrases("sv")
     )
-    assert text == "Du klarar identifieringsknip säkert nu. Vill du gå vidare till styrkeknip? Säg ja."
+    assert text == "Du klarar identifieringsknip säkert nu. Vill du gå vidare till styrkeknip? Svara ja eller nej."
     assert accepted_text(Suggestion(SuggestionKind.NEXT_EXERCISE, STRENGTH.key), load_phrases("sv")).endswith(
         "styrkeknip."
     )
@@ -435,11 +444,15 @@ def test_the_move_on_question_names_both_exercises():
 
 def test_a_no_to_the_symptom_question_gives_the_guides_advice():
     text = symptom_answer_text(False, load_phrases("sv"))
-    assert "boka tid hos gynekolog via läkare eller direkt via 1177.se" in text
+    assert "boka tid hos gynekolog via läkare eller direkt via elva sjuttiosju punkt se" in text
     low, high = DOSAGE.see_doctor_after_months
     pack = load_phrases("sv").pack
     assert f"{pack.number(low)} till {pack.number(high)} månader" in text
-    assert "1177.se" not in symptom_answer_text(True, load_phrases("sv"))
+    assert "elva sjuttiosju" not in symptom_answer_text(True, load_phrases("sv"))
+
+
+# The guide's 1177.se, written in the packs as it is said.
+SPOKEN_1177 = {"sv": "elva sjuttiosju punkt se", "en": "eleven seventy-seven dot s e"}
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -447,4 +460,4 @@ def test_every_pack_has_every_progress_phrase(lang):
     phrases = load_phrases(lang)
     s = Summary(2, 2, TrainingPhase.MAINTENANCE, ENDURANCE.key, 4, 4, 30, 30)
     assert summary_text(s, phrases)
-    assert "1177.se" in symptom_answer_text(False, phrases)
+    assert SPOKEN_1177[lang] in symptom_answer_text(False, phrases)

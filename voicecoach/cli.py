@@ -12,22 +12,29 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from voicecoach import audio, paths
+from voicecoach import audio, cli_config, config, paths
 from voicecoach.cli_journal import local_zone
 from voicecoach.clips import ClipCache, write_wav
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.errors import UsageError, UserError
 from voicecoach.journal import Journal, JournalUnavailable
 from voicecoach.language import LANGUAGES, Pack, load_pack
-from voicecoach.player import play_phrase, render, run_live
+from voicecoach.listen import RATE as LISTEN_RATE
+from voicecoach.listen import Detection
+from voicecoach.mixer import Mixer
+from voicecoach.player import Listening, play_phrase, render, run_live
 from voicecoach.programme import EXERCISES, Exercise, find_exercise, with_overrides
-from voicecoach.progression import journal_off_text, load_phrases, next_exercise
+from voicecoach.progress_texts import journal_off_text, load_phrases
+from voicecoach.progression import next_exercise
 from voicecoach.session import Session
 from voicecoach.timeline import Cue
+from voicecoach.voice import Voice, open_voice
 
 # Clips are rendered by espeak-ng at this rate; an offline render keeps it.
 RENDER_RATE = 22050
 NEXT_NAMES = ("next", "nästa")
+# The options of `session` that only voice control uses, and where argparse keeps them.
+_VOICE_FLAGS = {"--model": "model", "--commands": "commands", "--input-device": "input_device"}
 # Modules that add subcommands: each has register(subparsers), setting func= on its parsers.
 EXTENSIONS: tuple[str, ...] = (
     "voicecoach.cli_model",
@@ -64,9 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--hold", type=_seconds, help="seconds to hold each squeeze")
     session.add_argument("--rest", type=_seconds, help="seconds to rest between squeezes")
     session.add_argument("--device", help="output device name or index (see 'voicecoach devices')")
+    # For what the configuration decides here: the progression's rules (next) and voice control (--listen).
+    cli_config.add_config_argument(session)
     mode = session.add_mutually_exclusive_group()
     mode.add_argument("--timeline", action="store_true", help="print the planned cues as JSON lines and exit")
     mode.add_argument("--render", type=Path, metavar="FILE.wav", help="render the set to a WAV file and exit")
+    mode.add_argument("--listen", action="store_true", help="take spoken commands from the microphone too")
+    voice = session.add_argument_group("with --listen")
+    voice.add_argument("--model", type=Path, metavar="DIR", help="vosk model directory (default: installed for --lang)")
+    voice.add_argument("--commands", type=Path, metavar="PACK.toml", help="a pack file's [[commands]], not --lang's")
+    voice.add_argument("--input-device", metavar="DEVICE", help="microphone name or index (see 'voicecoach devices')")
 
     sub.add_parser("devices", help="list audio devices").set_defaults(func=cmd_devices)
 
@@ -84,8 +98,16 @@ def _clips(pack: Pack, sample_rate: int) -> ClipCache:
     return ClipCache(paths.clip_dir(), pack.voice, DEFAULT_RATE_WPM, sample_rate)
 
 
+def _print_line(t: float, text: str) -> None:
+    print(f"{t:7.2f}  {text}", flush=True)
+
+
 def _print_cue(cue: Cue) -> None:
-    print(f"{cue.t:7.2f}  {cue.label()}", flush=True)
+    _print_line(cue.t, cue.label())
+
+
+def _print_heard(t: float, detection: Detection, accepted: bool) -> None:
+    _print_line(t, f"heard: {detection.phrase}" + ("" if accepted else " (means nothing now)"))
 
 
 def _open_journal() -> Journal | None:
@@ -100,13 +122,18 @@ def _open_journal() -> Journal | None:
 def _exercise(args: argparse.Namespace, journal: Journal | None) -> Exercise:
     if args.exercise.strip().lower() in NEXT_NAMES:
         now = datetime.now(local_zone())
-        base = next_exercise(journal.sessions() if journal else [], journal.events() if journal else [], now)
+        rules = config.load(args.config).rules
+        base = next_exercise(journal.sessions() if journal else [], journal.events() if journal else [], now, rules)
     else:
         base = find_exercise(args.exercise)
     return with_overrides(base, hold_s=args.hold, rest_s=args.rest, reps=args.reps)
 
 
 def cmd_session(args: argparse.Namespace) -> int:
+    given = [flag for flag, value in _VOICE_FLAGS.items() if getattr(args, value) is not None]
+    if given and not args.listen:
+        names = " and ".join(given)
+        raise UsageError(f"{names} {'needs' if len(given) == 1 else 'need'} --listen: add it, or leave {names} out")
     live = args.render is None and not args.timeline
     journal = _open_journal() if live or args.exercise.strip().lower() in NEXT_NAMES else None
     try:
@@ -135,6 +162,7 @@ def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> i
             print(json.dumps(cue.as_json(), ensure_ascii=False))
         return 0
     device = audio.resolve_output(args.device)
+    listening = _listening(args) if args.listen else None
     clips = _clips(pack, device.default_rate)
     outcome = run_live(
         exercise,
@@ -146,9 +174,34 @@ def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> i
         journal=journal if live else None,
         journal_off_notice=None if journal else journal_off_text(load_phrases(args.lang)),
         on_cue=_print_cue,
+        listening=listening,
     )
     print(f"set {outcome}", file=sys.stderr)
     return 0
+
+
+def _listening(args: argparse.Namespace) -> Listening:
+    """Voice control as the daemon has it: the configuration's [listen] settings and microphone, under the flags.
+    The microphone is looked for now, before seconds go on loading the model."""
+    overrides = {
+        "language": args.lang,
+        "listen.model": str(args.model) if args.model else None,
+        "listen.commands": str(args.commands) if args.commands else None,
+        "audio.input_device": args.input_device,
+    }
+    cfg = config.load(args.config, overrides)
+    microphone = audio.resolve_device(cfg.audio.input_device, "input")
+
+    def load(mixer: Mixer) -> Voice:
+        voice = open_voice(cfg, mixer)
+        print(f"listening on {microphone.name}: say or type a command", file=sys.stderr)
+        return voice
+
+    return Listening(
+        open_voice=load,
+        open_microphone=lambda on_block: audio.InputStream(microphone, LISTEN_RATE, on_block),
+        on_heard=_print_heard,
+    )
 
 
 def _check_writable(path: Path) -> None:

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from voicecoach import control
-from voicecoach.coach import SESSION_INTENTS
 from voicecoach.errors import UsageError
 
 # The coach's session intents as subcommands (how_many_left is typed how-many-left).
@@ -19,6 +18,12 @@ SESSION_HELP = {
     "repeat": "say the instructions again and redo this repetition",
     "how_many_left": "say how many repetitions are left",
     "cant": "end the set kindly: this repetition could not be finished",
+}
+IDLE_HELP = {
+    "start_next": "start the exercise due next (like 'starta träning')",
+    "progress": "say how the training is going (like 'hur går det')",
+    "yes": "answer yes to the coach's question",
+    "no": "answer no to the coach's question",
 }
 
 
@@ -35,17 +40,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     say = commands.add_parser("say", help="speak a phrase")
     say.set_defaults(intent="say")
     say.add_argument("text", nargs="+")
-    for name in SESSION_INTENTS:
-        commands.add_parser(name.replace("_", "-"), help=SESSION_HELP.get(name)).set_defaults(intent=name)
+    for name, text in (SESSION_HELP | IDLE_HELP).items():
+        commands.add_parser(name.replace("_", "-"), help=text).set_defaults(intent=name)
+    snooze = commands.add_parser("snooze", help="remind me in MINUTES (like 'påminn mig om trettio minuter')")
+    snooze.set_defaults(intent="snooze")
+    snooze.add_argument("minutes", type=int)
     parser.set_defaults(func=cmd_ctl)
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:
-    request: dict[str, str] = {"intent": args.intent}
+    request: dict[str, object] = {"intent": args.intent}
     if args.intent == "start":
         request["exercise"] = args.exercise
     elif args.intent == "say":
         request["text"] = " ".join(args.text)
+    elif args.intent == "snooze":
+        request["minutes"] = args.minutes
     try:
         # The daemon checks again; checking here too names a typo before looking for the daemon.
         intent = control.parse_intent(request)

@@ -12,11 +12,11 @@ from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from voicecoach import paths
+from voicecoach import cli_config, paths
 from voicecoach.errors import UsageError, UserError
 from voicecoach.journal import FILE_MODE, Event, Journal, SessionRecord
 from voicecoach.programme import ProgrammeError, find_exercise
-from voicecoach.progression import EventKind, Progress, SuggestionKind, TrainingPhase, accepted, progress
+from voicecoach.progression import EventKind, Progress, Rules, SuggestionKind, TrainingPhase, accepted, progress
 
 CSV_FIELDS = (
     "started",
@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     prog.set_defaults(func=cmd_progress)
     prog.add_argument("--json", action="store_true", help="print the progress as one JSON object")
     prog.add_argument("--accept", action="store_true", help="accept the suggested next step (like a spoken 'ja')")
+    # The configuration's [progression] rules decide when a step is suggested.
+    cli_config.add_config_argument(prog)
 
 
 def _date(text: str) -> date:
@@ -147,14 +149,15 @@ def _accepted(event: Event) -> str:
     return "accepted: the maintenance phase starts now"
 
 
-def _next_step(p: Progress) -> str:
+def _next_step(p: Progress, rules: Rules) -> str:
     if p.suggestion is not None:
         return "waiting for your yes: run 'voicecoach progress --accept'"
     if p.phase is TrainingPhase.MAINTENANCE:
         return "keep up the maintenance sessions"
     if p.next_exercise is not None:
+        in_a_row = rules.in_a_row if rules.in_a_row is not None else "the full set"
         return (
-            f"{_name(p.next_exercise)} after {p.days_to_move_on} days with the full set in a row"
+            f"{_name(p.next_exercise)} after {p.days_to_move_on} days with {in_a_row} in a row"
             f" and no 'orkar inte' ({p.confident_days} so far)"
         )
     if p.maintenance_from is not None:
@@ -162,7 +165,7 @@ def _next_step(p: Progress) -> str:
     return "maintenance once the training has been regular for a while"
 
 
-def _report(p: Progress) -> list[str]:
+def _report(p: Progress, rules: Rules) -> list[str]:
     nxt, hold, summ = p.next_session, p.endurance, p.summary
     at_most = f"-{nxt.wanted[1]}" if nxt.wanted[1] is not None else "+"
     period = "today" if nxt.period == "day" else "in the last 7 days"
@@ -171,7 +174,7 @@ def _report(p: Progress) -> list[str]:
     lines = [
         f"phase:         {p.phase}",
         f"exercise:      {_name(p.exercise)}, {summ.exercise_number} of {summ.exercises_total}",
-        f"next step:     {_next_step(p)}",
+        f"next step:     {_next_step(p, rules)}",
         f"endurance:     hold {hold.hold_s} s (goal {hold.goal_s} s),"
         f" {hold.complete_at_hold} of {hold.sessions_per_step} complete sessions at this hold",
         f"due today:     {_name(nxt.exercise)}, {nxt.reps} x {nxt.hold_s} s: {due}"
@@ -182,24 +185,27 @@ def _report(p: Progress) -> list[str]:
         step = "maintenance phase" if p.suggestion.kind is SuggestionKind.MAINTENANCE else "move on to "
         lines.append(f"suggestion:    {step}{_name(p.suggestion.exercise) if p.suggestion.exercise else ''}")
     if p.symptom_check_due:
-        lines.append("symptom check: due - have the symptoms improved? (asked at most once a month)")
+        every = rules.symptom_check_every_months
+        often = "once a month" if every == 1 else f"every {every} months"
+        lines.append(f"symptom check: due - have the symptoms improved? (asked at most {often})")
     return lines
 
 
 def cmd_progress(args: argparse.Namespace) -> int:
+    rules = cli_config.load_from_args(args).rules
     now = datetime.now(local_zone())
     with Journal.open(paths.journal_path()) as journal:
-        current = progress(journal.sessions(), journal.events(), now)
+        current = progress(journal.sessions(), journal.events(), now, rules)
         if args.accept:
             if current.suggestion is None:
-                raise UserError(f"there is no step to accept yet: next step is {_next_step(current)}")
+                raise UserError(f"there is no step to accept yet: next step is {_next_step(current, rules)}")
             event = accepted(current.suggestion, now)
             journal.record_event(event.kind, event.value, event.at)
             if not args.json:
                 print(_accepted(event))
-            current = progress(journal.sessions(), journal.events(), now)
+            current = progress(journal.sessions(), journal.events(), now, rules)
     if args.json:
         print(json.dumps(asdict(current), default=str, ensure_ascii=False))
     else:
-        print("\n".join(_report(current)))
+        print("\n".join(_report(current, rules)))
     return 0

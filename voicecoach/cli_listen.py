@@ -66,13 +66,13 @@ def _print(detection: Detection, **extra: object) -> None:
 def cmd_commands(args: argparse.Namespace) -> int:
     for command in _commands(args):
         entry: dict[str, object] = {"phrase": command.phrase, "intent": command.intent, "states": command.states}
-        if command.exercise is not None:
-            entry["exercise"] = command.exercise
+        slots = {"exercise": command.exercise, "minutes": command.minutes}
+        entry.update({k: v for k, v in slots.items() if v is not None})
         if args.json:
             print(json.dumps(entry, ensure_ascii=False))
         else:
-            slot = f" {command.exercise}" if command.exercise else ""
-            print(f"{command.phrase:<24} {command.intent}{slot:<16} {', '.join(command.states)}")
+            meaning = " ".join(str(v) for v in (command.intent, *slots.values()) if v is not None)
+            print(f"{command.phrase:<30} {meaning:<26} {', '.join(command.states)}")
     return 0
 
 

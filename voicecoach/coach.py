@@ -35,6 +35,7 @@ class Intent:
     name: str
     exercise: str | None = None
     text: str | None = None
+    minutes: int | None = None
 
 
 class JournalSink(Protocol):
@@ -78,6 +79,8 @@ class Coach:
         self._journal_off_notice = journal_off_notice
         self.session: Session | None = None
         self._journal_id: int | None = None
+        # When the last phrase said outside a set ends (audio clock): the next one, or a set, waits for it.
+        self._talk_until = 0.0
 
     # -- state -----------------------------------------------------------------------------
 
@@ -110,7 +113,9 @@ class Coach:
             self.start(self._exercises(intent.exercise))
             return True
         if intent.name == "say" and intent.text:
-            self._play((Cue(self.now(), Phase.DONE, None, intent.text),), cut=False)
+            at = max(self.now(), self._talk_until)
+            self._play((Cue(at, Phase.DONE, None, intent.text),), cut=False)
+            self._talk_until = at + self.clips.duration(intent.text)
             return True
         if intent.name in SESSION_INTENTS and self.session is not None:
             reaction: Reaction | None = getattr(self.session, intent.name)(self.now())
@@ -134,7 +139,7 @@ class Coach:
         self._journal_id = self._journal_call(
             "start_session", exercise.key, exercise.reps, exercise.hold_s, exercise.rest_s, _utcnow()
         )
-        at = self.now()
+        at = max(self.now(), self._talk_until)
         if self._journal is None and self._journal_off_notice:
             # Said before every set while the journal is off, so nobody believes a set was saved that was not.
             notice = Cue(at, Phase.INTRO, None, self._journal_off_notice)

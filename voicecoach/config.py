@@ -4,23 +4,34 @@ Precedence, lowest first: built-in defaults, /etc/voicecoach/config.toml, $XDG_C
 --config FILE, command-line flags, and $VOICECOACH_STATE_DIR (for the state directory only). Every effective value
 remembers which of these it came from, so `voicecoach config show` can say why a value is what it is.
 
-Each layer is validated on its own, so an error names the file that holds the bad value.
+Each layer is validated on its own, so an error names the file that holds the bad value. The few checks that need
+two keys at once ([reminders]) run on the merged values and name the file each key came from.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from voicecoach import config_values as check
 from voicecoach import paths
+from voicecoach.config_values import Check, Invalid, shown
+from voicecoach.config_values import toml_value as toml_value  # `config show` uses config.toml_value
 from voicecoach.errors import UserError
-from voicecoach.language import LANGUAGES
 from voicecoach.programme import BOUNDS, EXERCISES, Exercise, ProgrammeError, find_exercise, with_overrides
+from voicecoach.progression import DEFAULT_RULES, Rules
+from voicecoach.reminders import (
+    ReminderSettings,
+    format_clock,
+    format_quiet_hours,
+    parse_clock,
+    parse_quiet_hours,
+    quiet_at,
+)
 
 SYSTEM_FILE = Path("/etc/voicecoach/config.toml")
 STATE_ENV = "VOICECOACH_STATE_DIR"
@@ -43,16 +54,24 @@ PROGRAMME_FIELDS: dict[str, tuple[str, str]] = {
     "rest": ("rest_s", "seconds"),
     "reps": ("reps", "repetitions"),
 }
+# [progression]: one key per progression.Rules field, with its bounds and unit.
+RULE_BOUNDS: dict[str, tuple[int, int, str]] = {
+    "days_to_move_on": (1, 30, "days"),
+    "in_a_row": (*BOUNDS.reps, "repetitions"),
+    "endurance_step_s": (1, 60, "seconds"),
+    "endurance_sessions_per_step": (1, 10, "sessions"),
+    "steady_months": (1, 12, "months"),
+    "max_gap_days": (1, 30, "days"),
+    "symptom_check_every_months": (1, 12, "months"),
+}
+# TOML has no null: in_a_row = 0 stands for Rules.in_a_row = None.
+OWN_SET = "each exercise's own number of repetitions"
 
 
 class ConfigError(UserError):
     """A configuration file or flag that cannot be used; the message names the file, the key and what is allowed."""
 
     exit_code = 78  # EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a restart loop on it
-
-
-class _Invalid(ValueError):
-    """A value of the wrong type or out of range; the caller adds where it was and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,8 @@ class Config:
     audio: AudioSettings
     speech: SpeechSettings
     listen: ListenSettings
+    rules: Rules
+    reminders: ReminderSettings
     programme: tuple[Exercise, ...]
     # The files read, lowest precedence first, as labels ("--config PATH" for the explicit one).
     files: tuple[str, ...]
@@ -104,88 +125,38 @@ class Config:
         return next(e for e in self.programme if e.key == key)
 
 
-# -- value checks: each returns the typed value or raises _Invalid ---------------------------------------------------
-
-
-def _number(low: float, high: float) -> Callable[[object, Path], float]:
-    def check(value: object, _base: Path) -> float:
-        # bool is an int in Python, but `volume = true` is a mistake, not 1.0.
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-            raise _Invalid(f"a number from {low} to {high}")
-        return float(value)
-
-    return check
-
-
-def _whole(low: int, high: int, unit: str) -> Callable[[object, Path], int]:
-    def check(value: object, _base: Path) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise _Invalid(f"a whole number of {unit} from {low} to {high}")
-        return value
-
-    return check
-
-
-def _language(value: object, _base: Path) -> str:
-    if value not in LANGUAGES:
-        raise _Invalid(f"one of {', '.join(json.dumps(code) for code in LANGUAGES)}")
-    return str(value)
-
-
-def _device(value: object, _base: Path) -> str | int | None:
-    if isinstance(value, str):
-        return value.strip() or None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise _Invalid("a device name, an index (0 or more) from 'voicecoach devices', or \"\" for the system default")
-
-
-def _voice(value: object, _base: Path) -> str:
-    # An espeak-ng voice id is a file name below espeak-ng-data/voices with an optional +variant.
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+/")
-    if not isinstance(value, str) or not set(value) <= allowed or value.startswith(("/", "+")):
-        raise _Invalid('an espeak-ng voice id such as "sv" or "en-gb+f3" (see \'espeak-ng --voices\'), or ""')
-    return value
-
-
-def _path(optional: bool) -> Callable[[object, Path], Path | None]:
-    def check(value: object, base: Path) -> Path | None:
-        if not isinstance(value, str) or (not optional and not value.strip()):
-            raise _Invalid('a path (relative to the file it is in), or "" for the default' if optional else "a path")
-        if not value.strip():
-            return None
-        # A relative path in a file means relative to that file, not to wherever the daemon happens to start.
-        return base / Path(value).expanduser()
-
-    return check
-
-
-def _flag(value: object, _base: Path) -> bool:
-    if not isinstance(value, bool):
-        raise _Invalid("true or false")
-    return value
-
-
-_SPECS: dict[str, Callable[[object, Path], object]] = {
-    "language": _language,
-    "state_dir": _path(optional=False),
-    "audio.input_device": _device,
-    "audio.output_device": _device,
-    "audio.volume": _number(0.0, 1.0),
-    "speech.rate": _whole(*RATE_WPM, "words a minute"),
-    "speech.voice": _voice,
-    "listen.model": _path(optional=True),
-    "listen.commands": _path(optional=True),
-    "listen.sensitivity": _number(0.0, 1.0),
-    "listen.voice_required": _flag,
+_SPECS: dict[str, Check] = {
+    "language": check.language,
+    "state_dir": check.path(optional=False),
+    "audio.input_device": check.device,
+    "audio.output_device": check.device,
+    "audio.volume": check.number(0.0, 1.0),
+    "speech.rate": check.whole(*RATE_WPM, "words a minute"),
+    "speech.voice": check.voice,
+    "listen.model": check.path(optional=True),
+    "listen.commands": check.path(optional=True),
+    "listen.sensitivity": check.number(0.0, 1.0),
+    "listen.voice_required": check.flag,
+    **{
+        f"progression.{name}": check.whole(low, high, unit, OWN_SET if name == "in_a_row" else "")
+        for name, (low, high, unit) in RULE_BOUNDS.items()
+    },
+    "reminders.enabled": check.flag,
+    "reminders.times": check.clock_times,
+    "reminders.quiet_hours": check.quiet_hours,
 }
-_SECTIONS = ("audio", "speech", "listen")
+_SECTIONS = ("audio", "speech", "listen", "progression", "reminders")
 
 
 def _defaults() -> dict[str, object]:
     values: dict[str, object] = {"language": "sv", "state_dir": paths.state_dir()}
     for section, settings in (("audio", AudioSettings()), ("speech", SpeechSettings()), ("listen", ListenSettings())):
         values.update({f"{section}.{k}": v for k, v in vars(settings).items()})
+    values.update({f"progression.{k}": 0 if v is None else v for k, v in asdict(DEFAULT_RULES).items()})
+    reminders = ReminderSettings()
+    values["reminders.enabled"] = reminders.enabled
+    values["reminders.times"] = [format_clock(t) for t in reminders.times]
+    values["reminders.quiet_hours"] = format_quiet_hours(reminders.quiet)
     for exercise in EXERCISES:
         for name, (field, _unit) in PROGRAMME_FIELDS.items():
             values[f"programme.{exercise.key}.{name}"] = getattr(exercise, field)
@@ -193,14 +164,6 @@ def _defaults() -> dict[str, object]:
 
 
 # -- layers ----------------------------------------------------------------------------------------------------------
-
-
-def _shown(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, str | int | float | bool) else f"a {_kind(value)}"
-
-
-def _kind(value: object) -> str:
-    return {dict: "table", list: "list"}.get(type(value), type(value).__name__)
 
 
 def _unknown(where: str, key: str, allowed: list[str]) -> ConfigError:
@@ -214,8 +177,8 @@ def _unknown(where: str, key: str, allowed: list[str]) -> ConfigError:
 def _check(where: str, key: str, value: object, base: Path) -> object:
     try:
         return _SPECS[key](value, base)
-    except _Invalid as exc:
-        raise ConfigError(f"{where}: {key} = {_shown(value)} is not allowed; use {exc}") from None
+    except Invalid as exc:
+        raise ConfigError(f"{where}: {key} = {shown(value)} is not allowed; use {exc}") from None
 
 
 def _programme(where: str, table: object) -> dict[str, object]:
@@ -243,12 +206,12 @@ def _programme(where: str, table: object) -> dict[str, object]:
             low, high = getattr(BOUNDS, attr)
             allowed = f"a whole number of {unit} from {low} to {high}"
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{where}: {key} = {_shown(value)} is not allowed; use {allowed}")
+                raise ConfigError(f"{where}: {key} = {shown(value)} is not allowed; use {allowed}")
             try:
                 # The programme owns the bounds; asking it keeps one source of truth.
                 with_overrides(exercise, **{attr: value})
             except ProgrammeError:
-                raise ConfigError(f"{where}: {key} = {_shown(value)} is not allowed; use {allowed}") from None
+                raise ConfigError(f"{where}: {key} = {shown(value)} is not allowed; use {allowed}") from None
             values[f"programme.{exercise.key}.{field}"] = value
     return values
 
@@ -354,12 +317,16 @@ def _build(values: dict[str, object], origins: dict[str, str], files: tuple[str,
         )
         for exercise in EXERCISES
     )
+    rules = section("progression")
+    in_a_row = rules.pop("in_a_row")
     return Config(
         language=str(values["language"]),
         state_dir=Path(str(values["state_dir"])),
         audio=AudioSettings(**section("audio")),
         speech=SpeechSettings(**section("speech")),
         listen=ListenSettings(**section("listen")),
+        rules=Rules(**rules, in_a_row=in_a_row or None),
+        reminders=_reminders(values, origins),
         programme=programme,
         files=files,
         values=values,
@@ -367,12 +334,30 @@ def _build(values: dict[str, object], origins: dict[str, str], files: tuple[str,
     )
 
 
-def toml_value(value: object) -> str:
-    """A value as TOML source: `config show` prints TOML that can be pasted back into a file."""
-    if value is None:
-        return '""'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value), ensure_ascii=False)
+def _reminders(values: Mapping[str, object], origins: Mapping[str, str]) -> ReminderSettings:
+    """The [reminders] keys together; they may come from different files, so these checks run on the merged values."""
+    times = values["reminders.times"]
+    quiet_text = values["reminders.quiet_hours"]
+    assert isinstance(times, list) and isinstance(quiet_text, str)
+    settings = ReminderSettings(
+        enabled=values["reminders.enabled"] is True,
+        times=tuple(parse_clock(t) for t in times),
+        quiet=parse_quiet_hours(quiet_text),
+    )
+
+    def where(key: str) -> str:
+        return origins[key].removeprefix("--config ")
+
+    quiet_from = f"reminders.quiet_hours = {shown(quiet_text)} ({where('reminders.quiet_hours')})"
+    for text, clock in zip(times, settings.times, strict=True):
+        if quiet_at(settings.quiet, clock):
+            raise ConfigError(
+                f"{where('reminders.times')}: reminders.times has {shown(text)}, which is in the quiet hours,"
+                f" {quiet_from}; use times outside the quiet hours, or change reminders.quiet_hours"
+            )
+    if settings.enabled and not settings.times:
+        raise ConfigError(
+            f'{where("reminders.enabled")}: reminders.enabled = true needs reminders.times, e.g. times = ["18:00"];'
+            " add the times of day to be reminded, or set enabled = false"
+        )
+    return settings

@@ -33,8 +33,12 @@ SOCKET_NAME = "control.sock"
 # The system unit's RuntimeDirectory=voicecoach; a client outside the unit has no $RUNTIME_DIRECTORY to find it.
 SYSTEM_RUNTIME_DIR = Path("/run/voicecoach")
 SOCKET_MODE = 0o660
+# Between sets: the next exercise due, the spoken progress, answers to the coach's question, a reminder later.
+IDLE_INTENTS = ("start_next", "progress", "yes", "no", "snooze")
 # The coach's own intents, plus status, which the daemon answers itself.
-INTENTS = ("status", "start", "say", *SESSION_INTENTS)
+INTENTS = ("status", "start", "say", *SESSION_INTENTS, *IDLE_INTENTS)
+# A snooze longer than half a day is not a snooze.
+MAX_SNOOZE_MIN = 720
 # A request is a short command; a longer line is a confused or hostile client.
 MAX_LINE = 4096
 MAX_SAY = 500
@@ -50,9 +54,9 @@ class ControlError(UserError):
     """The daemon cannot be reached, or it refused a request; the message says which and what to do."""
 
 
-def intent_json(intent: Intent) -> dict[str, str]:
+def intent_json(intent: Intent) -> dict[str, object]:
     """An intent as a request line's object."""
-    extra = {"exercise": intent.exercise, "text": intent.text}
+    extra = {"exercise": intent.exercise, "text": intent.text, "minutes": intent.minutes}
     return {"intent": intent.name} | {k: v for k, v in extra.items() if v is not None}
 
 
@@ -63,7 +67,7 @@ def parse_intent(data: object) -> Intent:
     name = data["intent"]
     if name not in INTENTS:
         raise ValueError(f"unknown intent {name!r}: use one of {', '.join(INTENTS)}")
-    wanted = {"start": {"exercise"}, "say": {"text"}}.get(name, set())
+    wanted = {"start": {"exercise"}, "say": {"text"}, "snooze": {"minutes"}}.get(name, set())
     extra = set(data) - wanted - {"intent"}
     if extra:
         raise ValueError(f"{name} takes no {', '.join(sorted(extra))}")
@@ -80,6 +84,11 @@ def parse_intent(data: object) -> Intent:
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_SAY:
             raise ValueError(f"say needs a text of 1 to {MAX_SAY} characters")
         return Intent(name, text=" ".join(text.split()))
+    if name == "snooze":
+        minutes = data.get("minutes")
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_SNOOZE_MIN:
+            raise ValueError(f"snooze needs minutes, a whole number from 1 to {MAX_SNOOZE_MIN}")
+        return Intent(name, minutes=minutes)
     return Intent(name)
 
 

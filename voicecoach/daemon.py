@@ -14,7 +14,6 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 import numpy as np
 
@@ -23,13 +22,15 @@ from voicecoach.audio import AudioError, Device, InputStream, OutputStream
 from voicecoach.clips import ClipCache
 from voicecoach.coach import Coach, Intent
 from voicecoach.control import ControlServer, DaemonStatus, Request, failed, ok, socket_path
+from voicecoach.conversation import INTENTS as CONVERSATION_INTENTS
+from voicecoach.conversation import Conversation
 from voicecoach.journal import Journal, JournalUnavailable
 from voicecoach.language import Pack, load_pack
 from voicecoach.mixer import Mixer
 from voicecoach.notify import Notifier
-from voicecoach.programme import EXERCISES
-from voicecoach.progression import journal_off_text, load_phrases, next_exercise
-from voicecoach.session import State
+from voicecoach.programme import EXERCISES, Exercise
+from voicecoach.progress_texts import journal_off_text, load_phrases
+from voicecoach.session import Outcome, State
 from voicecoach.timeline import Phase
 from voicecoach.voice import Voice, VoiceUnavailable, open_voice
 
@@ -154,13 +155,16 @@ class Daemon:
         self.mixer = Mixer(rate, self.cfg.audio.volume, lambda e: loop.call_soon_threadsafe(self._on_mixer_event, e))
         self.journal = self._open_journal()
         self.voice = self._open_voice()
+        self.conversation = Conversation(
+            self.journal, self._phrases, self.cfg.rules, self.cfg.reminders, self._say_timed, self._exercise
+        )
         self.coach = Coach(
             self.mixer,
             self.clips,
             self.pack,
             self.cfg.exercise,
             self.journal,
-            on_set_end=lambda _outcome: self._update_status(),
+            on_set_end=self._on_set_end,
             journal_off_notice=None if self.journal else journal_off_text(self._phrases),
         )
         self._warm_clips()
@@ -229,7 +233,8 @@ class Daemon:
         """Render every phrase of every exercise now, so a set never waits for speech synthesis."""
         for exercise in EXERCISES:
             self.coach.prepare(self.cfg.exercise(exercise.key))
-        for text in (self.pack.cues["ready"], self.pack.cues["audio_back"]):
+        fixed = ("reminder", "snoozed", "snooze_quiet", "progress_off")
+        for text in (self.pack.cues["ready"], self.pack.cues["audio_back"], *(self._phrases.text[k] for k in fixed)):
             self.clips.clip(text)
 
     # -- the loop's work -------------------------------------------------------------------
@@ -251,30 +256,35 @@ class Daemon:
             "model": self.voice is not None,
         }
 
+    def _state(self) -> str:
+        """What the listener listens for: the coach's state, or the answer to a question the coach asked."""
+        return self.conversation.state(self.coach.state, time.monotonic())
+
     def _handle(self, intent: Intent) -> bool:
-        if intent.name == "start_next" and self.coach.state == "idle":
-            sessions = self.journal.sessions() if self.journal else []
-            events = self.journal.events() if self.journal else []
-            exercise = next_exercise(sessions, events, datetime.now().astimezone())
-            self.coach.start(exercise)
+        state = self._state()
+        if intent.name in CONVERSATION_INTENTS:
+            accepted = self.conversation.handle(intent, state, time.monotonic())
+        elif intent.name == "start_next" and self.coach.state == "idle":
+            self.coach.start(self.conversation.next_exercise())
             accepted = True
         elif intent.name == "help":
-            self._say(self._help_text())
+            self._say(self._help_text(state))
             accepted = True
         else:
             accepted = self.coach.handle(intent)
+        if accepted and self.coach.state == "session":
+            self.conversation.session_started()
         self._update_status()
         return accepted
 
-    def _help_text(self) -> str:
-        state = self.coach.state
+    def _help_text(self, state: str) -> str:
         phrases = [c.phrase for c in self.pack.commands if state in c.states]
         return self.pack.cues["help"].format(phrases=", ".join(phrases))
 
     def _on_mic(self, block: np.ndarray) -> None:
         if self.voice is None:
             return
-        for intent in self.voice.feed(block, self.coach.state):
+        for intent in self.voice.feed(block, self._state()):
             log.info("heard %s", intent.name)
             self._handle(intent)
 
@@ -282,8 +292,20 @@ class Daemon:
         self.coach.on_mixer_event(event)  # type: ignore[arg-type]
         self._update_status()
 
+    def _exercise(self, key: str) -> Exercise:
+        return self.cfg.exercise(key)
+
+    def _on_set_end(self, outcome: Outcome) -> None:
+        self.conversation.set_ended(outcome, time.monotonic())
+        self._update_status()
+
     def _say(self, text: str) -> None:
         self.coach.handle(Intent("say", text=text))
+
+    def _say_timed(self, text: str) -> float:
+        """Say text; how long it takes."""
+        self._say(text)
+        return self.clips.duration(text)
 
     async def _supervise(self) -> None:
         """Keeps the devices open and tells the systemd watchdog that the loop and the audio threads live."""
@@ -293,6 +315,7 @@ class Daemon:
             await asyncio.sleep(interval)
             self._check_devices()
             self._log_glitches(glitches)
+            self.conversation.tick(busy=self._state() != "idle")
             self.notifier.watchdog()
 
     def _log_glitches(self, seen: dict[str, int]) -> None:
@@ -369,9 +392,14 @@ class Daemon:
                 restart.append("audio devices")
             self.mixer.gain = cfg.audio.volume
             self.cfg = replace(
-                self.cfg, audio=replace(self.cfg.audio, volume=cfg.audio.volume), programme=cfg.programme
+                self.cfg,
+                audio=replace(self.cfg.audio, volume=cfg.audio.volume),
+                programme=cfg.programme,
+                rules=cfg.rules,
+                reminders=cfg.reminders,
             )
             self.coach.set_exercises(self.cfg.exercise)
+            self.conversation.configure(cfg.rules, cfg.reminders)
             log.info(
                 "configuration reloaded%s", f"; {', '.join(restart)} take effect after a restart" if restart else ""
             )

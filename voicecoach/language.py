@@ -33,7 +33,8 @@ CUE_KEYS = (
 )
 STATUS_KEYS = ("listening", "paused", "session", "no_model")
 EXERCISE_KEYS = ("name", "short", "squeeze", "intro")
-STATES = ("idle", "session")
+# idle; in a set; and, after a set, waiting for the answer ("ja" or "nej") to a question the coach asked.
+STATES = ("idle", "session", "question")
 
 
 class PackError(UserError, ValueError):
@@ -47,8 +48,10 @@ class Command:
     phrase: str
     intent: str
     states: tuple[str, ...]
-    # The intent's slot, where it has one: "starta styrka" is intent "start" with exercise "strength".
+    # The intent's slots, where it has one: "starta styrka" is intent "start" with exercise "strength";
+    # "påminn mig om trettio minuter" is intent "snooze" with minutes 30.
     exercise: str | None = None
+    minutes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,12 @@ def _commands(raw: object, source: str) -> tuple[Command, ...]:
         keys = [e.key for e in EXERCISES]
         if exercise is not None and exercise not in keys:
             raise PackError(f"{source}: command {intent!r} names exercise {exercise!r}; use one of {keys}")
+        minutes = entry.get("minutes")
+        if minutes is not None and (type(minutes) is not int or not 0 < minutes <= 720):
+            raise PackError(f"{source}: command {intent!r} has minutes = {minutes!r}; use a whole number, 1 to 720")
         commands.extend(
-            Command(phrase=p.strip().lower(), intent=intent, states=states, exercise=exercise) for p in phrases
+            Command(phrase=p.strip().lower(), intent=intent, states=states, exercise=exercise, minutes=minutes)
+            for p in phrases
         )
     return tuple(commands)
 

@@ -1,26 +1,31 @@
-"""Plays sessions: live through the output stream with typed commands, or rendered offline with the same mixer."""
+"""Plays sessions: live through the output stream with typed (and, listening, spoken) commands, or rendered offline
+with the same mixer."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
-from voicecoach.audio import BLOCK_FRAMES, OutputStream
+from voicecoach.audio import BLOCK_FRAMES, InputStream, OutputStream
 from voicecoach.clips import ClipCache
 from voicecoach.coach import Coach, Intent, JournalSink, scheduled
 from voicecoach.intents import match_text
 from voicecoach.language import Pack
+from voicecoach.listen import Detection
 from voicecoach.mixer import Drained, Mixer, Scheduled
 from voicecoach.programme import Exercise
 from voicecoach.session import Outcome, Session
 from voicecoach.timeline import Cue
+from voicecoach.voice import Voice, as_intent
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,17 @@ def play_phrase(text: str, clips: ClipCache, open_stream: Callable[[Mixer], Outp
         time.sleep(stream.tail_s)
 
 
+@dataclass(frozen=True)
+class Listening:
+    """Voice control for a live set: the voice, loaded for the set's mixer; the microphone, opened with the
+    function its callback hands each block to; and who is told of each command heard (at that time on the
+    set's clock, and whether it meant anything then)."""
+
+    open_voice: Callable[[Mixer], Voice]
+    open_microphone: Callable[[Callable[[np.ndarray], None]], InputStream]
+    on_heard: Callable[[float, Detection, bool], None] = lambda _t, _detection, _accepted: None
+
+
 def run_live(
     exercise: Exercise,
     pack: Pack,
@@ -63,28 +79,61 @@ def run_live(
     journal_off_notice: str | None = None,
     on_cue: Callable[[Cue], None] = lambda _cue: None,
     gain: float = 1.0,
+    listening: Listening | None = None,
 ) -> Outcome:
-    """Play one set (and the ones "nästa" skips to) in real time, taking typed commands from stdin."""
+    """Play one set (and the ones "nästa" skips to) in real time, taking typed commands from stdin and, with
+    listening, spoken ones from the microphone."""
 
     async def main() -> Outcome:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Outcome] = loop.create_future()
         mixer = Mixer(clips.sample_rate, gain, lambda e: loop.call_soon_threadsafe(coach.on_mixer_event, e))
         coach = Coach(mixer, clips, pack, exercises, journal, on_cue, done.set_result, journal_off_notice)
+        # Loaded before the stream runs, like every clip: loading a model holds the GIL for seconds.
+        voice = listening.open_voice(mixer) if listening is not None else None
         stop = Intent("stop")
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _stop_or_quit, coach, done, stop)
         _watch_stdin(loop, tuple(typed_packs), coach.handle)
         coach.prepare(exercise)
         with open_stream(mixer) as stream:
-            coach.start(exercise)
-            outcome = await done
+            with _microphone(listening, voice, loop, coach, done):
+                coach.start(exercise)
+                outcome = await done
             await asyncio.sleep(stream.tail_s)
         if stream.underruns:
             log.warning("the speaker ran dry %d time(s); words after that came late by as much", stream.underruns)
         return outcome
 
     return asyncio.run(main())
+
+
+@contextlib.contextmanager
+def _microphone(
+    listening: Listening | None,
+    voice: Voice | None,
+    loop: asyncio.AbstractEventLoop,
+    coach: Coach,
+    done: asyncio.Future[Outcome],
+) -> Iterator[None]:
+    """The microphone, open while the set runs; what it hears goes to the coach on the loop's thread."""
+    if listening is None or voice is None:
+        yield
+        return
+
+    def on_block(block: np.ndarray) -> None:
+        # Once the set is over the coach is idle, where a start phrase would begin another set.
+        if done.done():
+            return
+        for detection in voice.hear(block, coach.state):
+            accepted = coach.handle(as_intent(detection))
+            listening.on_heard(coach.mixer.position / coach.mixer.rate, detection, accepted)
+
+    # The callback only hands the block over; decoding happens on the loop's thread.
+    with listening.open_microphone(lambda block: loop.call_soon_threadsafe(on_block, block)):
+        # The speaker started first: the played signal from before the microphone ran echoes nowhere.
+        voice.reset()
+        yield
 
 
 def _stop_or_quit(coach: Coach, done: asyncio.Future[Outcome], stop: Intent) -> None:

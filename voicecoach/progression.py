@@ -8,14 +8,11 @@ leaves to us (how many days make "confident", how fast the endurance hold rises,
 from __future__ import annotations
 
 import calendar
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from importlib import resources
 
 from voicecoach.journal import Event, SessionRecord
-from voicecoach.language import Pack, PackError, load_pack
 from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, STRENGTH, Exercise, find_exercise, with_overrides
 from voicecoach.session import Outcome
 
@@ -52,6 +49,7 @@ class Rules:
     # Move on after this many separate days with a confident session of the current exercise.
     days_to_move_on: int = 3
     # Repetitions in a row that make a session confident; None means the exercise's own set (10 in a row).
+    # The configuration writes None as in_a_row = 0, since TOML has no null.
     in_a_row: int | None = None
     endurance_step_s: int = 10
     endurance_sessions_per_step: int = 2
@@ -334,127 +332,9 @@ def declined(suggestion: Suggestion, now: datetime) -> Event:
     return Event(EventKind.DECLINED, suggestion.kind, now)
 
 
-# -- what is said -----------------------------------------------------------------------------
-
-PHRASE_KEYS = (
-    "week_none",
-    "week_one",
-    "week_many",
-    "streak",
-    "exercise",
-    "maintenance",
-    "endurance_hold",
-    "longest_hold",
-    "suggest_next",
-    "suggest_maintenance",
-    "accepted_next",
-    "accepted_maintenance",
-    "symptom_question",
-    "symptom_good",
-    "symptom_advice",
-    "journal_off",
-)
-
-
-@dataclass(frozen=True)
-class Phrases:
-    """A language pack's [progress] table, with the pack for numbers and exercise names."""
-
-    pack: Pack
-    text: dict[str, str]
-    # Numbers said before a noun where they differ from counting ("en gång", not "ett gång").
-    counts: dict[int, str]
-
-    def count(self, n: int) -> str:
-        return self.counts.get(n, self.pack.number(n))
-
-    def name(self, key: str) -> str:
-        """An exercise's name to say mid-sentence."""
-        name = self.pack.exercise_name(find_exercise(key))
-        return name[:1].lower() + name[1:]
-
-
-def load_phrases(lang: str = "sv") -> Phrases:
-    """The progress phrases of a built-in language pack."""
-    pack = load_pack(lang)
-    source = f"{lang}.toml"
-    data = tomllib.loads(resources.files("voicecoach.packs").joinpath(source).read_text(encoding="utf-8"))
-    table = data.get("progress", {})
-    missing = [key for key in PHRASE_KEYS if not isinstance(table.get(key), str)]
-    if missing:
-        raise PackError(f"{source}: [progress] is missing {missing[0]!r}")
-    counts = table.get("counts", {})
-    return Phrases(pack, {k: table[k] for k in PHRASE_KEYS}, {int(k): str(v) for k, v in counts.items()})
-
-
-def _dosage_words(phrases: Phrases) -> dict[str, str]:
-    low, high = DOSAGE.maintenance_squeezes
-    times_low, times_high = DOSAGE.maintenance_times_per_week
-    return {
-        "low": phrases.count(low),
-        "high": phrases.count(high),
-        "times_low": phrases.count(times_low),
-        "times_high": phrases.count(times_high),
-    }
-
-
-def summary_text(s: Summary, phrases: Phrases) -> str:
-    """The spoken answer to "hur går det"."""
-    t = phrases.text
-    if s.days_this_week == 0:
-        parts = [t["week_none"]]
-    elif s.days_this_week == 1:
-        parts = [t["week_one"]]
-    else:
-        parts = [t["week_many"].format(days=phrases.count(s.days_this_week))]
-    # A streak of one day is just today; it is worth saying from two.
-    if s.streak_days > 1:
-        parts.append(t["streak"].format(days=phrases.count(s.streak_days)))
-    if s.phase is TrainingPhase.MAINTENANCE:
-        parts.append(t["maintenance"].format(**_dosage_words(phrases)))
-    else:
-        parts.append(
-            t["exercise"].format(
-                exercise=phrases.name(s.exercise),
-                number=phrases.count(s.exercise_number),
-                total=phrases.count(s.exercises_total),
-            )
-        )
-        if s.exercise == ENDURANCE.key:
-            parts.append(t["endurance_hold"].format(seconds=phrases.count(s.endurance_hold_s)))
-    if s.longest_hold_s is not None:
-        parts.append(t["longest_hold"].format(seconds=phrases.count(s.longest_hold_s)))
-    return " ".join(parts)
-
-
-def suggestion_text(suggestion: Suggestion, current: str, phrases: Phrases) -> str:
-    """The spoken question for a suggestion; it takes effect only after a "ja"."""
-    if suggestion.kind is SuggestionKind.NEXT_EXERCISE and suggestion.exercise is not None:
-        return phrases.text["suggest_next"].format(
-            exercise=phrases.name(current), next=phrases.name(suggestion.exercise)
-        )
-    return phrases.text["suggest_maintenance"].format(**_dosage_words(phrases))
-
-
-def accepted_text(suggestion: Suggestion, phrases: Phrases) -> str:
-    if suggestion.kind is SuggestionKind.NEXT_EXERCISE and suggestion.exercise is not None:
-        return phrases.text["accepted_next"].format(exercise=phrases.name(suggestion.exercise))
-    return phrases.text["accepted_maintenance"]
-
-
-def symptom_answer_text(improved: bool, phrases: Phrases) -> str:
-    """What is said after the answer: on "nej", the guide's advice to book a gynaecologist."""
-    if improved:
-        return phrases.text["symptom_good"]
-    low, high = DOSAGE.see_doctor_after_months
-    return phrases.text["symptom_advice"].format(low=phrases.count(low), high=phrases.count(high))
-
-
-def journal_off_text(phrases: Phrases) -> str:
-    return phrases.text["journal_off"]
-
-
-def next_exercise(sessions: list[SessionRecord], events: list[Event], now: datetime) -> Exercise:
+def next_exercise(
+    sessions: list[SessionRecord], events: list[Event], now: datetime, rules: Rules = DEFAULT_RULES
+) -> Exercise:
     """The exercise "starta träning" plays now, with the reps and hold the progression has reached."""
-    plan = progress(sessions, events, now).next_session
+    plan = progress(sessions, events, now, rules).next_session
     return with_overrides(find_exercise(plan.exercise), hold_s=plan.hold_s, rest_s=plan.rest_s, reps=plan.reps)

@@ -1,5 +1,5 @@
-"""Voice control for the daemon: the configured model and commands, the echo reference from the mixer, and
-microphone blocks turned into intents."""
+"""Voice control for the daemon and `voicecoach session --listen`: the configured model and commands, the echo
+reference from the mixer, and microphone blocks turned into intents."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from voicecoach.coach import Intent
 from voicecoach.config import Config, ConfigError
 from voicecoach.errors import UserError
 from voicecoach.language import PackError, load_commands, load_pack
-from voicecoach.listen import RATE, CommandRecognizer, EchoCanceller, Listener, PlayedSignal
+from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal
 from voicecoach.listen.recognizer import ModelError, load_model
 from voicecoach.listen.speexdsp import SpeexError
 from voicecoach.listen.vad import GateSettings, VoiceGate
@@ -44,14 +44,21 @@ class Voice:
         self.listener = make_listener()
 
     def feed(self, block: np.ndarray, state: str) -> list[Intent]:
+        return [as_intent(d) for d in self.hear(block, state)]
+
+    def hear(self, block: np.ndarray, state: str) -> list[Detection]:
+        """The commands a microphone block ends, with the phrases they were heard as."""
         self.listener.state = state
-        detections = self.listener.feed(block, self._played.take(block.size))
-        return [Intent(d.intent, exercise=d.exercise) for d in detections]
+        return self.listener.feed(block, self._played.take(block.size))
 
     def reset(self) -> None:
         """The microphone (re)started: forget half-heard speech and the played signal that piled up meanwhile."""
         self.listener = self._make_listener()
         self._played.clear()
+
+
+def as_intent(detection: Detection) -> Intent:
+    return Intent(detection.intent, exercise=detection.exercise, minutes=detection.minutes)
 
 
 def open_voice(cfg: Config, mixer: Mixer) -> Voice:

@@ -85,6 +85,7 @@ class Detection:
     speech_start: float
     speech_end: float
     emitted_at: float
+    minutes: int | None = None
 
     def as_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -97,6 +98,8 @@ class Detection:
         }
         if self.exercise is not None:
             data["exercise"] = self.exercise
+        if self.minutes is not None:
+            data["minutes"] = self.minutes
         return data
 
 
@@ -234,7 +237,7 @@ class Listener:
         idle = self.state == "idle"
         if idle and self._quiet_before < IDLE_QUIET_BEFORE_S:
             return None
-        match = self.recognizer.decode(_pcm(normalised(np.concatenate(self._utterance))), self.state)
+        match = self.recognizer.decode(pcm16(normalised(np.concatenate(self._utterance))), self.state)
         if match is None:
             return None
         if idle and speech_s > IDLE_BASE_S + IDLE_SYLLABLE_S * syllables(match.phrase):
@@ -256,6 +259,7 @@ class Listener:
             speech_start=self._start_frame * FRAME_S,
             speech_end=self._last_speech_frame * FRAME_S,
             emitted_at=self.time,
+            minutes=match.minutes,
         )
 
 
@@ -286,5 +290,5 @@ def syllables(phrase: str) -> int:
     return max(count, 1)
 
 
-def _pcm(audio: np.ndarray) -> bytes:
+def pcm16(audio: np.ndarray) -> bytes:
     return (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()

@@ -30,6 +30,7 @@ class Match:
     phrase: str
     exercise: str | None
     confidence: float
+    minutes: int | None = None
 
 
 def normalise(text: str) -> str:
@@ -86,7 +87,7 @@ class Matcher:
         heard = normalise(" ".join(collapsed))
         for command in self._valid(state):
             if normalise(command.phrase) == heard:
-                return Match(command.intent, command.phrase, command.exercise, 1.0)
+                return Match(command.intent, command.phrase, command.exercise, 1.0, command.minutes)
         return None
 
     def nearest(self, alternatives: Sequence[tuple[str, float]], state: str) -> Match | None:
@@ -107,16 +108,15 @@ class Matcher:
                 votes[command] = votes.get(command, 0.0) + weight / total
         if not votes:
             return None
-        # Phrases of one intent and slot pool their votes: "stopp" and "avsluta" both mean stop.
-        pooled: dict[tuple[str, str | None], float] = {}
+        # Phrases of one intent and slots pool their votes: "stopp" and "avsluta" both mean stop.
+        pooled: dict[tuple[str, str | None, int | None], float] = {}
         for command, share in votes.items():
-            key = (command.intent, command.exercise)
-            pooled[key] = pooled.get(key, 0.0) + share
-        (intent, exercise), share = max(pooled.items(), key=lambda item: item[1])
+            pooled[_meaning(command)] = pooled.get(_meaning(command), 0.0) + share
+        meaning, share = max(pooled.items(), key=lambda item: item[1])
         if share < MIN_AGREEMENT:
             return None
-        phrase = max((c for c in votes if (c.intent, c.exercise) == (intent, exercise)), key=votes.__getitem__)
-        return Match(intent, phrase.phrase, exercise, share)
+        phrase = max((c for c in votes if _meaning(c) == meaning), key=votes.__getitem__)
+        return Match(phrase.intent, phrase.phrase, phrase.exercise, share, phrase.minutes)
 
     def _closest(self, text: str, state: str) -> Command | None:
         heard = _letters(normalise(text))
@@ -137,3 +137,7 @@ class Matcher:
             len(other) > len(words) and other[: len(words)] == words
             for other in (normalise(c.phrase).split() for c in self._valid(state))
         )
+
+
+def _meaning(command: Command) -> tuple[str, str | None, int | None]:
+    return command.intent, command.exercise, command.minutes

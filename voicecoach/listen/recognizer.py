@@ -80,6 +80,9 @@ class CommandRecognizer:
         self.matcher = Matcher(commands, unknown_token(loaded.vocabulary))
         self._decoders: dict[str, vosk.KaldiRecognizer] = {}
         for state in STATES:
+            if not self.matcher.phrases(state):
+                # A pack may have no commands for a state (no answers to questions): nothing to listen for there.
+                continue
             if self.mode == GRAMMAR:
                 grammar = grammar_json(self.matcher.phrases(state), self.matcher.unknown)
                 decoder = vosk.KaldiRecognizer(loaded.model, RATE, grammar)
@@ -91,7 +94,9 @@ class CommandRecognizer:
 
     def decode(self, pcm16: bytes, state: str) -> Match | None:
         """The command a whole utterance (16-bit PCM at 16 kHz) is in this state, if any."""
-        decoder = self._decoders[state]
+        decoder = self._decoders.get(state)
+        if decoder is None:
+            return None
         decoder.AcceptWaveform(pcm16)
         # FinalResult also resets the decoder for the next utterance. (Reset would keep the feature
         # pipeline, whose undecoded last frames would then start the next utterance.)

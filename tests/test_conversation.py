@@ -1,0 +1,309 @@
+"""Between sets: spoken progress, the question after a set and its answer, reminders. A real journal on disk,
+a fake calendar, and the phrases that would be spoken collected instead of played."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from voicecoach.coach import Intent
+from voicecoach.conversation import STALE, Conversation
+from voicecoach.dialogue import ANSWER_WINDOW_S, QUESTION
+from voicecoach.journal import Journal
+from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, IDENTIFICATION, STRENGTH, Exercise, with_overrides
+from voicecoach.progress_texts import load_phrases
+from voicecoach.progression import DEFAULT_RULES, EventKind, SymptomAnswer, add_months
+from voicecoach.reminders import ReminderSettings
+from voicecoach.session import Outcome
+
+ZONE = ZoneInfo("Europe/Stockholm")
+MONDAY = date(2024, 6, 3)
+PHRASES = load_phrases("sv")
+SAY_S = 4.0  # how long the fake coach takes to say anything
+OFF = ReminderSettings()
+EVENING = ReminderSettings(enabled=True, times=(time(18, 0),), quiet=(time(21, 30), time(7, 30)))
+
+
+def at(day: date, hour: int = 9, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZONE)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def train(journal: Journal, exercise: Exercise, when: datetime, outcome: Outcome = Outcome.COMPLETED) -> None:
+    sid = journal.start_session(exercise.key, exercise.reps, exercise.hold_s, exercise.rest_s, when.astimezone(UTC))
+    for rep in range(1, exercise.reps + 1):
+        journal.record_rep(sid, rep, exercise.hold_s, when.astimezone(UTC) + timedelta(seconds=10 * rep))
+    journal.finish_session(sid, outcome, when.astimezone(UTC) + timedelta(minutes=5))
+
+
+@pytest.fixture
+def journal(tmp_path: Path):
+    with Journal.open(tmp_path / "journal.sqlite3") as j:
+        yield j
+
+
+class Coach:
+    """A conversation as the daemon holds it, and what it said."""
+
+    def __init__(
+        self,
+        journal: Journal | None,
+        now: datetime,
+        settings: ReminderSettings = OFF,
+        exercises: tuple[Exercise, ...] = EXERCISES,
+    ) -> None:
+        self.said: list[str] = []
+        self.clock = Clock(now)
+        self.conversation = Conversation(
+            journal,
+            PHRASES,
+            DEFAULT_RULES,
+            settings,
+            self._say,
+            lambda key: next(e for e in exercises if e.key == key),
+            self.clock,
+        )
+
+    def _say(self, text: str) -> float:
+        self.said.append(text)
+        return SAY_S
+
+    def intent(self, name: str, state: str, now: float = 0.0, minutes: int | None = None) -> bool:
+        return self.conversation.handle(Intent(name, minutes=minutes), state, now)
+
+
+def confident_identification(journal: Journal) -> datetime:
+    """Three days of full identification sets: the step to strength is due. Returns the third evening."""
+    for day in range(3):
+        train(journal, IDENTIFICATION, at(MONDAY + timedelta(days=day)))
+    return at(MONDAY + timedelta(days=2), 19)
+
+
+# -- "hur går det" -----------------------------------------------------------------------------------
+
+
+def test_progress_is_spoken_from_the_journal(journal: Journal) -> None:
+    now = confident_identification(journal)
+    coach = Coach(journal, now)
+    assert coach.intent("progress", "idle")
+    (text,) = coach.said
+    assert text.startswith("Den här veckan har du tränat tre dagar. Du har tränat tre dagar i rad.")
+    assert "Du tränar identifieringsknip, övning ett av fyra." in text
+
+
+def test_without_a_journal_progress_says_so(tmp_path: Path) -> None:
+    coach = Coach(None, at(MONDAY))
+    assert coach.intent("progress", "idle")
+    assert coach.said == [PHRASES.text["progress_off"]]
+
+
+def test_progress_is_not_spoken_during_a_set(journal: Journal) -> None:
+    coach = Coach(journal, at(MONDAY))
+    assert not coach.intent("progress", "session")
+    assert coach.said == []
+
+
+# -- the question after a set ------------------------------------------------------------------------
+
+
+def test_after_a_completed_set_the_next_step_is_asked_and_a_yes_takes_it(journal: Journal) -> None:
+    now = confident_identification(journal)
+    coach = Coach(journal, now)
+    conversation = coach.conversation
+    conversation.set_ended(Outcome.COMPLETED, now=100.0)
+    assert coach.said == [
+        "Du klarar identifieringsknip säkert nu. Vill du gå vidare till styrkeknip? Svara ja eller nej."
+    ]
+    assert conversation.state("idle", 100.0 + SAY_S + ANSWER_WINDOW_S - 0.1) == QUESTION
+    assert coach.intent("yes", QUESTION)
+    assert coach.said[-1] == "Bra. Nu går vi vidare till styrkeknip."
+    assert [(e.kind, e.value) for e in journal.events()] == [(EventKind.ADVANCED, STRENGTH.key)]
+    assert conversation.state("idle", 101.0) == "idle"
+    # "starta träning" now plays the new exercise.
+    assert conversation.next_exercise().key == STRENGTH.key
+
+
+def test_a_no_keeps_the_exercise_and_the_question_waits_until_tomorrow(journal: Journal) -> None:
+    now = confident_identification(journal)
+    coach = Coach(journal, now)
+    coach.conversation.set_ended(Outcome.COMPLETED, now=0.0)
+    assert coach.intent("no", QUESTION)
+    assert coach.said[-1] == "Okej. Vi fortsätter med identifieringsknip ett tag till."
+    assert [(e.kind, e.value) for e in journal.events()] == [(EventKind.DECLINED, "next_exercise")]
+    coach.conversation.set_ended(Outcome.COMPLETED, now=600.0)
+    assert len(coach.said) == 2, "asked again the same day"
+    coach.clock.now += timedelta(days=1)
+    coach.conversation.set_ended(Outcome.COMPLETED, now=90000.0)
+    assert coach.said[-1].startswith("Du klarar identifieringsknip säkert nu.")
+
+
+def test_silence_is_no_answer(journal: Journal) -> None:
+    now = confident_identification(journal)
+    coach = Coach(journal, now)
+    coach.conversation.set_ended(Outcome.COMPLETED, now=0.0)
+    assert coach.conversation.state("idle", SAY_S + ANSWER_WINDOW_S + 0.1) == "idle"
+    assert not coach.intent("yes", "idle")
+    assert journal.events() == []
+    # Asked again after the next set.
+    coach.conversation.set_ended(Outcome.COMPLETED, now=600.0)
+    assert len(coach.said) == 2
+
+
+@pytest.mark.parametrize("outcome", [Outcome.STOPPED, Outcome.COULD_NOT_FINISH, Outcome.SKIPPED])
+def test_nothing_is_asked_after_a_set_that_was_not_completed(journal: Journal, outcome: Outcome) -> None:
+    now = confident_identification(journal)
+    coach = Coach(journal, now)
+    coach.conversation.set_ended(outcome, now=0.0)
+    assert coach.said == []
+    assert coach.conversation.state("idle", 1.0) == "idle"
+
+
+def test_starting_a_set_drops_the_question(journal: Journal) -> None:
+    now = confident_identification(journal)
+    coach = Coach(journal, now)
+    coach.conversation.set_ended(Outcome.COMPLETED, now=0.0)
+    coach.conversation.session_started()
+    assert coach.conversation.state("session", 1.0) == "session"
+    assert coach.conversation.state("idle", 2.0) == "idle"
+
+
+def regular_strength(journal: Journal, months: int) -> datetime:
+    """Strength every other day for months (after moving on to it), the step to speed declined today; the evening
+    after the last day."""
+    journal.record_event(EventKind.ADVANCED, STRENGTH.key, at(MONDAY, 7).astimezone(UTC))
+    end = add_months(MONDAY, months)
+    day = MONDAY
+    while day < end:
+        train(journal, STRENGTH, at(day))
+        day += timedelta(days=2)
+    journal.record_event(EventKind.DECLINED, "next_exercise", at(end, 8).astimezone(UTC))
+    return at(end, 19)
+
+
+def test_after_months_of_training_the_symptom_question_is_asked_once_and_a_no_gets_the_advice(
+    journal: Journal,
+) -> None:
+    now = regular_strength(journal, DOSAGE.see_doctor_after_months[0])
+    coach = Coach(journal, now)
+    coach.conversation.set_ended(Outcome.COMPLETED, now=0.0)
+    assert coach.said == [PHRASES.text["symptom_question"]]
+    assert coach.intent("no", QUESTION)
+    assert "elva sjuttiosju punkt se" in coach.said[-1] and "gynekolog" in coach.said[-1]
+    answers = [e.value for e in journal.events() if e.kind == EventKind.SYMPTOM_CHECK]
+    assert answers == [SymptomAnswer.ASKED, SymptomAnswer.NOT_IMPROVED]
+    # Not again later that evening: at most once a month.
+    coach.conversation.set_ended(Outcome.COMPLETED, now=3600.0)
+    assert len(coach.said) == 2
+
+
+def test_an_unanswered_symptom_question_still_counts_as_asked(journal: Journal) -> None:
+    now = regular_strength(journal, DOSAGE.see_doctor_after_months[0])
+    coach = Coach(journal, now)
+    coach.conversation.set_ended(Outcome.COMPLETED, now=0.0)
+    coach.conversation.set_ended(Outcome.COMPLETED, now=3600.0)
+    assert coach.said == [PHRASES.text["symptom_question"]]
+
+
+# -- "starta träning" --------------------------------------------------------------------------------
+
+
+def test_the_next_exercise_keeps_the_configured_numbers(journal: Journal) -> None:
+    fewer = tuple(with_overrides(e, reps=6) if e.key == IDENTIFICATION.key else e for e in EXERCISES)
+    coach = Coach(journal, at(MONDAY), exercises=fewer)
+    exercise = coach.conversation.next_exercise()
+    assert (exercise.key, exercise.reps) == (IDENTIFICATION.key, 6)
+
+
+def test_the_next_endurance_set_has_the_hold_the_steps_reached(journal: Journal) -> None:
+    journal.record_event(EventKind.ADVANCED, ENDURANCE.key, at(MONDAY, 7).astimezone(UTC))
+    for day in range(DEFAULT_RULES.endurance_sessions_per_step):
+        train(journal, ENDURANCE, at(MONDAY + timedelta(days=day)))
+    coach = Coach(journal, at(MONDAY + timedelta(days=3)))
+    assert coach.conversation.next_exercise().hold_s == ENDURANCE.hold_s + DEFAULT_RULES.endurance_step_s
+
+
+# -- reminders ---------------------------------------------------------------------------------------
+
+
+def test_a_reminder_is_said_at_its_time_and_then_tomorrow(journal: Journal) -> None:
+    coach = Coach(journal, at(MONDAY, 17, 59), EVENING)
+    coach.conversation.tick(busy=False)
+    assert coach.said == []
+    coach.clock.now = at(
+        MONDAY,
+        18,
+        0,
+    )
+    coach.conversation.tick(busy=False)
+    assert coach.said == [PHRASES.text["reminder"]]
+    coach.conversation.tick(busy=False)
+    assert len(coach.said) == 1
+    assert coach.conversation.reminder_due == at(MONDAY + timedelta(days=1), 18)
+
+
+def test_a_reminder_waits_for_the_set_and_is_said_after_it(journal: Journal) -> None:
+    coach = Coach(journal, at(MONDAY, 17, 0), EVENING)
+    coach.clock.now = at(MONDAY, 18, 0)
+    coach.conversation.tick(busy=True)
+    assert coach.said == []
+    coach.clock.now = at(MONDAY, 18, 12)
+    coach.conversation.tick(busy=False)
+    assert coach.said == [PHRASES.text["reminder"]]
+
+
+def test_a_reminder_later_than_an_hour_is_dropped(journal: Journal) -> None:
+    coach = Coach(journal, at(MONDAY, 17, 0), EVENING)
+    coach.clock.now = at(MONDAY, 18, 0) + STALE + timedelta(minutes=1)
+    coach.conversation.tick(busy=False)
+    assert coach.said == []
+    assert coach.conversation.reminder_due == at(MONDAY + timedelta(days=1), 18)
+
+
+def test_no_reminder_once_today_is_trained(journal: Journal) -> None:
+    for hour in (8, 12):
+        train(journal, IDENTIFICATION, at(MONDAY, hour))
+    coach = Coach(journal, at(MONDAY, 17, 0), EVENING)
+    coach.clock.now = at(MONDAY, 18, 0)
+    coach.conversation.tick(busy=False)
+    assert coach.said == []
+    assert coach.conversation.reminder_due == at(MONDAY + timedelta(days=1), 18)
+
+
+def test_a_snooze_brings_the_reminder_back_that_many_minutes_later(journal: Journal) -> None:
+    coach = Coach(journal, at(MONDAY, 17, 0), EVENING)
+    coach.clock.now = at(MONDAY, 18, 0)
+    coach.conversation.tick(busy=False)
+    assert coach.intent("snooze", "idle", minutes=30)
+    assert coach.said[-1] == PHRASES.text["snoozed"]
+    assert coach.conversation.reminder_due == at(MONDAY, 18, 30)
+    coach.clock.now = at(MONDAY, 18, 30)
+    coach.conversation.tick(busy=False)
+    assert coach.said[-1] == PHRASES.text["reminder"]
+    assert coach.conversation.reminder_due == at(MONDAY + timedelta(days=1), 18)
+
+
+def test_a_snooze_into_the_quiet_hours_is_refused_aloud(journal: Journal) -> None:
+    coach = Coach(journal, at(MONDAY, 21, 15), EVENING)
+    assert coach.intent("snooze", "idle", minutes=30)
+    assert coach.said == [PHRASES.text["snooze_quiet"]]
+    assert coach.conversation.reminder_due == at(MONDAY + timedelta(days=1), 18)
+
+
+def test_a_snooze_works_with_reminders_off_and_never_starts_a_set(journal: Journal) -> None:
+    coach = Coach(journal, at(MONDAY, 10, 0))
+    assert coach.conversation.reminder_due is None
+    assert coach.intent("snooze", "idle", minutes=15)
+    coach.clock.now = at(MONDAY, 10, 15)
+    coach.conversation.tick(busy=False)
+    assert coach.said[-1] == PHRASES.text["reminder"]
+    assert journal.sessions() == []

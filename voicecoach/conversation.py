@@ -1,0 +1,188 @@
+"""What the coach says between sets: progress when asked ("hur går det"), a question after a completed set
+and its answer, and reminders. It reads and writes the journal; the daemon only passes intents and ticks in.
+
+Lives on the event loop's thread, like the coach. Wall-clock time (local) decides reminders and calendar days;
+the monotonic clock decides how long a question stays open, so a clock set at boot cannot close it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from voicecoach import reminders
+from voicecoach.coach import Intent
+from voicecoach.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked
+from voicecoach.journal import Event, Journal, SessionRecord
+from voicecoach.programme import ENDURANCE, Exercise, with_overrides
+from voicecoach.progress_texts import Phrases, summary_text
+from voicecoach.progression import Progress, Rules, progress
+from voicecoach.reminders import ReminderSettings
+from voicecoach.session import Outcome
+
+log = logging.getLogger(__name__)
+
+# A reminder more than this late (the clock jumped at boot, or a long set ran over it) is dropped, not said late.
+STALE = timedelta(hours=1)
+INTENTS = ("progress", "yes", "no", "snooze")
+
+
+def local_now() -> datetime:
+    return datetime.now().astimezone()
+
+
+class Conversation:
+    def __init__(
+        self,
+        journal: Journal | None,
+        phrases: Phrases,
+        rules: Rules,
+        settings: ReminderSettings,
+        say: Callable[[str], float],
+        exercises: Callable[[str], Exercise],
+        clock: Callable[[], datetime] = local_now,
+    ) -> None:
+        """say speaks a phrase and returns how long it takes to say; exercises gives the configured exercise."""
+        self._journal = journal
+        self._phrases = phrases
+        self._rules = rules
+        self._settings = settings
+        self._say = say
+        self._exercises = exercises
+        self._clock = clock
+        self.question: Question | None = None
+        self._question_until = 0.0
+        self._snoozed_until: datetime | None = None
+        self.reminder_due = reminders.next_reminder(settings, clock())
+
+    def configure(self, rules: Rules, settings: ReminderSettings) -> None:
+        """A reloaded configuration. A snooze she asked for stays."""
+        self._rules = rules
+        self._settings = settings
+        self.reminder_due = reminders.next_reminder(settings, self._clock(), self._snoozed_until)
+
+    def state(self, coach_state: str, now: float) -> str:
+        """The listener's state: QUESTION while a question waits for its answer, else the coach's."""
+        if coach_state == "idle" and self.question is not None:
+            if now < self._question_until:
+                return QUESTION
+            log.info("no answer to the question; it is asked again another time")
+            self.question = None
+        return coach_state
+
+    # -- intents ------------------------------------------------------------------------------
+
+    def handle(self, intent: Intent, state: str, now: float) -> bool:
+        """Carry out one of INTENTS; False when it means nothing now. state: as state() gave it."""
+        if intent.name == "progress" and state == "idle":
+            self._say_progress()
+            return True
+        if intent.name in ("yes", "no") and state == QUESTION and self.question is not None:
+            records = self._records()
+            current = self._progress(records).exercise if records else ""
+            events, reply = answer(self.question, intent.name == "yes", self._clock(), current, self._phrases)
+            self.question = None
+            self._record(events)
+            self._say(reply)
+            return True
+        if intent.name == "snooze" and intent.minutes and state != "session":
+            self._snooze(intent.minutes)
+            return True
+        return False
+
+    def _say_progress(self) -> None:
+        records = self._records()
+        if records is None:
+            self._say(self._phrases.text["progress_off"])
+            return
+        self._say(summary_text(self._progress(records).summary, self._phrases))
+
+    def _snooze(self, minutes: int) -> None:
+        now = self._clock()
+        until = reminders.snooze(self._settings, now, minutes)
+        if until is None:
+            log.info("no reminder in %d minutes: that is in the quiet hours", minutes)
+            self._say(self._phrases.text["snooze_quiet"])
+            return
+        self._snoozed_until = until
+        self.reminder_due = reminders.next_reminder(self._settings, now, until)
+        log.info("reminder snoozed until %s", until.strftime("%H:%M"))
+        self._say(self._phrases.text["snoozed"])
+
+    # -- after a set, and the clock -----------------------------------------------------------
+
+    def set_ended(self, outcome: Outcome, now: float) -> None:
+        """A set is over and the coach is idle: after a completed one, ask what is waiting for her answer."""
+        self.question = None
+        records = self._records()
+        if outcome is not Outcome.COMPLETED or records is None:
+            return
+        question = after_set(self._progress(records), self._phrases)
+        if question is None:
+            return
+        self._record(asked(question, self._clock()))
+        log.info("asked: %s", question.text)
+        self.question = question
+        self._question_until = now + self._say(question.text) + ANSWER_WINDOW_S
+
+    def session_started(self) -> None:
+        """Starting a set is no answer; the question is dropped."""
+        self.question = None
+
+    def tick(self, busy: bool) -> None:
+        """Called every few seconds. busy: a set runs or a question waits; a reminder due then waits for it."""
+        due = self.reminder_due
+        now = self._clock()
+        if due is None or now < due:
+            return
+        what = reminders.delivery(self._settings, now, session_running=busy)
+        if what is reminders.Delivery.WAIT:
+            return
+        asked_for = due == self._snoozed_until
+        self._snoozed_until = None
+        self.reminder_due = reminders.next_reminder(self._settings, now)
+        if what is reminders.Delivery.DROP or now - due > STALE:
+            log.info("the reminder of %s is dropped: it is too late for it now", due.strftime("%H:%M"))
+            return
+        records = self._records()
+        if not asked_for and records is not None and self._progress(records).next_session.due_today == 0:
+            log.info("the reminder of %s is not said: today's training is done", due.strftime("%H:%M"))
+            return
+        log.info("reminder of %s said", due.strftime("%H:%M"))
+        self._say(self._phrases.text["reminder"])
+
+    def next_exercise(self) -> Exercise:
+        """What "starta träning" plays now: the configured exercise, with the hold the endurance steps have
+        reached and, in maintenance, the number of squeezes; those two are the progression's."""
+        records = self._records() or ([], [])
+        plan = self._progress(records).next_session
+        exercise = self._exercises(plan.exercise)
+        hold_s = plan.hold_s if plan.exercise == ENDURANCE.key else exercise.hold_s
+        reps = plan.reps if plan.period == "week" else exercise.reps
+        return with_overrides(exercise, hold_s=hold_s, reps=reps)
+
+    # -- the journal --------------------------------------------------------------------------
+
+    def _progress(self, records: tuple[list[SessionRecord], list[Event]]) -> Progress:
+        return progress(*records, self._clock(), self._rules)
+
+    def _records(self) -> tuple[list[SessionRecord], list[Event]] | None:
+        """The journal's sessions and events; None without a usable journal."""
+        if self._journal is None:
+            return None
+        try:
+            return self._journal.sessions(), self._journal.events()
+        except Exception:
+            log.exception("the training journal cannot be read; progress is not spoken until a restart")
+            self._journal = None
+            return None
+
+    def _record(self, events: list[Event]) -> None:
+        if self._journal is None:
+            return
+        try:
+            for event in events:
+                self._journal.record_event(event.kind, event.value, event.at)
+        except Exception:
+            log.exception("the training journal cannot be written; the answer is not kept")
