@@ -37,7 +37,7 @@ from speech_corpus import (  # noqa: E402
     speaking,
 )
 
-from voicecoach.language import Command, load_commands  # noqa: E402
+from voicecoach.language import STATES, Command, load_commands  # noqa: E402
 from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener  # noqa: E402
 from voicecoach.listen.recognizer import grammar_json, load_model  # noqa: E402
 
@@ -83,7 +83,7 @@ def spoken_commands(commands: tuple[Command, ...]) -> list[tuple[Command, int, i
 
 def accuracy(recognizer, clips, snr_db: float | None, rng) -> dict[str, object]:
     right = wrong = 0
-    latencies: dict[str, list[float]] = {"session": [], "idle": []}
+    latencies: dict[str, list[float]] = {state: [] for state in STATES}
     for command, _speed, _pitch, spoken in clips:
         lead = int(LEAD_S * RATE)
         mic = np.zeros(lead + spoken.size + int(TAIL_S * RATE), dtype=np.float32)

@@ -284,6 +284,12 @@ def test_a_paused_set_says_so() -> None:
     assert status.describe().splitlines()[0] == "state: session (speed, repetition 4 of 10, paused)"
 
 
+def test_a_waiting_question_says_so() -> None:
+    status = DaemonStatus("idle", True, True, True, question=True)
+    assert status.describe().splitlines()[0] == "state: idle (waiting for the answer to a question: yes or no)"
+    assert DaemonStatus.from_reply(status.as_reply()).question is True
+
+
 def test_a_status_without_the_device_fields_is_refused() -> None:
     with pytest.raises(ControlError, match="lacks a field"):
         DaemonStatus.from_reply({"ok": True, "state": "idle"})

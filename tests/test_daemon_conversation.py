@@ -67,7 +67,9 @@ def test_after_a_set_the_step_forward_is_asked_and_a_spoken_yes_takes_it(pulse: 
         d.ctl("start", "identification")
         question = suggestion_text(Suggestion(SuggestionKind.NEXT_EXERCISE, STRENGTH.key), IDENTIFICATION.key, PHRASES)
         d.wait_log(lambda line: line == f"INFO: asked: {question}", timeout=ASKED_S, what="the question")
-        assert d.status()["state"] == "idle"
+        # Listened for once the question has been said.
+        status = d.wait_status(lambda s: s["question"] is True, what="waiting for the answer")
+        assert status["state"] == "idle"
 
         def moved_on() -> list[tuple[str, str]]:
             d.wait_log(lambda line: line == "INFO: heard yes", timeout=HEARD_S, what="a heard yes")

@@ -122,6 +122,8 @@ class DaemonStatus:
     reps: int | None = None
     reps_done: int | None = None
     paused: bool = False
+    # The coach asked something after a set and listens for "ja" or "nej".
+    question: bool = False
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -147,6 +149,8 @@ class DaemonStatus:
             if self.paused:
                 details.append("paused")
             session += f" ({', '.join(details)})"
+        elif self.question:
+            session += " (waiting for the answer to a question: yes or no)"
         up = {True: "up", False: "down"}
         devices = f"microphone {up[self.microphone]}, speaker {up[self.speaker]}"
         model = "model loaded" if self.model else "no speech model (voice control off)"

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # A reminder more than this late (the clock jumped at boot, or a long set ran over it) is dropped, not said late.
 STALE = timedelta(hours=1)
 INTENTS = ("progress", "yes", "no", "snooze")
+# The room still rings with the question's last words this long after they were played.
+ECHO_TAIL_S = 0.5
 
 
 def local_now() -> datetime:
@@ -52,6 +54,8 @@ class Conversation:
         self._exercises = exercises
         self._clock = clock
         self.question: Question | None = None
+        # The answer is listened for from the end of the question (which itself says "ja eller nej") until later.
+        self._question_from = 0.0
         self._question_until = 0.0
         self._snoozed_until: datetime | None = None
         self.reminder_due = reminders.next_reminder(settings, clock())
@@ -65,6 +69,8 @@ class Conversation:
     def state(self, coach_state: str, now: float) -> str:
         """The listener's state: QUESTION while a question waits for its answer, else the coach's."""
         if coach_state == "idle" and self.question is not None:
+            if now < self._question_from:
+                return coach_state
             if now < self._question_until:
                 return QUESTION
             log.info("no answer to the question; it is asked again another time")
@@ -124,7 +130,8 @@ class Conversation:
         self._record(asked(question, self._clock()))
         log.info("asked: %s", question.text)
         self.question = question
-        self._question_until = now + self._say(question.text) + ANSWER_WINDOW_S
+        self._question_from = now + self._say(question.text) + ECHO_TAIL_S
+        self._question_until = self._question_from + ANSWER_WINDOW_S
 
     def session_started(self) -> None:
         """Starting a set is no answer; the question is dropped."""

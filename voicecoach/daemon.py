@@ -24,6 +24,7 @@ from voicecoach.coach import Coach, Intent
 from voicecoach.control import ControlServer, DaemonStatus, Request, failed, ok, socket_path
 from voicecoach.conversation import INTENTS as CONVERSATION_INTENTS
 from voicecoach.conversation import Conversation
+from voicecoach.dialogue import QUESTION
 from voicecoach.journal import Journal, JournalUnavailable
 from voicecoach.language import Pack, load_pack
 from voicecoach.mixer import Mixer
@@ -254,6 +255,7 @@ class Daemon:
             "microphone": self.microphone.up,
             "speaker": self.speaker.up,
             "model": self.voice is not None,
+            "question": self._state() == QUESTION,
         }
 
     def _state(self) -> str:
