@@ -107,10 +107,7 @@ def endpoint_latencies(loaded, commands, clips, rng) -> list[float]:
     from voicecoach.listen.matcher import Matcher
 
     matcher = Matcher(commands, "<UNK>")
-    decoders = {
-        s: vosk.KaldiRecognizer(loaded.model, RATE, grammar_json(matcher.phrases(s), "<UNK>"))
-        for s in ("idle", "session")
-    }
+    decoders = {s: vosk.KaldiRecognizer(loaded.model, RATE, grammar_json(matcher.phrases(s), "<UNK>")) for s in STATES}
     out: list[float] = []
     for command, _speed, _pitch, spoken in clips:
         decoder = decoders[command.states[0]]

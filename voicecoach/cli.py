@@ -43,6 +43,7 @@ EXTENSIONS: tuple[str, ...] = (
     "voicecoach.cli_ctl",
     "voicecoach.cli_listen",
     "voicecoach.cli_daemon",
+    "voicecoach.cli_service",
 )
 
 
