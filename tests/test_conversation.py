@@ -78,8 +78,8 @@ class Coach:
         self.said.append(text)
         return SAY_S
 
-    def intent(self, name: str, state: str, now: float = 0.0, minutes: int | None = None) -> bool:
-        return self.conversation.handle(Intent(name, minutes=minutes), state, now)
+    def intent(self, name: str, state: str, minutes: int | None = None) -> bool:
+        return self.conversation.handle(Intent(name, minutes=minutes), state)
 
 
 def confident_identification(journal: Journal) -> datetime:

@@ -30,7 +30,7 @@ from pulse import RATE, SILENT, PulseServer, Recording, loud_spans, planned_cues
 from speech_corpus import KO_COMMANDS, VOICE_TRIES, phrase_wavs, require_ko_model, say_until
 from test_config import BAD
 
-from voicecoach import config, control, daemon, pulsewatch
+from voicecoach import config, control, daemon, kept_stream, pulsewatch
 from voicecoach.audio import Device
 from voicecoach.cli import main
 from voicecoach.coach import Intent
@@ -310,7 +310,7 @@ def test_the_microphone_unplugged_and_plugged_back(
     try:
         d.wait_status(lambda s: s["microphone"] is False, what="the microphone reported down")
         # Long enough for two attempts to reopen it, which must log nothing more.
-        time.sleep(daemon.BACKOFF_S[0] + daemon.BACKOFF_S[1] + 2 * TICK_S)
+        time.sleep(kept_stream.BACKOFF_S[0] + kept_stream.BACKOFF_S[1] + 2 * TICK_S)
         status = d.status()
         assert d.running
         assert (status["microphone"], status["speaker"], status["state"]) == (False, True, "idle")
@@ -559,7 +559,7 @@ def test_a_moved_recording_is_lost_once_retried_quietly_and_taken_back(caplog: p
         stream.frames += 1600
         return stream.frames
 
-    mic = daemon._Device("microphone", opener, progress, lambda: wrong[0])  # type: ignore[arg-type]
+    mic = kept_stream.KeptStream("microphone", opener, progress, lambda: wrong[0])  # type: ignore[arg-type]
     caplog.set_level(logging.INFO, logger="voicecoach")
     assert mic.check(0.0) == "up"
     assert mic.check(1.0) is None

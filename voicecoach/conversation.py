@@ -79,15 +79,13 @@ class Conversation:
 
     # -- intents ------------------------------------------------------------------------------
 
-    def handle(self, intent: Intent, state: str, now: float) -> bool:
+    def handle(self, intent: Intent, state: str) -> bool:
         """Carry out one of INTENTS; False when it means nothing now. state: as state() gave it."""
         if intent.name == "progress" and state == "idle":
             self._say_progress()
             return True
         if intent.name in ("yes", "no") and state == QUESTION and self.question is not None:
-            records = self._records()
-            current = self._progress(records).exercise if records else ""
-            events, reply = answer(self.question, intent.name == "yes", self._clock(), current, self._phrases)
+            events, reply = answer(self.question, intent.name == "yes", self._clock(), self._phrases)
             self.question = None
             self._record(events)
             self._say(reply)

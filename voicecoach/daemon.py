@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from voicecoach.conversation import INTENTS as CONVERSATION_INTENTS
 from voicecoach.conversation import Conversation
 from voicecoach.dialogue import QUESTION
 from voicecoach.journal import Journal, JournalUnavailable
+from voicecoach.kept_stream import KeptStream
 from voicecoach.language import Pack, load_pack
 from voicecoach.mixer import Mixer
 from voicecoach.notify import Notifier
@@ -39,91 +40,9 @@ log = logging.getLogger("voicecoach")
 
 # Without a systemd watchdog the supervisor still checks the devices this often.
 TICK_S = 5.0
-# Waits between attempts to reopen a lost device: quick at first, then no faster than every 30 s.
-BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
-# Mic blocks are 100 ms; a stream that has delivered nothing for this long has stopped.
-STALL_S = 3.0
 FALLBACK_RATE = 48000
 # PulseAudio reports a change as a burst of events; the devices are checked once it is over.
 SETTLE_S = 0.2
-
-
-@dataclass
-class _Device:
-    """One audio stream kept open, reopened with backoff after it stops; the loss is logged once.
-
-    misplaced, if given, says what is wrong with where the open stream really is (None: nothing); a stream
-    can be moved by the sound server while PortAudio sees it run on. It is asked after every opening, and
-    while the stream runs whenever recheck is set."""
-
-    name: str
-    opener: Callable[[], OutputStream | InputStream]
-    progress: Callable[[OutputStream | InputStream], int]
-    misplaced: Callable[[], str | None] | None = None
-    stream: OutputStream | InputStream | None = None
-    failures: int = 0
-    retry_at: float = 0.0
-    last_progress: int = -1
-    last_moved: float = 0.0
-    lost: bool = False
-    recheck: bool = False
-    # The last problem logged, so that retrying never logs the same thing twice.
-    said: str = ""
-
-    @property
-    def up(self) -> bool:
-        return self.stream is not None
-
-    def check(self, now: float) -> str | None:
-        """Returns "lost", "up" (opened the first time) or "back" (reopened after a loss) on a change.
-
-        A stream whose audio thread hangs makes close() hang too; then the loop stops, the watchdog
-        pings stop, and systemd restarts the service, which is what should happen."""
-        if self.stream is not None:
-            progress = self.progress(self.stream)
-            if progress != self.last_progress:
-                self.last_progress, self.last_moved = progress, now
-            fault = None
-            if not self.stream.active or now - self.last_moved >= STALL_S:
-                fault = "stopped"
-            elif self.recheck and self.misplaced is not None:
-                fault = self.misplaced()
-            self.recheck = False
-            if fault is None:
-                return None
-            self.close()
-            self.said = f"the {self.name} {fault}"
-            log.warning("%s; trying to reopen it", self.said)
-            self.retry_at = now
-            self.lost = True
-            return "lost"
-        if now < self.retry_at:
-            return None
-        try:
-            stream = self.opener()
-            stream.__enter__()
-            fault = self.misplaced() if self.misplaced is not None else None
-            if fault is not None:
-                stream.__exit__(None, None, None)
-                raise AudioError(f"the {self.name} {fault}")
-        except AudioError as exc:
-            if self.failures == 0 and str(exc) != self.said:
-                self.said = str(exc)
-                log.error("%s; will keep trying", exc)
-            self.lost = True
-            self.retry_at = now + BACKOFF_S[min(self.failures, len(BACKOFF_S) - 1)]
-            self.failures += 1
-            return None
-        self.stream, self.failures, self.last_progress, self.last_moved = stream, 0, -1, now
-        self.recheck, self.said = False, ""
-        log.info("the %s is up: %s", self.name, stream.device.name)
-        back, self.lost = self.lost, False
-        return "back" if back else "up"
-
-    def close(self) -> None:
-        if self.stream is not None:
-            self.stream.__exit__(None, None, None)
-            self.stream = None
 
 
 class Daemon:
@@ -169,8 +88,8 @@ class Daemon:
             journal_off_notice=None if self.journal else journal_off_text(self._phrases),
         )
         self._warm_clips()
-        self.speaker = _Device("speaker", self._open_speaker, lambda _s: self.mixer.position)
-        self.microphone = _Device(
+        self.speaker = KeptStream("speaker", self._open_speaker, lambda _s: self.mixer.position)
+        self.microphone = KeptStream(
             "microphone", lambda: self._open_microphone(loop), lambda s: s.frames, self._microphone_misplaced
         )
         self.sources = pulsewatch.SourceEvents(self._on_source_event)
@@ -265,7 +184,7 @@ class Daemon:
     def _handle(self, intent: Intent) -> bool:
         state = self._state()
         if intent.name in CONVERSATION_INTENTS:
-            accepted = self.conversation.handle(intent, state, time.monotonic())
+            accepted = self.conversation.handle(intent, state)
         elif intent.name == "start_next" and self.coach.state == "idle":
             self.coach.start(self.conversation.next_exercise())
             accepted = True

@@ -24,18 +24,21 @@ ANSWER_WINDOW_S = 20.0
 
 @dataclass(frozen=True)
 class Question:
-    """A question waiting for "ja" or "nej": about a suggestion, or (suggestion None) about her symptoms."""
+    """A question waiting for "ja" or "nej": about a suggestion, or (suggestion None) about her symptoms.
+    current is the exercise she was learning when asked, which a "nej" keeps."""
 
     text: str
+    current: str
     suggestion: Suggestion | None = None
 
 
 def after_set(progress: Progress, phrases: Phrases) -> Question | None:
     """The question to ask after a completed set, if any: a step forward first, the symptom check otherwise."""
     if progress.suggestion is not None:
-        return Question(suggestion_text(progress.suggestion, progress.exercise, phrases), progress.suggestion)
+        text = suggestion_text(progress.suggestion, progress.exercise, phrases)
+        return Question(text, progress.exercise, progress.suggestion)
     if progress.symptom_check_due:
-        return Question(phrases.text["symptom_question"])
+        return Question(phrases.text["symptom_question"], progress.exercise)
     return None
 
 
@@ -46,11 +49,11 @@ def asked(question: Question, now: datetime) -> list[Event]:
     return []
 
 
-def answer(question: Question, yes: bool, now: datetime, current: str, phrases: Phrases) -> tuple[list[Event], str]:
-    """The events a "ja" (yes) or "nej" records, and what the coach says back. current: the exercise learned now."""
+def answer(question: Question, yes: bool, now: datetime, phrases: Phrases) -> tuple[list[Event], str]:
+    """The events a "ja" (yes) or "nej" records, and what the coach says back."""
     if question.suggestion is None:
         value = SymptomAnswer.IMPROVED if yes else SymptomAnswer.NOT_IMPROVED
         return [Event(EventKind.SYMPTOM_CHECK, value, now)], symptom_answer_text(yes, phrases)
     if yes:
         return [accepted(question.suggestion, now)], accepted_text(question.suggestion, phrases)
-    return [declined(question.suggestion, now)], declined_text(question.suggestion, current, phrases)
+    return [declined(question.suggestion, now)], declined_text(question.suggestion, question.current, phrases)
