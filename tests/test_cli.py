@@ -106,6 +106,21 @@ def test_timeline_is_json_lines_with_the_documented_fields(capsys, state_dir):
     assert cues[0]["t"] == 0.0 and cues[0]["rep"] is None
 
 
+def test_a_set_has_the_configured_numbers_and_the_command_line_wins(capsys, state_dir, tmp_path):
+    settings = tmp_path / "config.toml"
+    settings.write_text("[programme.speed]\nreps = 4\nrest = 6\n", encoding="utf-8")
+
+    def reps_and_intro(*extra: str) -> tuple[int, str]:
+        assert main(["session", "snabbhet", "--timeline", "--config", str(settings), *extra]) == 0
+        cues = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        return sum(c["phase"] == "release" for c in cues), cues[0]["text"]
+
+    reps, intro = reps_and_intro()
+    assert reps == 4 and "vila sex sekunder" in intro
+    reps, intro = reps_and_intro("--reps", "2")
+    assert reps == 2 and "vila sex sekunder" in intro
+
+
 @pytest.mark.speech
 def test_english_timeline_speaks_english(capsys, state_dir):
     assert main(["session", "strength", "--lang", "en", "--reps", "1", "--timeline"]) == 0

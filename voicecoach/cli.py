@@ -23,7 +23,7 @@ from voicecoach.listen import RATE as LISTEN_RATE
 from voicecoach.listen import Detection
 from voicecoach.mixer import Mixer
 from voicecoach.player import Listening, play_phrase, render, run_live
-from voicecoach.programme import EXERCISES, Exercise, find_exercise, with_overrides
+from voicecoach.programme import EXERCISES, Exercise, with_overrides
 from voicecoach.progress_texts import journal_off_text, load_phrases
 from voicecoach.progression import next_exercise
 from voicecoach.session import Session
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--hold", type=_seconds, help="seconds to hold each squeeze")
     session.add_argument("--rest", type=_seconds, help="seconds to rest between squeezes")
     session.add_argument("--device", help="output device name or index (see 'voicecoach devices')")
-    # For what the configuration decides here: the progression's rules (next) and voice control (--listen).
+    # For what the configuration decides here: the programme, the progression's rules (next) and voice (--listen).
     cli_config.add_config_argument(session)
     mode = session.add_mutually_exclusive_group()
     mode.add_argument("--timeline", action="store_true", help="print the planned cues as JSON lines and exit")
@@ -120,13 +120,14 @@ def _open_journal() -> Journal | None:
         return None
 
 
-def _exercise(args: argparse.Namespace, journal: Journal | None) -> Exercise:
+def _exercise(args: argparse.Namespace, cfg: config.Config, journal: Journal | None) -> Exercise:
+    """The exercise asked for, with the configuration's programme and rules, under the command line's numbers."""
     if args.exercise.strip().lower() in NEXT_NAMES:
         now = datetime.now(local_zone())
-        rules = config.load(args.config).rules
-        base = next_exercise(journal.sessions() if journal else [], journal.events() if journal else [], now, rules)
+        sessions, events = (journal.sessions(), journal.events()) if journal else ([], [])
+        base = next_exercise(sessions, events, now, cfg.rules, cfg.exercise)
     else:
-        base = find_exercise(args.exercise)
+        base = cfg.exercise(args.exercise)
     return with_overrides(base, hold_s=args.hold, rest_s=args.rest, reps=args.reps)
 
 
@@ -145,7 +146,8 @@ def cmd_session(args: argparse.Namespace) -> int:
 
 
 def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> int:
-    exercise = _exercise(args, journal)
+    cfg = config.load(args.config)
+    exercise = _exercise(args, cfg, journal)
     pack = load_pack(args.lang)
     if args.render is not None:
         _check_writable(args.render)
@@ -171,7 +173,7 @@ def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> i
         clips,
         lambda mixer: audio.OutputStream(device, mixer),
         typed_packs=[load_pack(code) for code in LANGUAGES],
-        exercises=lambda key: find_exercise(key),
+        exercises=cfg.exercise,
         journal=journal if live else None,
         journal_off_notice=None if journal else journal_off_text(load_phrases(args.lang)),
         on_cue=_print_cue,

@@ -15,9 +15,9 @@ from voicecoach import reminders
 from voicecoach.coach import Intent
 from voicecoach.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked
 from voicecoach.journal import Event, Journal, SessionRecord
-from voicecoach.programme import ENDURANCE, Exercise, with_overrides
+from voicecoach.programme import Exercise
 from voicecoach.progress_texts import Phrases, summary_text
-from voicecoach.progression import Progress, Rules, progress
+from voicecoach.progression import Progress, Rules, next_exercise, progress
 from voicecoach.reminders import ReminderSettings
 from voicecoach.session import Outcome
 
@@ -158,14 +158,9 @@ class Conversation:
         self._say(self._phrases.text["reminder"])
 
     def next_exercise(self) -> Exercise:
-        """What "starta träning" plays now: the configured exercise, with the hold the endurance steps have
-        reached and, in maintenance, the number of squeezes; those two are the progression's."""
-        records = self._records() or ([], [])
-        plan = self._progress(records).next_session
-        exercise = self._exercises(plan.exercise)
-        hold_s = plan.hold_s if plan.exercise == ENDURANCE.key else exercise.hold_s
-        reps = plan.reps if plan.period == "week" else exercise.reps
-        return with_overrides(exercise, hold_s=hold_s, reps=reps)
+        """What "starta träning" plays now."""
+        sessions, events = self._records() or ([], [])
+        return next_exercise(sessions, events, self._clock(), self._rules, self._exercises)
 
     # -- the journal --------------------------------------------------------------------------
 

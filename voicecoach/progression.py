@@ -8,6 +8,7 @@ leaves to us (how many days make "confident", how fast the endurance hold rises,
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -333,8 +334,16 @@ def declined(suggestion: Suggestion, now: datetime) -> Event:
 
 
 def next_exercise(
-    sessions: list[SessionRecord], events: list[Event], now: datetime, rules: Rules = DEFAULT_RULES
+    sessions: list[SessionRecord],
+    events: list[Event],
+    now: datetime,
+    rules: Rules = DEFAULT_RULES,
+    exercises: Callable[[str], Exercise] = find_exercise,
 ) -> Exercise:
-    """The exercise "starta träning" plays now, with the reps and hold the progression has reached."""
+    """The exercise "starta träning" plays now: as exercises gives it (the configured programme), with the two
+    numbers the progression decides: the endurance hold its steps have reached, and in maintenance the squeezes."""
     plan = progress(sessions, events, now, rules).next_session
-    return with_overrides(find_exercise(plan.exercise), hold_s=plan.hold_s, rest_s=plan.rest_s, reps=plan.reps)
+    exercise = exercises(plan.exercise)
+    hold_s = plan.hold_s if plan.exercise == ENDURANCE.key else exercise.hold_s
+    reps = plan.reps if plan.period == "week" else exercise.reps
+    return with_overrides(exercise, hold_s=hold_s, reps=reps)
