@@ -266,3 +266,14 @@ def test_session_next_plays_the_hold_the_configured_steps_reached(journal, capsy
 
     assert planned_hold() == ENDURANCE.hold_s + 10
     assert planned_hold("--config", str(steps)) == ENDURANCE.hold_s + 25
+
+
+def test_progress_plans_the_configured_set(journal, capsys, tmp_path):
+    journal.close()
+    fewer = tmp_path / "fewer.toml"
+    fewer.write_text("[programme.identification]\nreps = 6\n", encoding="utf-8")
+    due = "due today:     identification (identifiering), {} x {} s: 2 more today (0 of 2+ done today)"
+    assert main(["progress"]) == 0
+    assert due.format(IDENTIFICATION.reps, IDENTIFICATION.hold_s) in out_lines(capsys)
+    assert main(["progress", "--config", str(fewer)]) == 0
+    assert due.format(6, IDENTIFICATION.hold_s) in out_lines(capsys)

@@ -192,10 +192,11 @@ def _report(p: Progress, rules: Rules) -> list[str]:
 
 
 def cmd_progress(args: argparse.Namespace) -> int:
-    rules = cli_config.load_from_args(args).rules
+    cfg = cli_config.load_from_args(args)
+    rules = cfg.rules
     now = datetime.now(local_zone())
     with Journal.open(paths.journal_path()) as journal:
-        current = progress(journal.sessions(), journal.events(), now, rules)
+        current = progress(journal.sessions(), journal.events(), now, rules, cfg.exercise)
         if args.accept:
             if current.suggestion is None:
                 raise UserError(f"there is no step to accept yet: next step is {_next_step(current, rules)}")
@@ -203,7 +204,7 @@ def cmd_progress(args: argparse.Namespace) -> int:
             journal.record_event(event.kind, event.value, event.at)
             if not args.json:
                 print(_accepted(event))
-            current = progress(journal.sessions(), journal.events(), now, rules)
+            current = progress(journal.sessions(), journal.events(), now, rules, cfg.exercise)
     if args.json:
         print(json.dumps(asdict(current), default=str, ensure_ascii=False))
     else:

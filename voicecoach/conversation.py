@@ -165,7 +165,7 @@ class Conversation:
     # -- the journal --------------------------------------------------------------------------
 
     def _progress(self, records: tuple[list[SessionRecord], list[Event]]) -> Progress:
-        return progress(*records, self._clock(), self._rules)
+        return progress(*records, self._clock(), self._rules, self._exercises)
 
     def _records(self) -> tuple[list[SessionRecord], list[Event]] | None:
         """The journal's sessions and events; None without a usable journal."""

@@ -228,8 +228,15 @@ def _declined_today(events: list[Event], kind: SuggestionKind, now: datetime) ->
 
 
 def _next_session(
-    sessions: list[SessionRecord], events: list[Event], phase: TrainingPhase, hold: int, now: datetime
+    sessions: list[SessionRecord],
+    events: list[Event],
+    phase: TrainingPhase,
+    hold: int,
+    now: datetime,
+    exercises: Callable[[str], Exercise],
 ) -> NextSession:
+    """The plan: the exercise as exercises gives it (the configured programme), but with the two numbers the
+    progression decides: the endurance hold its steps have reached, and in maintenance the squeezes."""
     today = now.date()
     if phase is TrainingPhase.MAINTENANCE:
         started = max(e.at for e in events if e.kind == EventKind.MAINTENANCE)
@@ -245,11 +252,11 @@ def _next_session(
             and _day(s.started_at, now) >= week
         )
         wanted = DOSAGE.maintenance_times_per_week
+        strength = exercises(STRENGTH.key)
         # One a day at most: the week's minimum is not crammed into one day.
-        return NextSession(
-            STRENGTH.key, high, STRENGTH.hold_s, STRENGTH.rest_s, "week", done, wanted, min(1, max(0, wanted[0] - done))
-        )
-    exercise = current_exercise(events)
+        due = min(1, max(0, wanted[0] - done))
+        return NextSession(STRENGTH.key, high, strength.hold_s, strength.rest_s, "week", done, wanted, due)
+    exercise = exercises(current_exercise(events).key)
     done = sum(
         1
         for s in sessions
@@ -257,7 +264,7 @@ def _next_session(
     )
     # "More than once a day" sets a minimum and no upper limit.
     least = DOSAGE.learning_sessions_per_day_min
-    hold_s = hold if exercise is ENDURANCE else exercise.hold_s
+    hold_s = hold if exercise.key == ENDURANCE.key else exercise.hold_s
     return NextSession(
         exercise.key, exercise.reps, hold_s, exercise.rest_s, "day", done, (least, None), max(0, least - done)
     )
@@ -286,9 +293,14 @@ def summary(sessions: list[SessionRecord], events: list[Event], now: datetime, r
 
 
 def progress(
-    sessions: list[SessionRecord], events: list[Event], now: datetime, rules: Rules = DEFAULT_RULES
+    sessions: list[SessionRecord],
+    events: list[Event],
+    now: datetime,
+    rules: Rules = DEFAULT_RULES,
+    exercises: Callable[[str], Exercise] = find_exercise,
 ) -> Progress:
-    """Where the training stands today, what comes next, and any step waiting for the user's "ja"."""
+    """Where the training stands today, what comes next, and any step waiting for the user's "ja".
+    exercises gives an exercise as configured (the programme's own numbers by default)."""
     phase = training_phase(events)
     exercise = current_exercise(events)
     following = _following(exercise)
@@ -316,7 +328,7 @@ def progress(
         maintenance_from=maintenance_from,
         suggestion=suggestion,
         symptom_check_due=symptom_check_due(sessions, events, now, rules),
-        next_session=_next_session(sessions, events, phase, hold.hold_s, now),
+        next_session=_next_session(sessions, events, phase, hold.hold_s, now, exercises),
         summary=summary(sessions, events, now, rules),
     )
 
@@ -340,10 +352,6 @@ def next_exercise(
     rules: Rules = DEFAULT_RULES,
     exercises: Callable[[str], Exercise] = find_exercise,
 ) -> Exercise:
-    """The exercise "starta träning" plays now: as exercises gives it (the configured programme), with the two
-    numbers the progression decides: the endurance hold its steps have reached, and in maintenance the squeezes."""
-    plan = progress(sessions, events, now, rules).next_session
-    exercise = exercises(plan.exercise)
-    hold_s = plan.hold_s if plan.exercise == ENDURANCE.key else exercise.hold_s
-    reps = plan.reps if plan.period == "week" else exercise.reps
-    return with_overrides(exercise, hold_s=hold_s, reps=reps)
+    """The exercise "starta träning" plays now, as progress() plans it."""
+    plan = progress(sessions, events, now, rules, exercises).next_session
+    return with_overrides(exercises(plan.exercise), hold_s=plan.hold_s, rest_s=plan.rest_s, reps=plan.reps)
