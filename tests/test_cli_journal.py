@@ -165,7 +165,7 @@ def test_progress_of_a_new_journal_starts_at_the_first_exercise(journal, capsys)
     report = dict(line.split(":", 1) for line in out_lines(capsys))
     assert report["phase"].strip() == "learning"
     assert report["exercise"].strip() == "identification (identifiering), 1 of 4"
-    assert "strength (styrka) after 3 days" in report["next step"]
+    assert f"strength (styrka) after 3 days with {IDENTIFICATION.reps} in a row" in report["next step"]
     assert report["endurance"].strip().startswith("hold 30 s (goal 120 s)")
     assert "2 more today" in report["due today"]
     assert "suggestion" not in report

@@ -155,7 +155,8 @@ def _next_step(p: Progress, rules: Rules) -> str:
     if p.phase is TrainingPhase.MAINTENANCE:
         return "keep up the maintenance sessions"
     if p.next_exercise is not None:
-        in_a_row = rules.in_a_row if rules.in_a_row is not None else "the full set"
+        # The guide's own set (10 in a row), not a configured one: a set of 8 is never 10 in a row.
+        in_a_row = rules.in_a_row or find_exercise(p.exercise).reps
         return (
             f"{_name(p.next_exercise)} after {p.days_to_move_on} days with {in_a_row} in a row"
             f" and no 'orkar inte' ({p.confident_days} so far)"

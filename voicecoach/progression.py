@@ -165,7 +165,8 @@ def _following(exercise: Exercise) -> Exercise | None:
 
 
 def confident_days(sessions: list[SessionRecord], exercise: Exercise, now: datetime, rules: Rules) -> int:
-    """Separate days with a confident session (the full set in a row, completed) since the last "orkar inte"."""
+    """Separate days with a confident session (the programme's full set in a row, or rules.in_a_row; completed)
+    since the last "orkar inte"."""
     needed = rules.in_a_row or exercise.reps
     shortest_hold = exercise.hold_range_s[0] if exercise.hold_range_s else exercise.hold_s
     days: set[date] = set()
