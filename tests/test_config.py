@@ -22,7 +22,7 @@ from voicecoach.reminders import ReminderSettings
 HOLD = f"use a whole number of seconds from {BOUNDS.hold_s[0]} to {BOUNDS.hold_s[1]}"
 REPS = f"use a whole number of repetitions from {BOUNDS.reps[0]} to {BOUNDS.reps[1]}"
 RATE_RANGE = f"from {config.RATE_WPM[0]} to {config.RATE_WPM[1]}"
-IN_A_ROW = f"use a whole number of repetitions from {BOUNDS.reps[0]} to {BOUNDS.reps[1]}, or 0 for each exercise's own"
+IN_A_ROW = f"{REPS}, or 0 for the guide's 10 in a row"
 TIMES = 'use a list of at most 8 different 24-hour times "HH:MM", e.g. ["08:00", "18:30"]'
 QUIET = 'use a range "HH:MM-HH:MM" of 24-hour times, e.g. "21:30-07:30" (it may span midnight), or "" for none'
 IN_QUIET = 'which is in the quiet hours, reminders.quiet_hours = "21:30-07:30" (default); use times outside'

@@ -65,7 +65,7 @@ RULE_BOUNDS: dict[str, tuple[int, int, str]] = {
     "symptom_check_every_months": (1, 12, "months"),
 }
 # TOML has no null: in_a_row = 0 stands for Rules.in_a_row = None.
-OWN_SET = "each exercise's own number of repetitions"
+OWN_SET = "the guide's 10 in a row"
 
 
 class ConfigError(UserError):

@@ -49,7 +49,7 @@ class Rules:
 
     # Move on after this many separate days with a confident session of the current exercise.
     days_to_move_on: int = 3
-    # Repetitions in a row that make a session confident; None means the exercise's own set (10 in a row).
+    # Repetitions in a row that make a session confident; None means the guide's set (10 in a row).
     # The configuration writes None as in_a_row = 0, since TOML has no null.
     in_a_row: int | None = None
     endurance_step_s: int = 10
