@@ -146,7 +146,14 @@ def cmd_session(args: argparse.Namespace) -> int:
 
 
 def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> int:
-    cfg = config.load(args.config)
+    # Read once: the programme and rules for every set, and under --listen its flags over [listen] and the microphone.
+    overrides = {
+        "language": args.lang,
+        "listen.model": str(args.model) if args.model else None,
+        "listen.commands": str(args.commands) if args.commands else None,
+        "audio.input_device": args.input_device,
+    }
+    cfg = config.load(args.config, overrides)
     exercise = _exercise(args, cfg, journal)
     pack = load_pack(args.lang)
     if args.render is not None:
@@ -165,7 +172,7 @@ def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> i
             print(json.dumps(cue.as_json(), ensure_ascii=False))
         return 0
     device = audio.resolve_output(args.device)
-    listening = _listening(args) if args.listen else None
+    listening = _listening(cfg) if args.listen else None
     clips = _clips(pack, device.default_rate)
     outcome = run_live(
         exercise,
@@ -183,16 +190,9 @@ def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> i
     return 0
 
 
-def _listening(args: argparse.Namespace) -> Listening:
+def _listening(cfg: config.Config) -> Listening:
     """Voice control as the daemon has it: the configuration's [listen] settings and microphone, under the flags.
     The microphone is looked for now, before seconds go on loading the model."""
-    overrides = {
-        "language": args.lang,
-        "listen.model": str(args.model) if args.model else None,
-        "listen.commands": str(args.commands) if args.commands else None,
-        "audio.input_device": args.input_device,
-    }
-    cfg = config.load(args.config, overrides)
     microphone = audio.resolve_device(cfg.audio.input_device, "input")
 
     def load(mixer: Mixer) -> Voice:

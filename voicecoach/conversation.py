@@ -15,6 +15,7 @@ from voicecoach import reminders
 from voicecoach.coach import Intent
 from voicecoach.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked
 from voicecoach.journal import Event, Journal, SessionRecord
+from voicecoach.listen.echo import RING_S
 from voicecoach.programme import Exercise
 from voicecoach.progress_texts import Phrases, summary_text
 from voicecoach.progression import Progress, Rules, next_exercise, progress
@@ -26,8 +27,6 @@ log = logging.getLogger(__name__)
 # A reminder more than this late (the clock jumped at boot, or a long set ran over it) is dropped, not said late.
 STALE = timedelta(hours=1)
 INTENTS = ("progress", "yes", "no", "snooze")
-# The room still rings with the question's last words this long after they were played.
-ECHO_TAIL_S = 0.5
 
 
 def local_now() -> datetime:
@@ -128,7 +127,8 @@ class Conversation:
         self._record(asked(question, self._clock()))
         log.info("asked: %s", question.text)
         self.question = question
-        self._question_from = now + self._say(question.text) + ECHO_TAIL_S
+        # The room still rings with the question's last words for as long as the echo canceller keeps listening.
+        self._question_from = now + self._say(question.text) + RING_S
         self._question_until = self._question_from + ANSWER_WINDOW_S
 
     def session_started(self) -> None:
