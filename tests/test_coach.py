@@ -25,6 +25,8 @@ class FakeClips:
     def duration(self, text: str) -> float:
         return self.clip(text).size / RATE
 
+    keep = clip
+
 
 class FakeJournal:
     def __init__(self) -> None:

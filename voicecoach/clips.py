@@ -10,16 +10,26 @@ import contextlib
 import hashlib
 import importlib.metadata
 import io
+import logging
 import os
 import wave
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
 from voicecoach.errors import UserError
 
+log = logging.getLogger(__name__)
+
 SILENCE = 0.003
 TAIL_S = 0.02
+# Phrases said once in a while (a `ctl say`, an answer about progress) are kept up to these sizes, the least
+# recently used going first; the programme's own phrases (ClipCache.keep) always stay. In memory that is about
+# 80 s of speech at 48 kHz, on disk (22,050 Hz, 16 bits) about 6 minutes. Unbounded, 50 different 500-character
+# `ctl say` texts took the daemon from 91 to 386 MB and added 59 MB of clips on disk.
+MEMORY_BUDGET = 16 * 2**20
+DISK_BUDGET = 16 * 2**20
 
 
 class SpeechError(UserError):
@@ -50,23 +60,32 @@ class Synthesizer:
         espeak_version = info.decode() if isinstance(info, bytes) else str(info)
         self.version = f"pyttsx3-{importlib.metadata.version('pyttsx3')}/espeak-ng-{espeak_version}"
 
-    def render(self, text: str, path: Path) -> None:
-        """Write text as a WAV file at path (22,050 Hz mono, as espeak-ng produces it)."""
-        # pyttsx3 prints "Audio saved to ..." on stdout, which would corrupt JSON output.
-        with contextlib.redirect_stdout(io.StringIO()):
-            self._engine.save_to_file(text, str(path))
-            self._engine.runAndWait()
-            # espeak-ng synthesises on its own thread (AUDIO_OUTPUT_RETRIEVAL) and runAndWait can return
-            # before it is done: the file would be missing, or worse, the next phrase's name would get this
-            # phrase's audio. Synchronize waits for the synthesis to finish.
-            self._espeak.Synchronize()
-        if not path.exists():
+    def render(self, text: str) -> bytes:
+        """text as the bytes of a WAV file (22,050 Hz mono, as espeak-ng produces it)."""
+        # Written to memory, never to a disk: pyttsx3 writes the file on espeak-ng's thread, where an error is lost.
+        # On a full disk runAndWait then waited for ever (the daemon stopped answering); on a read-only one the
+        # phrase was simply not there.
+        fd = os.memfd_create("voicecoach-clip", os.MFD_CLOEXEC)
+        try:
+            # pyttsx3 prints "Audio saved to ..." on stdout, which would corrupt JSON output.
+            with contextlib.redirect_stdout(io.StringIO()):
+                self._engine.save_to_file(text, f"/proc/self/fd/{fd}")
+                self._engine.runAndWait()
+                # espeak-ng synthesises on its own thread (AUDIO_OUTPUT_RETRIEVAL) and runAndWait can return
+                # before it is done: the audio would be missing, or worse, the next phrase would get this
+                # phrase's audio. Synchronize waits for the synthesis to finish.
+                self._espeak.Synchronize()
+            data = os.pread(fd, os.fstat(fd).st_size, 0)
+        finally:
+            os.close(fd)
+        if not data:
             raise SpeechError(f"espeak-ng produced no audio for {text!r}")
+        return data
 
 
-def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """Read a 16-bit PCM WAV as float32 mono (channels averaged) and its sample rate."""
-    with wave.open(str(path), "rb") as w:
+def read_wav(path: Path | io.BytesIO) -> tuple[np.ndarray, int]:
+    """Read a 16-bit PCM WAV (a file, or its bytes) as float32 mono (channels averaged) and its sample rate."""
+    with wave.open(str(path) if isinstance(path, Path) else path, "rb") as w:
         if w.getsampwidth() != 2:
             raise ValueError(f"{path} is not 16-bit PCM")
         frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
@@ -105,19 +124,37 @@ def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
 
 
 class ClipCache:
-    """Phrases rendered once to disk (keyed by text, voice, rate and engine version) and held in memory."""
+    """Phrases rendered once to disk (keyed by text, voice, rate and engine version) and held in memory.
 
-    def __init__(self, directory: Path, voice: str, rate_wpm: int, sample_rate: int) -> None:
+    Phrases asked for with keep() stay, in memory and on disk; the others are bounded by memory_budget and, where
+    disk_budget is given, on disk by disk_budget (only the daemon, which keeps every phrase of the programme, gives
+    one: a short-lived command would delete the daemon's clips). A cache that cannot be written (a full or
+    read-only disk) keeps new phrases in memory only, and says so once."""
+
+    def __init__(
+        self,
+        directory: Path,
+        voice: str,
+        rate_wpm: int,
+        sample_rate: int,
+        memory_budget: int = MEMORY_BUDGET,
+        disk_budget: int | None = None,
+    ) -> None:
         self.directory = directory
         self.sample_rate = sample_rate
         self._voice = voice
         self._rate_wpm = rate_wpm
+        self._memory_budget = memory_budget
+        self._disk_budget = disk_budget
         self._synth: Synthesizer | None = None
-        self._clips: dict[str, np.ndarray] = {}
+        # Least recently used first.
+        self._clips: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._kept: set[str] = set()
+        self._unwritable = False
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SpeechError(f"cannot create the clip cache {directory}: {exc.strerror}") from exc
+            self._cannot_write(exc)
 
     def _synthesizer(self) -> Synthesizer:
         if self._synth is None:
@@ -129,14 +166,23 @@ class ClipCache:
         key = "\n".join((text, self._voice, str(self._rate_wpm), synth.version))
         return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.wav"
 
+    def keep(self, text: str) -> np.ndarray:
+        """clip(text), kept for the cache's life: the programme's own phrases, and notices that must not fail."""
+        self._kept.add(text)
+        return self.clip(text)
+
     def clip(self, text: str) -> np.ndarray:
         """The phrase as float32 mono at the cache's sample rate, rendered on first use."""
         cached = self._clips.get(text)
         if cached is not None:
+            self._clips.move_to_end(text)
             return cached
         path = self.path_for(text)
         try:
             samples, rate = read_wav(path)
+            # The file's time is its last use: what the disk budget keeps.
+            with contextlib.suppress(OSError):
+                os.utime(path)
         except (OSError, EOFError, ValueError, wave.Error):
             samples, rate = self._render(text, path)
         voiced = trim(samples, rate)
@@ -151,22 +197,67 @@ class ClipCache:
                 )
         clip = resample(voiced, rate, self.sample_rate)
         self._clips[text] = clip
+        self._fit_memory()
         return clip
 
     def duration(self, text: str) -> float:
         return self.clip(text).size / self.sample_rate
 
+    def _fit_memory(self) -> None:
+        loose = [(text, clip.nbytes) for text, clip in self._clips.items() if text not in self._kept]
+        excess = sum(size for _text, size in loose) - self._memory_budget
+        # The newest stays even when it alone is over the budget: it is about to be played.
+        for text, size in loose[:-1]:
+            if excess <= 0:
+                break
+            del self._clips[text]
+            excess -= size
+
+    def prune(self) -> None:
+        """Delete the least recently used clip files that are not kept, down to the disk budget (if there is one)."""
+        if self._disk_budget is None:
+            return
+        kept = {self.path_for(text).name for text in self._kept}
+        files: list[tuple[float, int, Path]] = []
+        with contextlib.suppress(OSError), os.scandir(self.directory) as entries:
+            for entry in entries:
+                if entry.name.endswith(".wav") and entry.name not in kept and entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    files.append((st.st_mtime, st.st_size, Path(entry.path)))
+        excess = sum(size for _mtime, size, _path in files) - self._disk_budget
+        for _mtime, size, path in sorted(files):
+            if excess <= 0:
+                break
+            with contextlib.suppress(OSError):
+                path.unlink()
+            excess -= size
+
     def _render(self, text: str, path: Path) -> tuple[np.ndarray, int]:
-        # Render to a temporary name and rename, so a crash never leaves a truncated clip behind.
-        tmp_path = path.with_name(f"{path.stem}.{os.getpid()}.tmp.wav")
+        data = self._synthesizer().render(text)
         try:
-            self._synthesizer().render(text, tmp_path)
-            samples, rate = read_wav(tmp_path)
-            os.replace(tmp_path, path)
+            samples, rate = read_wav(io.BytesIO(data))
         except (EOFError, ValueError, wave.Error) as exc:
             raise SpeechError(f"espeak-ng produced unreadable audio for {text!r}: {exc}") from exc
+        # A temporary name and a rename, so a crash never leaves a truncated clip behind.
+        tmp_path = path.with_name(f"{path.stem}.{os.getpid()}.tmp.wav")
+        try:
+            tmp_path.write_bytes(data)
+            os.replace(tmp_path, path)
         except OSError as exc:
-            raise SpeechError(f"cannot write to the clip cache {self.directory}: {exc.strerror}") from exc
-        finally:
-            tmp_path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp_path.unlink(missing_ok=True)
+            self._cannot_write(exc)
+        else:
+            self._unwritable = False
+            if text not in self._kept:
+                self.prune()
         return samples, rate
+
+    def _cannot_write(self, exc: OSError) -> None:
+        if not self._unwritable:
+            self._unwritable = True
+            log.warning(
+                "the clip cache %s cannot be written (%s): new phrases are kept in memory only",
+                self.directory,
+                exc.strerror or exc,
+            )

@@ -130,7 +130,7 @@ class Coach:
         possible: loading holds the GIL, and an audio callback kept waiting underruns."""
         session = Session(exercise, self.pack, self.clips.duration)
         for text in session.phrases():
-            self.clips.clip(text)
+            self.clips.keep(text)
         return session
 
     def start(self, exercise: Exercise) -> None:
