@@ -95,8 +95,8 @@ def test_socket_is_unix_only_mode_0660_and_removed_on_close(path: Path) -> None:
         try:
             assert stat.S_ISSOCK(os.stat(path).st_mode)
             assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
-            assert server._server is not None
-            assert {s.family for s in server._server.sockets} == {socket.AF_UNIX}
+            # Listening as a Unix socket (the kernel's list of them), and on nothing else: the server opens no other.
+            assert str(path) in Path("/proc/self/net/unix").read_text()
         finally:
             await server.close()
         assert not path.exists()
@@ -134,6 +134,12 @@ def test_several_requests_on_one_connection_and_swedish_names_normalised(path: P
         (b'{"intent": "snooze", "minutes": 0}\n', "snooze needs minutes"),
         (b'{"intent": "snooze", "minutes": true}\n', "snooze needs minutes"),
         (b'{"intent": "yes", "minutes": 5}\n', "yes takes no minutes"),
+        (b'{"intent": "say", "text": "..."}\n', "say needs words: a text with at least one letter or digit"),
+        ('{"intent": "say", "text": "\u200b"}\n'.encode(), "say needs words"),
+        (b'{"intent": "say", "text": "\\u200b \\ud83d\\ude00 !"}\n', "say needs words"),
+        (b'{"intent": "say", "text": "\\ud800 hej"}\n', "say's text is not valid Unicode (it has a lone surrogate)"),
+        (b"[" * 2000 + b"]" * 2000 + b"\n", 'a request is a flat JSON object with an "intent" string'),
+        (b'{"intent": "status", "\\udc80": 1}\n', "status takes no ?"),
     ],
 )
 def test_bad_requests_are_refused_without_reaching_the_daemon(path: Path, line: bytes, error: str) -> None:
@@ -147,6 +153,32 @@ def test_bad_requests_are_refused_without_reaching_the_daemon(path: Path, line: 
     assert str(refusal["error"]).startswith(error)
     assert after["ok"] is True
     assert seen == [Intent("status")]
+
+
+def test_at_the_cap_a_new_connection_closes_the_one_idle_longest(path: Path) -> None:
+    async def scenario() -> tuple[bytes, dict[str, object], dict[str, object]]:
+        async with daemon(path):
+            held = []
+            for _ in range(control.MAX_CLIENTS):
+                held.append(await asyncio.open_unix_connection(str(path)))
+                # Each is taken in before the next comes, so the first is the one idle longest.
+                await asyncio.sleep(0.01)
+            newcomer = (await raw(path, b'{"intent": "status"}\n'))[0]
+            goodbye = await asyncio.wait_for(held[0][0].read(), 5)
+            # The others still wait for a request, and are answered.
+            reader, writer = held[1]
+            writer.write(b'{"intent": "status"}\n')
+            second = json.loads(await reader.readline())
+            for _reader, writer in held:
+                writer.close()
+            return goodbye, newcomer, second
+
+    goodbye, newcomer, second = asyncio.run(scenario())
+    assert (newcomer["ok"], second["ok"]) == (True, True)
+    assert json.loads(goodbye) == {
+        "ok": False,
+        "error": f"closed: {control.MAX_CLIENTS} connections were open and this one was idle longest",
+    }
 
 
 def test_an_overlong_line_is_refused_and_the_connection_closed(path: Path) -> None:

@@ -6,6 +6,9 @@ import io
 import logging
 import os
 import socket
+import subprocess
+import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +76,30 @@ def test_without_a_usable_socket_every_call_is_a_no_op(value: str) -> None:
 
 def test_a_socket_nobody_listens_on_does_not_raise(tmp_path: Path) -> None:
     assert not Notifier({"NOTIFY_SOCKET": str(tmp_path / "gone")}).ready()
+
+
+def test_a_process_out_of_file_descriptors_still_tells_systemd(systemd: tuple[socket.socket, str]) -> None:
+    # In a process of its own with a real RLIMIT_NOFILE: the notifier was made first, then every descriptor was
+    # taken. A socket made per message cannot be made then (on the landed main, send raised EMFILE).
+    sock, address = systemd
+    script = textwrap.dedent(
+        f"""
+        import os, resource
+        from voicecoach.notify import Notifier
+        notifier = Notifier({{"NOTIFY_SOCKET": {address!r}}})
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        held = []
+        try:
+            while True:
+                held.append(os.open("/dev/null", os.O_RDONLY))
+        except OSError as exc:
+            assert exc.errno == 24, exc
+        print(notifier.watchdog(), notifier.status("utan filer"))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.split()) == (0, ["True", "True"]), done.stderr
+    assert [received(sock), received(sock)] == [["WATCHDOG=1"], ["STATUS=utan filer"]]
 
 
 def test_watchdog_interval_from_watchdog_usec() -> None:

@@ -19,6 +19,7 @@ import json
 import os
 import socket
 import stat
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -28,6 +29,7 @@ from voicecoach import paths
 from voicecoach.coach import SESSION_INTENTS, Intent
 from voicecoach.errors import UserError
 from voicecoach.programme import ProgrammeError, find_exercise
+from voicecoach.unix_server import Client, UnixServer
 
 SOCKET_NAME = "control.sock"
 # The system unit's RuntimeDirectory=voicecoach; a client outside the unit has no $RUNTIME_DIRECTORY to find it.
@@ -42,6 +44,9 @@ MAX_SNOOZE_MIN = 720
 # A request is a short command; a longer line is a confused or hostile client.
 MAX_LINE = 4096
 MAX_SAY = 500
+# `ctl` opens one connection a request and closes it. More than this at once is a stuck or hostile client: each new
+# connection then closes the one that has waited longest for a request, so `ctl` still gets through.
+MAX_CLIENTS = 16
 # A daemon that takes longer than this to answer one request is stuck; the client is told so, not left hanging.
 REPLY_TIMEOUT_S = 10.0
 CLIENT_TIMEOUT_S = REPLY_TIMEOUT_S + 5.0
@@ -80,16 +85,28 @@ def parse_intent(data: object) -> Intent:
         except ProgrammeError as exc:
             raise ValueError(str(exc)) from None
     if name == "say":
-        text = data.get("text")
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_SAY:
-            raise ValueError(f"say needs a text of 1 to {MAX_SAY} characters")
-        return Intent(name, text=" ".join(text.split()))
+        return Intent(name, text=say_text(data.get("text")))
     if name == "snooze":
         minutes = data.get("minutes")
         if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_SNOOZE_MIN:
             raise ValueError(f"snooze needs minutes, a whole number from 1 to {MAX_SNOOZE_MIN}")
         return Intent(name, minutes=minutes)
     return Intent(name)
+
+
+def say_text(text: object) -> str:
+    """The text of a say request, whitespace tidied; ValueError for one that would be said as silence or not at all."""
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_SAY:
+        raise ValueError(f"say needs a text of 1 to {MAX_SAY} characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON's \ud800 escapes can name half of a character; no speech synthesizer can say it.
+        raise ValueError("say's text is not valid Unicode (it has a lone surrogate)") from None
+    # espeak-ng says punctuation, format characters (a zero-width space) and the like as silence.
+    if not any(unicodedata.category(c)[0] in "LN" for c in text):
+        raise ValueError("say needs words: a text with at least one letter or digit")
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True)
@@ -196,8 +213,8 @@ class ControlServer:
     def __init__(self, path: Path, queue: asyncio.Queue[Request]) -> None:
         self.path = path
         self._queue = queue
-        self._server: asyncio.AbstractServer | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        goodbye = _line(failed(f"closed: {MAX_CLIENTS} connections were open and this one was idle longest"))
+        self._server = UnixServer(path, SOCKET_MODE, self._serve, MAX_LINE, MAX_CLIENTS, goodbye)
 
     async def __aenter__(self) -> ControlServer:
         await self.start()
@@ -212,11 +229,15 @@ class ControlServer:
         self._clear_stale()
         self.path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
         try:
-            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=MAX_LINE)
+            # Owner and group only (SOCKET_MODE): the group is how an administrator grants `voicecoach ctl`.
+            self._server.start()
         except OSError as exc:
             raise ControlError(f"cannot listen on {self.path}: {exc.strerror}; check the runtime directory") from None
-        # Owner and group only: the group is how an administrator grants `voicecoach ctl` to other users.
-        os.chmod(self.path, SOCKET_MODE)
+
+    def problem(self) -> str | None:
+        """What keeps `ctl` from being served, or None while it is served."""
+        problem = self._server.problem()
+        return None if problem is None else f"control socket {self.path}: {problem}"
 
     def _clear_stale(self) -> None:
         try:
@@ -231,34 +252,21 @@ class ControlServer:
         self.path.unlink()
 
     async def close(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        await self._server.wait_closed()
-        self._server = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        await self._server.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            while True:
-                try:
-                    line = await reader.readline()
-                except ValueError:
-                    # StreamReader turns a line longer than its limit into ValueError; the stream is unusable now.
-                    await _send(writer, failed(f"a request must be one line of at most {MAX_LINE} bytes"))
-                    return
-                if not line:
-                    return
-                await _send(writer, await self._answer(line))
-        except ConnectionError:
-            return
-        finally:
-            self._writers.discard(writer)
-            writer.close()
+    async def _serve(self, reader: asyncio.StreamReader, client: Client) -> None:
+        while True:
+            try:
+                line = await reader.readline()
+            except ValueError:
+                # StreamReader turns a line longer than its limit into ValueError; the stream is unusable now.
+                await _send(client.writer, failed(f"a request must be one line of at most {MAX_LINE} bytes"))
+                return
+            if not line or client.closed:
+                return
+            client.busy()
+            await _send(client.writer, await self._answer(line))
+            client.idle()
 
     async def _answer(self, line: bytes) -> Reply:
         try:
@@ -267,6 +275,8 @@ class ControlServer:
             return failed("a request must be UTF-8 JSON")
         except json.JSONDecodeError:
             return failed("a request must be one JSON object a line")
+        except RecursionError:
+            return failed('a request is a flat JSON object with an "intent" string, not nested this deep')
         except ValueError as exc:
             return failed(str(exc))
         loop = asyncio.get_running_loop()
@@ -283,8 +293,13 @@ class ControlServer:
             return failed(f"the daemon did not answer {intent.name!r} within {REPLY_TIMEOUT_S:.0f} s; see its log")
 
 
+def _line(reply: Reply) -> bytes:
+    # A message may quote what the client sent, lone surrogates included; they must not stop the reply.
+    return json.dumps(reply, ensure_ascii=False).encode("utf-8", errors="replace") + b"\n"
+
+
 async def _send(writer: asyncio.StreamWriter, reply: Reply) -> None:
-    writer.write(json.dumps(reply, ensure_ascii=False).encode("utf-8") + b"\n")
+    writer.write(_line(reply))
     await writer.drain()
 
 

@@ -17,6 +17,10 @@ class Notifier:
         env = os.environ if environ is None else environ
         self._address = _address(env.get("NOTIFY_SOCKET", ""))
         self._watchdog_s = _watchdog_s(env)
+        # One socket for the process's life, opened now: a process that has run out of file descriptors
+        # must still be able to tell systemd so (a socket per message could not be opened then).
+        self._socket: socket.socket | None = None
+        self._open()
 
     @property
     def enabled(self) -> bool:
@@ -27,16 +31,24 @@ class Notifier:
         """The watchdog timeout systemd enforces on this process (WatchdogSec=), or None when there is none."""
         return self._watchdog_s
 
-    def send(self, *fields: str) -> bool:
-        """Send one message of KEY=VALUE fields; False if there is no socket or systemd did not take it."""
-        if self._address is None:
-            return False
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+    def _open(self) -> socket.socket | None:
+        if self._socket is None and self._address is not None:
             try:
-                sock.sendto("\n".join(fields).encode("utf-8"), self._address)
+                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
             except OSError:
-                # systemd went away or the socket is full: the service must keep running, not crash on a status line.
-                return False
+                return None
+        return self._socket
+
+    def send(self, *fields: str) -> bool:
+        """Send one message of KEY=VALUE fields; False (never an exception) if systemd did not take it."""
+        sock = self._open()
+        if sock is None or self._address is None:
+            return False
+        try:
+            sock.sendto("\n".join(fields).encode("utf-8", errors="replace"), self._address)
+        except OSError:
+            # systemd went away or the socket is full: the service must keep running, not crash on a status line.
+            return False
         return True
 
     def ready(self, status: str | None = None) -> bool:
