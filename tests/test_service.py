@@ -6,19 +6,23 @@ external commands are shell scripts on a $PATH that holds nothing else; each app
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import os
 import pwd
 import stat
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import one_error_line
 
-from voicecoach import cli_service, models
+from voicecoach import cli_service, control, models
 from voicecoach.cli import main
+from voicecoach.control import ControlServer, DaemonStatus, Request
 from voicecoach.service import (
     USERADD,
     Command,
@@ -254,6 +258,46 @@ def test_under_sudo_the_invoking_account_is_sudo_user() -> None:
 # -- the command, against fake system tools --------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def runtime_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the system and the user service's control sockets would be: under tmp_path, never a real coach's."""
+    monkeypatch.setattr(control, "SYSTEM_RUNTIME_DIR", tmp_path / "run" / "voicecoach")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run" / "user"))
+    return tmp_path / "run"
+
+
+@contextlib.contextmanager
+def coach_at(path: Path, status: DaemonStatus) -> Iterator[None]:
+    """A control socket at path, answered on a thread of its own as a coach in that state answers `status`."""
+    started = threading.Event()
+    stopping: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    async def serve() -> None:
+        requests: asyncio.Queue[Request] = asyncio.Queue()
+        stop = asyncio.Event()
+        stopping.append((asyncio.get_running_loop(), stop))
+        async with ControlServer(path, requests):
+            started.set()
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    request = await asyncio.wait_for(requests.get(), 0.1)
+                    request.reply(status.as_reply())
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),))
+    thread.start()
+    started.wait(10)
+    try:
+        yield
+    finally:
+        loop, stop = stopping[0]
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+
+
+MID_SET = DaemonStatus("session", True, True, True, exercise="strength", rep=3, reps=10, reps_done=2)
+IDLE = DaemonStatus("idle", True, True, True)
+
+
 @pytest.fixture
 def strict_umask() -> Iterator[None]:
     """root's umask may be 0077 under sudo: the modes must come from install-service, not from the umask."""
@@ -433,3 +477,50 @@ def test_a_missing_tool_is_named(
     use_setup(monkeypatch, system)
     assert main(["install-service"]) == 1
     assert "useradd is not installed" in one_error_line(capsys)
+
+
+def test_a_running_set_is_not_cut_without_now(
+    system: Setup,
+    fake_bin: Path,
+    runtime_dirs: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    use_setup(monkeypatch, dataclasses.replace(system, service_user_exists=True))
+    with coach_at(runtime_dirs / "voicecoach" / control.SOCKET_NAME, MID_SET):
+        assert main(["install-service"]) == 1
+        assert one_error_line(capsys) == (
+            "voicecoach: error: the coach is in the middle of a set (strength, repetition 3 of 10), and installing "
+            "restarts the service, which cuts it; run install-service again when the set is over, or with --now "
+            "to cut it"
+        )
+        assert (logged(fake_bin), system.root.exists()) == ([], False)
+        assert main(["install-service", "--now"]) == 0
+    assert logged(fake_bin)[-1] == "systemctl restart voicecoach"
+
+
+def test_a_user_service_mid_set_is_asked_at_its_own_socket(
+    user: Setup,
+    fake_bin: Path,
+    runtime_dirs: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    use_setup(monkeypatch, dataclasses.replace(user, venv=SRV_VENV))
+    with coach_at(runtime_dirs / "user" / "voicecoach" / control.SOCKET_NAME, MID_SET):
+        assert main(["install-service", "--user"]) == 1
+    assert "the coach is in the middle of a set" in one_error_line(capsys)
+    assert logged(fake_bin) == []
+
+
+def test_an_idle_or_stopped_coach_is_simply_restarted(
+    system: Setup, fake_bin: Path, runtime_dirs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_setup(monkeypatch, dataclasses.replace(system, service_user_exists=True))
+    with coach_at(runtime_dirs / "voicecoach" / control.SOCKET_NAME, IDLE):
+        assert main(["install-service"]) == 0
+    assert logged(fake_bin) == [" ".join(c) for c in RELOAD_ENABLE_RESTART]
+    # No socket at all: the service is not running, and there is no set to cut.
+    (fake_bin / "log").unlink()
+    assert main(["install-service"]) == 0
+    assert logged(fake_bin) == [" ".join(c) for c in RELOAD_ENABLE_RESTART]

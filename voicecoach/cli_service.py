@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import voicecoach
-from voicecoach import config, paths, service
+from voicecoach import config, control, paths, service
+from voicecoach.coach import Intent
 from voicecoach.service import DIR_MODE, FILE_MODE, NAME, ServiceError, Setup, Step
 
 
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--user", action="store_true", help="a service in your own session (where PipeWire or PulseAudio plays)"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the steps and change nothing")
+    parser.add_argument("--now", action="store_true", help="restart the service even if that cuts a running set")
 
 
 def cmd_install_service(args: argparse.Namespace) -> int:
@@ -40,6 +42,8 @@ def cmd_install_service(args: argparse.Namespace) -> int:
             if isinstance(step, service.WriteFile) and step.source is None:
                 print("".join(f"    {line}\n" for line in step.text.splitlines()), end="")
     else:
+        if not args.now:
+            _refuse_mid_set(service_socket(system=not args.user))
         for step in plan.steps:
             print(step.line(), flush=True)
             _carry_out(step)
@@ -48,6 +52,32 @@ def cmd_install_service(args: argparse.Namespace) -> int:
     if not args.dry_run:
         print(f"installed and started; {plan.check}")
     return 0
+
+
+def service_socket(system: bool) -> Path | None:
+    """Where the installed service's control socket is (its RuntimeDirectory=), if this process can tell."""
+    if system:
+        return control.SYSTEM_RUNTIME_DIR / control.SOCKET_NAME
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return Path(runtime) / NAME / control.SOCKET_NAME if runtime else None
+
+
+def _refuse_mid_set(path: Path | None) -> None:
+    """Installing restarts the service: asked over its control socket, a coach in the middle of a set is not cut
+    without --now. A service that is not running, or cannot be asked, has no set to cut that we know of."""
+    if path is None or not path.exists():
+        return
+    try:
+        status = control.DaemonStatus.from_reply(control.request(Intent("status"), path))
+    except control.ControlError as exc:
+        print(f"voicecoach: warning: cannot ask the running coach whether a set is running: {exc}", file=sys.stderr)
+        return
+    if status.state == "session":
+        running = status.describe().splitlines()[0].removeprefix("state: session ")
+        raise ServiceError(
+            f"the coach is in the middle of a set {running}, and installing restarts the service, which cuts it; "
+            "run install-service again when the set is over, or with --now to cut it"
+        )
 
 
 def find_setup(system: bool, dry_run: bool) -> Setup:
