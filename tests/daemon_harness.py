@@ -286,6 +286,26 @@ class Daemon:
             time.sleep(0.1)
 
 
+def hold_connections(path: Path, count: int, patience_s: float = 10.0) -> list[socket.socket]:
+    """Open count connections and leave them idle. A full listen queue refuses a connection at once (EAGAIN):
+    it is tried again until the daemon has taken one in, or patience_s is over (then it is not held)."""
+    held = []
+    for _ in range(count):
+        deadline = time.monotonic() + patience_s
+        while time.monotonic() < deadline:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(2)
+            try:
+                sock.connect(str(path))
+            except BlockingIOError:
+                sock.close()
+                time.sleep(0.01)
+                continue
+            held.append(sock)
+            break
+    return held
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of a process, in KiB (VmRSS)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

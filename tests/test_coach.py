@@ -182,3 +182,38 @@ def test_phrases_said_between_sets_wait_for_each_other_and_a_set_waits_for_them(
     # Each begins where the one before it ends: nothing is said over anything else.
     assert started[1][0] == round(started[0][0] + FakeClips().duration(first), 3)
     assert started[2][0] == round(started[1][0] + FakeClips().duration(second), 3)
+
+
+def test_a_set_started_after_a_stopped_one_does_not_wait_for_speech_the_stop_cut(sv):
+    # A long phrase, a set queued behind it, stop: all of it is cut. The next set starts now, not when that
+    # phrase would have ended (34 s late for its first repetition, on the landed main).
+    rig = Rig(sv)
+    long = "Den här veckan har du tränat tre dagar. " * 12
+    rig.coach.handle(Intent("say", text=long))
+    rig.coach.handle(Intent("start", exercise="strength"))
+    rig.run_for(1)
+    assert rig.coach.handle(Intent("stop"))
+    rig.run_for(3)
+    assert rig.coach.state == "idle"
+    asked = rig.coach.now()
+    rig.coach.handle(Intent("start", exercise="strength"))
+    rig.run_for(1)
+    intros = [round(cue.t, 3) for cue in rig.heard if cue.text == sv.intro(find_exercise("strength"))]
+    # The first set's introduction was waiting behind the phrase when stop cut both.
+    assert intros == [round(asked, 3)]
+
+
+def test_stop_between_sets_silences_what_is_still_to_be_said(sv):
+    rig = Rig(sv)
+    rig.coach.handle(Intent("say", text="Den här veckan har du tränat tre dagar."))
+    rig.coach.handle(Intent("say", text="Dags att träna."))
+    rig.run_for(0.5)
+    assert rig.coach.handle(Intent("stop"))
+    out = np.zeros(BLOCK, dtype=np.float32)
+    rig.mixer.render(out)
+    assert not np.any(out)
+    assert rig.coach.status()["speaking_s"] == 0
+    rig.run_for(5)
+    assert [cue.text for cue in rig.heard] == ["Den här veckan har du tränat tre dagar."]
+    # With nothing left to say, stop means nothing.
+    assert not rig.coach.handle(Intent("stop"))

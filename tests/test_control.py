@@ -316,6 +316,15 @@ def test_a_paused_set_says_so() -> None:
     assert status.describe().splitlines()[0] == "state: session (speed, repetition 4 of 10, paused)"
 
 
+def test_speech_still_to_say_and_the_reminders_are_described() -> None:
+    status = DaemonStatus("idle", True, True, True, speaking_s=42.4, reminders="next at 2024-06-03 18:00")
+    assert status.describe().splitlines() == [
+        "state: idle (speaking, 42 s more; voicecoach ctl stop ends it)",
+        "microphone up, speaker up, model loaded",
+        "reminders: next at 2024-06-03 18:00",
+    ]
+
+
 def test_a_waiting_question_says_so() -> None:
     status = DaemonStatus("idle", True, True, True, question=True)
     assert status.describe().splitlines()[0] == "state: idle (waiting for the answer to a question: yes or no)"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach.notify import JournalFormatter, Notifier, connected_to_journal, log_handler, ping_interval
+from voicecoach.notify import JournalFormatter, Notifier, Watchdog, connected_to_journal, log_handler, ping_interval
 
 
 @pytest.fixture
@@ -100,6 +100,41 @@ def test_a_process_out_of_file_descriptors_still_tells_systemd(systemd: tuple[so
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout.split()) == (0, ["True", "True"]), done.stderr
     assert [received(sock), received(sock)] == [["WATCHDOG=1"], ["STATUS=utan filer"]]
+
+
+def test_the_watchdog_is_pinged_only_while_every_part_works(
+    systemd: tuple[socket.socket, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    sock, address = systemd
+    notifier = Notifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "4000000", "WATCHDOG_PID": str(os.getpid())})
+    problems: dict[str, str | None] = {"control": None}
+    failed: list[str] = []
+    watchdog = Watchdog(notifier, failed.append)
+    watchdog.watch("control", lambda: problems["control"])
+    assert watchdog.ping()
+    assert received(sock) == ["WATCHDOG=1"]
+    problems["control"] = "the control socket no longer accepts connections"
+    with caplog.at_level(logging.ERROR, logger="voicecoach"):
+        assert not watchdog.ping()
+        problems["control"] = None
+        # A part that failed stays failed: systemd must restart the service, not see it recover half-way.
+        assert not watchdog.ping()
+        watchdog.fail("listener", ValueError("bad block"))
+        watchdog.fail("listener", ValueError("again"))
+    assert failed == ["control", "listener"]
+    assert watchdog.failed == {
+        "control": "the control socket no longer accepts connections",
+        "listener": "ValueError: bad block",
+    }
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "the control failed (the control socket no longer accepts connections); systemd restarts the service",
+        "the listener failed (ValueError: bad block); systemd restarts the service",
+    ]
+    assert caplog.records[1].exc_info is not None
+    sock.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        sock.recv(4096)
 
 
 def test_watchdog_interval_from_watchdog_usec() -> None:

@@ -13,7 +13,7 @@ from voicecoach.errors import UsageError
 SESSION_HELP = {
     "pause": "pause the running set",
     "resume": "go on after a pause",
-    "stop": "stop the running set",
+    "stop": "stop the running set, or between sets what is still to be said",
     "next": "skip the rest of this exercise and go on to the next",
     "repeat": "say the instructions again and redo this repetition",
     "how_many_left": "say how many repetitions are left",

@@ -92,9 +92,14 @@ class Coach:
     def state(self) -> str:
         return "idle" if self.session is None else "session"
 
+    def speaking_s(self) -> float:
+        """How much is still to be said of the phrases said outside a set (say, progress, notices)."""
+        return max(0.0, self._talk_until - self.now())
+
     def status(self) -> dict[str, object]:
+        speaking = {"speaking_s": round(self.speaking_s(), 1)}
         if self.session is None:
-            return {"state": "idle", "exercise": None, "rep": None, "reps": None, "paused": False}
+            return {"state": "idle", "exercise": None, "rep": None, "reps": None, "paused": False, **speaking}
         status = self.session.status(self.now())
         return {
             "state": "session",
@@ -103,6 +108,7 @@ class Coach:
             "reps": status.reps_total,
             "reps_done": status.reps_done,
             "paused": status.state is State.PAUSED,
+            **speaking,
         }
 
     # -- intents ---------------------------------------------------------------------------
@@ -122,6 +128,10 @@ class Coach:
             if reaction is None:
                 return False
             self._play(reaction.cues, cut=reaction.cut)
+            return True
+        if intent.name == "stop" and self.speaking_s() > 0:
+            # Between sets, stop silences what is still to be said (a long `ctl say` may queue minutes of it).
+            self._play((), cut=True)
             return True
         return False
 
@@ -160,6 +170,9 @@ class Coach:
 
     def _play(self, cues: Iterable[Cue], cut: bool) -> None:
         self.mixer.schedule(scheduled(cues, self.mixer, self.clips), cut=cut)
+        if cut:
+            # Whatever was still to be said is dropped with the rest: nothing new waits for it.
+            self._talk_until = 0.0
 
     # -- audio events (delivered on the loop's thread) -----------------------------------------
 

@@ -141,6 +141,10 @@ class DaemonStatus:
     paused: bool = False
     # The coach asked something after a set and listens for "ja" or "nej".
     question: bool = False
+    # Seconds still to be said of what was said outside a set (a `ctl say`, progress); `ctl stop` ends it.
+    speaking_s: float = 0.0
+    # When the next reminder is due, or why none is (Conversation.reminder_status).
+    reminders: str = ""
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -157,7 +161,7 @@ class DaemonStatus:
             raise ControlError("the daemon's status lacks a field: is it another voicecoach version?") from None
 
     def describe(self) -> str:
-        """Two lines for a person: the session, then the devices."""
+        """Lines for a person: the session, the devices, and the reminders where the daemon tells them."""
         session = self.state
         if self.exercise is not None:
             details = [self.exercise]
@@ -168,10 +172,13 @@ class DaemonStatus:
             session += f" ({', '.join(details)})"
         elif self.question:
             session += " (waiting for the answer to a question: yes or no)"
+        elif self.speaking_s > 0:
+            session += f" (speaking, {self.speaking_s:.0f} s more; voicecoach ctl stop ends it)"
         up = {True: "up", False: "down"}
         devices = f"microphone {up[self.microphone]}, speaker {up[self.speaker]}"
         model = "model loaded" if self.model else "no speech model (voice control off)"
-        return f"state: {session}\n{devices}, {model}"
+        reminders = f"\nreminders: {self.reminders}" if self.reminders else ""
+        return f"state: {session}\n{devices}, {model}{reminders}"
 
 
 # -- where the socket lives ------------------------------------------------------------------------------------------

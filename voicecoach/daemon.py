@@ -12,16 +12,16 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 
 import numpy as np
 
 from voicecoach import audio, config, pulsewatch
 from voicecoach.audio import AudioError, Device, InputStream, OutputStream
-from voicecoach.clips import ClipCache
+from voicecoach.clips import DISK_BUDGET, ClipCache, SpeechError
 from voicecoach.coach import Coach, Intent
-from voicecoach.control import ControlServer, DaemonStatus, Request, failed, ok, socket_path
+from voicecoach.control import ControlServer, DaemonStatus, Reply, Request, failed, ok, socket_path
 from voicecoach.conversation import INTENTS as CONVERSATION_INTENTS
 from voicecoach.conversation import Conversation
 from voicecoach.dialogue import QUESTION
@@ -29,7 +29,7 @@ from voicecoach.journal import Journal, JournalUnavailable
 from voicecoach.kept_stream import KeptStream
 from voicecoach.language import Pack, load_pack
 from voicecoach.mixer import Mixer
-from voicecoach.notify import Notifier
+from voicecoach.notify import Notifier, Watchdog
 from voicecoach.programme import EXERCISES, Exercise
 from voicecoach.progress_texts import journal_off_text, load_phrases
 from voicecoach.session import Outcome, State
@@ -43,6 +43,8 @@ TICK_S = 5.0
 FALLBACK_RATE = 48000
 # PulseAudio reports a change as a burst of events; the devices are checked once it is over.
 SETTLE_S = 0.2
+# A `ctl say` is refused while more than this much speech waits to be said: 50 long ones once queued 29 minutes.
+MAX_SPEAKING_S = 60.0
 
 
 class Daemon:
@@ -57,6 +59,7 @@ class Daemon:
         # The source the microphone's recording first opened on; see _microphone_misplaced.
         self._mic_source: str | None = None
         self._check_pending: asyncio.TimerHandle | None = None
+        self.watchdog = Watchdog(notifier, self._on_part_failed)
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -70,13 +73,17 @@ class Daemon:
             log.error("%s; will keep trying", exc)
             rate = FALLBACK_RATE
         self.clips = ClipCache(
-            self.cfg.state_dir / "clips", self.cfg.speech.voice or self.pack.voice, self.cfg.speech.rate, rate
+            self.cfg.state_dir / "clips",
+            self.cfg.speech.voice or self.pack.voice,
+            self.cfg.speech.rate,
+            rate,
+            disk_budget=DISK_BUDGET,
         )
         self.mixer = Mixer(rate, self.cfg.audio.volume, lambda e: loop.call_soon_threadsafe(self._on_mixer_event, e))
         self.journal = self._open_journal()
         self.voice = self._open_voice()
         self.conversation = Conversation(
-            self.journal, self._phrases, self.cfg.rules, self.cfg.reminders, self._say_timed, self._exercise
+            self.journal, self._phrases, self.cfg.rules, self.cfg.reminders, self._say, self._exercise
         )
         self.coach = Coach(
             self.mixer,
@@ -100,13 +107,14 @@ class Daemon:
         ):
             loop.add_signal_handler(sig, handler)
         requests: asyncio.Queue[Request] = asyncio.Queue()
-        async with ControlServer(socket_path(self.cfg.state_dir), requests):
+        async with ControlServer(socket_path(self.cfg.state_dir), requests) as control:
             self._check_devices()
             self._say(self.pack.cues["ready"])
             self.notifier.ready(self._status())
             self._status_text = self._status()
             log.info("ready: %s", self._status_text)
-            tasks = [asyncio.create_task(self._serve(requests)), asyncio.create_task(self._supervise())]
+            tasks = [self._task("control", self._serve(requests)), self._task("supervisor", self._supervise())]
+            self.watchdog.watch("control", control.problem)
             await self._stop.wait()
             await self._shut_down(tasks)
         return 0
@@ -150,23 +158,43 @@ class Daemon:
         return None
 
     def _warm_clips(self) -> None:
-        """Render every phrase of every exercise now, so a set never waits for speech synthesis."""
+        """Render every phrase of every exercise now, so a set never waits for speech synthesis, and every notice,
+        so that saying what went wrong cannot itself fail to render."""
         for exercise in EXERCISES:
             self.coach.prepare(self.cfg.exercise(exercise.key))
-        fixed = ("reminder", "snoozed", "snooze_quiet", "progress_off")
-        for text in (self.pack.cues["ready"], self.pack.cues["audio_back"], *(self._phrases.text[k] for k in fixed)):
-            self.clips.clip(text)
+        fixed = ("reminder", "snoozed", "snooze_quiet", "progress_off", "journal_off")
+        cues = ("ready", "audio_back", "failed", "restarting")
+        for text in (*(self.pack.cues[k] for k in cues), *(self._phrases.text[k] for k in fixed)):
+            self.clips.keep(text)
+        # Clips left by earlier runs count against the disk budget too.
+        self.clips.prune()
 
     # -- the loop's work -------------------------------------------------------------------
 
     async def _serve(self, requests: asyncio.Queue[Request]) -> None:
         while True:
             request = await requests.get()
-            if request.intent.name == "status":
-                request.reply(DaemonStatus(**self._status_fields()).as_reply())
-                continue
-            accepted = self._handle(request.intent)
-            request.reply(ok() if accepted else failed(f"{request.intent.name} means nothing now ({self.coach.state})"))
+            request.reply(self._answer(request.intent))
+
+    def _answer(self, intent: Intent) -> Reply:
+        """Carry out a request from `ctl` or the microphone. One that fails is answered with the error (and said, in
+        the pack's language, for whoever hears nothing); it never ends the serving."""
+        if intent.name == "status":
+            return DaemonStatus(**self._status_fields()).as_reply()
+        if intent.name == "say" and self.coach.speaking_s() > MAX_SPEAKING_S:
+            queued = f"{self.coach.speaking_s():.0f} s of speech wait"
+            return failed(f"{queued} to be said already: wait, or end it with 'voicecoach ctl stop'")
+        try:
+            accepted = self._handle(intent)
+        except SpeechError as exc:
+            log.error("%s", exc)
+            self._notice("failed")
+            return failed(str(exc))
+        except Exception as exc:
+            log.exception("%s failed", intent.name)
+            self._notice("failed")
+            return failed(f"{intent.name} failed ({type(exc).__name__}: {exc}); see the daemon's log")
+        return ok() if accepted else failed(f"{intent.name} means nothing now ({self.coach.state})")
 
     def _status_fields(self) -> dict[str, object]:
         return {
@@ -193,24 +221,35 @@ class Daemon:
             accepted = True
         else:
             accepted = self.coach.handle(intent)
-        if accepted and self.coach.state == "session":
+        # A set started, or what was being said stopped: a question waiting for its answer is dropped.
+        if accepted and (self.coach.state == "session" or intent.name == "stop"):
             self.conversation.session_started()
         self._update_status()
         return accepted
 
     def _help_text(self, state: str) -> str:
-        phrases = [c.phrase for c in self.pack.commands if state in c.states]
+        # Not "stopp": between sets it only silences the coach, who would be saying a word it listens for.
+        phrases = [c.phrase for c in self.pack.commands if state in c.states and c.intent != "stop"]
         return self.pack.cues["help"].format(phrases=", ".join(phrases))
 
     def _on_mic(self, block: np.ndarray) -> None:
-        if self.voice is None:
+        if self.voice is None or "listener" in self.watchdog.failed:
             return
-        for intent in self.voice.feed(block, self._state()):
+        try:
+            intents = self.voice.feed(block, self._state())
+        except Exception as exc:
+            self.watchdog.fail("listener", exc)
+            return
+        for intent in intents:
             log.info("heard %s", intent.name)
-            self._handle(intent)
+            self._answer(intent)
 
     def _on_mixer_event(self, event: object) -> None:
-        self.coach.on_mixer_event(event)  # type: ignore[arg-type]
+        try:
+            self.coach.on_mixer_event(event)  # type: ignore[arg-type]
+        except Exception as exc:
+            # What was played is no longer followed: sets would neither be recorded nor end.
+            self.watchdog.fail("audio", exc)
         self._update_status()
 
     def _exercise(self, key: str) -> Exercise:
@@ -220,13 +259,30 @@ class Daemon:
         self.conversation.set_ended(outcome, time.monotonic())
         self._update_status()
 
-    def _say(self, text: str) -> None:
-        self.coach.handle(Intent("say", text=text))
+    def _say(self, text: str) -> float:
+        """Say text between sets; how long it takes. If it cannot be rendered, that is logged, and said instead."""
+        try:
+            self.coach.handle(Intent("say", text=text))
+            return self.clips.duration(text)
+        except SpeechError as exc:
+            log.error("%s", exc)
+            self._notice("failed")
+            return 0.0
 
-    def _say_timed(self, text: str) -> float:
-        """Say text; how long it takes."""
-        self._say(text)
-        return self.clips.duration(text)
+    def _notice(self, key: str) -> None:
+        """Say one of the pack's notices, which were rendered at start-up and are kept."""
+        self.coach.handle(Intent("say", text=self.pack.cues[key]))
+
+    def _task(self, part: str, work: Coroutine[object, object, None]) -> asyncio.Task[None]:
+        """Run work, a part the watchdog vouches for: if it ends, the watchdog hears so."""
+        task = asyncio.create_task(work)
+        task.add_done_callback(lambda t: t.cancelled() or self.watchdog.fail(part, t.exception() or "it ended"))
+        return task
+
+    def _on_part_failed(self, _part: str) -> None:
+        if self.notifier.watchdog_s:
+            # She would hear nothing until systemd has restarted the service.
+            self._notice("restarting")
 
     async def _supervise(self) -> None:
         """Keeps the devices open and tells the systemd watchdog that the loop and the audio threads live."""
@@ -237,7 +293,7 @@ class Daemon:
             self._check_devices()
             self._log_glitches(glitches)
             self.conversation.tick(busy=self._state() != "idle")
-            self.notifier.watchdog()
+            self.watchdog.ping()
 
     def _log_glitches(self, seen: dict[str, int]) -> None:
         """Log underruns and overflows as they happen (counted in the callbacks), never the same ones twice."""

@@ -30,6 +30,8 @@ CUE_KEYS = (
     "ready",
     "audio_back",
     "help",
+    "failed",
+    "restarting",
 )
 STATUS_KEYS = ("listening", "paused", "session", "no_model")
 EXERCISE_KEYS = ("name", "short", "squeeze", "intro")

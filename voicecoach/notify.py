@@ -6,8 +6,10 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TextIO
+
+log = logging.getLogger(__name__)
 
 
 class Notifier:
@@ -65,6 +67,40 @@ class Notifier:
 
     def reloading(self) -> bool:
         return self.send("RELOADING=1")
+
+
+class Watchdog:
+    """Pings systemd's watchdog on behalf of the parts of the service that must all work (the control channel, the
+    audio, the listener). Once one has failed the pings stop for good, so systemd restarts the service."""
+
+    def __init__(self, notifier: Notifier, on_failure: Callable[[str], None] = lambda _part: None) -> None:
+        self._notifier = notifier
+        self._on_failure = on_failure
+        self._checks: dict[str, Callable[[], str | None]] = {}
+        # The parts that failed, and why.
+        self.failed: dict[str, str] = {}
+
+    def watch(self, part: str, problem: Callable[[], str | None]) -> None:
+        """problem says what is wrong with part, or None while it works; it is asked before every ping."""
+        self._checks[part] = problem
+
+    def fail(self, part: str, why: str | BaseException) -> None:
+        """part no longer works: logged once (with the traceback of an exception), and no ping is sent again."""
+        if part in self.failed:
+            return
+        self.failed[part] = why if isinstance(why, str) else f"{type(why).__name__}: {why}"
+        then = "systemd restarts the service" if self._notifier.watchdog_s else "restart voicecoach"
+        exc_info = why if isinstance(why, BaseException) else None
+        log.error("the %s failed (%s); %s", part, self.failed[part], then, exc_info=exc_info)
+        self._on_failure(part)
+
+    def ping(self) -> bool:
+        """WATCHDOG=1 if every part works; False (and nothing sent) otherwise."""
+        for part, problem in self._checks.items():
+            why = None if part in self.failed else problem()
+            if why is not None:
+                self.fail(part, why)
+        return not self.failed and self._notifier.watchdog()
 
 
 def _status(text: str | None) -> tuple[str, ...]:

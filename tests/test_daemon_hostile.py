@@ -1,0 +1,347 @@
+"""The daemon under bad input, a full or read-only disk and too few file descriptors (issue 10): a real `voicecoach
+run` with a real socket and journal, playing into the `pulse` fixture's virtual speaker, a fake NOTIFY_SOCKET with a
+4 s watchdog. Disks are tmpfs mounts, file descriptor limits a real `prlimit`; where the machine does not allow
+them (not root, no mount), those tests skip and say why.
+
+Whatever goes wrong, the daemon answers the next `ctl` request, says in Swedish what went wrong where she would
+otherwise hear nothing, logs it in one line, and keeps pinging the watchdog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from daemon_harness import Daemon, DaemonError, hold_connections
+from pulse import RATE, SILENT, PulseServer, find_clip, loud_spans
+
+from voicecoach import daemon, unix_server
+from voicecoach.clips import ClipCache
+from voicecoach.config import DEFAULT_RATE_WPM
+from voicecoach.control import MAX_CLIENTS
+from voicecoach.language import load_pack
+from voicecoach.progress_texts import load_phrases, summary_text
+from voicecoach.progression import progress
+
+pytestmark = pytest.mark.audio
+
+SV = load_pack("sv")
+PHRASES = load_phrases("sv")
+WATCHDOG_S = 4.0
+# A recorded phrase matches its clip this well when it was played whole (1.0: a perfect copy at any gain).
+WHOLE = 0.9
+
+
+# -- helpers -----------------------------------------------------------------------------------------------------
+
+
+def no_model(root: Path) -> list[str]:
+    return ["--model", str(root / "no-model")]
+
+
+def raw(d: Daemon, line: bytes) -> dict[str, object]:
+    """Send one raw request line on a connection of its own; the reply."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(d.socket))
+        sock.sendall(line)
+        with sock.makefile("rb") as stream:
+            reply = stream.readline()
+    assert reply, "the daemon closed the connection without a reply"
+    return json.loads(reply)
+
+
+def say(text: str) -> bytes:
+    return json.dumps({"intent": "say", "text": text}).encode() + b"\n"
+
+
+def pings_go_on(d: Daemon) -> None:
+    """Two more WATCHDOG=1 arrive from now on."""
+    start = len(d.messages())
+    first, _ = d.wait_message(lambda m: m.fields.get("WATCHDOG") == "1", start, what="WATCHDOG=1")
+    d.wait_message(lambda m: m.fields.get("WATCHDOG") == "1", first + 1, what="a second WATCHDOG=1")
+
+
+def new_lines(d: Daemon, since: int, level: str) -> list[str]:
+    return [line for line in d.log_lines()[since:] if line.startswith(f"{level}: ")]
+
+
+def quiet(status: dict[str, object]) -> bool:
+    return status["speaking_s"] == 0 and status["state"] == "idle"
+
+
+def played(
+    pulse: PulseServer, d: Daemon, action: Callable[[], object], until: Callable[[dict[str, object]], bool] = quiet
+) -> np.ndarray:
+    """What the speaker played from just before action until the daemon's status says until (by default: until
+    it has nothing more to say)."""
+    d.wait_status(quiet, what="quiet before the recording")
+    recording = pulse.record()
+    try:
+        recording.wait_for(RATE // 10)
+        action()
+        d.wait_status(until, timeout=60, what="the end of what is recorded")
+        # The output stream's latency, and a little: the last words are still on their way.
+        recording.wait_for(recording.frames + RATE)
+    finally:
+        samples = recording.stop()
+    return samples
+
+
+def heard(
+    pulse: PulseServer, d: Daemon, text: str, action: Callable[[], object], until: Callable[..., bool] = quiet
+) -> float:
+    """How well the clip of text, as the daemon stored it, is found in what was played while action ran (see
+    WHOLE). (espeak-ng renders a long text a little differently each time, so the clip must be the daemon's own.)"""
+    samples = played(pulse, d, action, until)
+    clip = ClipCache(d.state_dir / "clips", SV.voice, DEFAULT_RATE_WPM, RATE).clip(text)
+    return find_clip(samples, clip, samples.size // 2, samples.size).score
+
+
+def mount_tmpfs(path: Path, size: str) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)], check=False)
+    if done.returncode != 0:
+        pytest.skip(f"a full or read-only disk is a tmpfs mount, and this machine refused one (not root?): {path}")
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """An empty 32 MB tmpfs for a state directory, unmounted afterwards."""
+    path = tmp_path / "state"
+    mount_tmpfs(path, "32m")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Fill a file system to the last byte; the filler file, to remove to free it."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (65536, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * size):
+                    pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def prlimit(pid: int, files: int) -> None:
+    if shutil.which("prlimit") is None:
+        pytest.skip("prlimit (util-linux) is not installed")
+    subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={files}:{files}"], check=True)
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+# -- one daemon for the requests ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def coach(pulse: PulseServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    root = tmp_path_factory.mktemp("hostile")
+    with Daemon(root, no_model(root), pulse.environ(), WATCHDOG_S) as d:
+        d.wait_ready()
+        yield d
+
+
+@pytest.fixture
+def idle(coach: Daemon) -> Iterator[Daemon]:
+    """The shared daemon, quiet again after the test."""
+    yield coach
+    if coach.running and coach.status()["speaking_s"] > 0:
+        coach.ctl("stop")
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (say("."), "say needs words: a text with at least one letter or digit"),
+        (say("\u200b"), "say needs words"),
+        (b'{"intent": "say", "text": "\\ud800 hej"}\n', "say's text is not valid Unicode (it has a lone surrogate)"),
+    ],
+    ids=["full stop", "zero-width space", "lone surrogate"],
+)
+def test_text_that_cannot_be_said_is_refused_up_front_and_the_channel_keeps_serving(
+    idle: Daemon, line: bytes, error: str
+) -> None:
+    logged = len(idle.log_lines())
+    reply = raw(idle, line)
+    assert reply["ok"] is False
+    assert str(reply["error"]).startswith(error)
+    assert idle.status()["state"] == "idle"
+    pings_go_on(idle)
+    assert new_lines(idle, logged, "ERROR") == []
+    assert "Traceback" not in idle.log()
+
+
+def test_ctl_say_refuses_a_full_stop_before_looking_for_the_daemon(idle: Daemon) -> None:
+    with pytest.raises(DaemonError, match=r"exited 2: voicecoach: error: say needs words"):
+        idle.ctl("say", ".")
+
+
+def test_a_text_espeak_says_as_silence_gets_an_error_reply_and_the_notice_is_said(
+    idle: Daemon, pulse: PulseServer
+) -> None:
+    # An Arabic-Indic zero is a digit, so it passes the check up front; espeak-ng's Swedish voice says nothing.
+    logged = len(idle.log_lines())
+    replies: list[dict[str, object]] = []
+    score = heard(pulse, idle, SV.cues["failed"], lambda: replies.append(raw(idle, say("\u0660"))))
+    assert replies[0]["ok"] is False
+    assert "rendered '\u0660' as silence" in str(replies[0]["error"])
+    assert score > WHOLE, f"the notice {SV.cues['failed']!r} was not heard (match {score:.2f})"
+    errors = new_lines(idle, logged, "ERROR")
+    assert len(errors) == 1 and "as silence" in errors[0], errors
+    assert idle.status()["state"] == "idle"
+    pings_go_on(idle)
+    assert "Traceback" not in idle.log()
+
+
+def test_deeply_nested_json_gets_one_error_reply_and_no_traceback(idle: Daemon) -> None:
+    logged = len(idle.log_lines())
+    reply = raw(idle, b"[" * 2000 + b"]" * 2000 + b"\n")
+    assert reply["ok"] is False
+    assert str(reply["error"]).startswith('a request is a flat JSON object with an "intent" string')
+    assert idle.status()["state"] == "idle"
+    assert idle.log_lines()[logged:] == []
+    assert "Traceback" not in idle.log()
+
+
+def long_text(n: int) -> str:
+    return f"Text nummer {n}. " + "Det här är en lång mening som bara ska sägas en enda gång. " * 8
+
+
+def test_say_is_refused_while_a_minute_of_speech_waits_and_stop_between_sets_silences_it(idle: Daemon) -> None:
+    refusal = None
+    for n in range(10):
+        try:
+            idle.ctl("say", long_text(n))
+        except DaemonError as exc:
+            refusal = str(exc)
+            break
+    assert refusal is not None, "ten long texts were all queued"
+    assert "s of speech wait to be said already: wait, or end it with 'voicecoach ctl stop'" in refusal
+    status = idle.status()
+    assert (status["state"], status["speaking_s"] > daemon.MAX_SPEAKING_S) == ("idle", True)
+    assert "speaking" in idle.ctl("status")
+    idle.ctl("stop")
+    assert idle.status()["speaking_s"] == 0
+    with pytest.raises(DaemonError, match=r"stop means nothing now \(idle\)"):
+        idle.ctl("stop")
+
+
+# -- a disk that is full or read-only ------------------------------------------------------------------------------
+
+
+def test_progress_on_a_full_disk_is_said_from_memory(pulse: PulseServer, tmp_path: Path, tmpfs: Path) -> None:
+    root = tmp_path / "daemon"
+    with Daemon(root, no_model(root), pulse.environ(), WATCHDOG_S, state_dir=tmpfs) as d:
+        d.wait_ready()
+        filler = fill(tmpfs)
+        logged = len(d.log_lines())
+        samples = played(pulse, d, lambda: d.ctl("progress"))
+        # It could not be stored, so there is no clip of the daemon's own to compare with: the progress of an empty
+        # journal (nothing trained this week, the first exercise) is said, about as long as a render of it.
+        text = summary_text(progress([], [], datetime.now().astimezone()).summary, PHRASES)
+        expected = ClipCache(tmp_path / "clips", SV.voice, DEFAULT_RATE_WPM, RATE).duration(text)
+        spoken = sum(b - a for a, b in loud_spans(samples, RATE, SILENT)) / RATE
+        assert spoken > expected / 2, f"{spoken:.1f} s were said; the progress takes {expected:.1f} s"
+        warnings = new_lines(d, logged, "WARNING")
+        assert warnings == [
+            f"WARNING: the clip cache {tmpfs / 'clips'} cannot be written (No space left on device): "
+            "new phrases are kept in memory only"
+        ]
+        assert new_lines(d, logged, "ERROR") == []
+        pings_go_on(d)
+        filler.unlink()
+        d.ctl("say", "Nu finns det plats igen.")
+        assert d.status()["state"] == "idle"
+        assert "Traceback" not in d.log()
+
+
+def test_a_set_starts_with_a_read_only_state_directory_and_says_the_journal_is_off(
+    pulse: PulseServer, tmp_path: Path, tmpfs: Path
+) -> None:
+    root = tmp_path / "daemon"
+    # A first run leaves the journal and the clips of every phrase it said before; then the disk turns read-only.
+    with Daemon(root / "first", no_model(root), pulse.environ(), WATCHDOG_S, state_dir=tmpfs) as d:
+        d.wait_ready()
+        assert d.terminate() == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    with Daemon(root / "second", no_model(root), pulse.environ(), WATCHDOG_S, state_dir=tmpfs) as d:
+        d.wait_ready()
+        notice = PHRASES.text["journal_off"]
+        # The notice comes before the set's introduction, and that before the first repetition.
+        score = heard(pulse, d, notice, lambda: d.ctl("start", "styrka"), lambda s: s["rep"] is not None)
+        assert score > WHOLE, f"{notice!r} was not heard (match {score:.2f})"
+        assert d.status()["exercise"] == "strength"
+        d.ctl("stop")
+        d.wait_status(lambda s: s["state"] == "idle", what="idle after stop")
+        pings_go_on(d)
+        assert "Traceback" not in d.log()
+
+
+# -- too few file descriptors --------------------------------------------------------------------------------------
+
+
+def test_120_connections_held_under_a_limit_of_100_files_leave_ctl_and_the_watchdog_working(
+    pulse: PulseServer, tmp_path: Path
+) -> None:
+    with Daemon(tmp_path, no_model(tmp_path), pulse.environ(), WATCHDOG_S) as d:
+        d.wait_ready()
+        logged = len(d.log_lines())
+        prlimit(d.pid, 100)
+        held = hold_connections(d.socket, 120)
+        try:
+            assert len(held) == 120
+            assert d.status()["state"] == "idle"
+            pings_go_on(d)
+            assert open_fds(d.pid) < 100
+        finally:
+            for sock in held:
+                sock.close()
+        assert d.status()["state"] == "idle"
+        assert new_lines(d, logged, "WARNING") == [
+            f"WARNING: {MAX_CLIENTS} connections are open on {d.socket}: each new one closes the idlest"
+        ]
+        assert "Traceback" not in d.log()
+
+
+def test_out_of_file_descriptors_accepting_waits_says_so_once_and_comes_back(
+    pulse: PulseServer, tmp_path: Path
+) -> None:
+    with Daemon(tmp_path, no_model(tmp_path), pulse.environ(), WATCHDOG_S) as d:
+        d.wait_ready()
+        logged = len(d.log_lines())
+        # Room for three connections: the fourth finds no file descriptor, far below the cap on connections.
+        prlimit(d.pid, open_fds(d.pid) + 3)
+        held = hold_connections(d.socket, 8, patience_s=0.5)
+        try:
+            d.wait_log(lambda line: "Too many open files" in line, what="the accept failure")
+            pings_go_on(d)
+            # Long enough for a few more tries to accept, none of which may log again.
+            time.sleep(3 * unix_server.ACCEPT_RETRY_S)
+        finally:
+            for sock in held:
+                sock.close()
+        assert d.status()["state"] == "idle"
+        [warning] = new_lines(d, logged, "WARNING")
+        assert warning.startswith(f"WARNING: cannot accept connections on {d.socket} (Too many open files, ")
+        assert warning.endswith("open); trying again every 1 s")
+        assert "Traceback" not in d.log()
