@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from voicecoach import conversation as conversation_module
 from voicecoach.coach import Intent
-from voicecoach.conversation import STALE, Conversation
+from voicecoach.conversation import STALE, UNSYNCHRONISED, ClockSync, Conversation
 from voicecoach.dialogue import ANSWER_WINDOW_S, QUESTION
 from voicecoach.journal import Journal
 from voicecoach.listen.echo import RING_S
@@ -65,6 +66,8 @@ class Coach:
     ) -> None:
         self.said: list[str] = []
         self.clock = Clock(now)
+        # Whether the system clock has been synchronised (NTP) since boot.
+        self.synchronised = True
         self.conversation = Conversation(
             journal,
             PHRASES,
@@ -73,6 +76,7 @@ class Coach:
             self._say,
             lambda key: next(e for e in exercises if e.key == key),
             self.clock,
+            lambda: self.synchronised,
         )
 
     def _say(self, text: str) -> float:
@@ -311,3 +315,72 @@ def test_a_snooze_works_with_reminders_off_and_never_starts_a_set(journal: Journ
     coach.conversation.tick(busy=False)
     assert coach.said[-1] == PHRASES.text["reminder"]
     assert journal.sessions() == []
+
+
+# -- before the clock is synchronised ------------------------------------------------------------------------
+
+
+def test_no_reminder_is_said_before_the_clock_is_synchronised_and_the_status_says_why(journal: Journal) -> None:
+    # A Pi without a real-time clock boots with the time it was shut down: "18:00" may be three in the morning.
+    coach = Coach(journal, at(MONDAY, 17, 0), EVENING)
+    coach.synchronised = False
+    coach.clock.now = at(MONDAY, 18, 0)
+    coach.conversation.tick(busy=False)
+    assert coach.said == []
+    assert coach.conversation.reminder_status() == UNSYNCHRONISED
+    coach.synchronised = True
+    assert coach.conversation.reminder_status() == "next at 2024-06-03 18:00"
+
+
+def test_once_the_clock_is_set_the_next_reminder_is_worked_out_again(journal: Journal) -> None:
+    # The wrong clock said 19:00 at start-up, so the next reminder looked like tomorrow's; it is really 17:00.
+    coach = Coach(journal, at(MONDAY, 19, 0), EVENING)
+    coach.synchronised = False
+    coach.conversation.tick(busy=False)
+    coach.synchronised = True
+    coach.clock.now = at(MONDAY, 17, 0)
+    coach.conversation.tick(busy=False)
+    assert coach.conversation.reminder_due == at(MONDAY, 18, 0)
+    coach.clock.now = at(MONDAY, 18, 0)
+    coach.conversation.tick(busy=False)
+    assert coach.said == [PHRASES.text["reminder"]]
+
+
+def test_a_snooze_before_the_clock_is_synchronised_is_refused_aloud(journal: Journal) -> None:
+    coach = Coach(journal, at(MONDAY, 10, 0), EVENING)
+    coach.synchronised = False
+    assert coach.intent("snooze", "idle", minutes=30)
+    assert coach.said == [PHRASES.text["snooze_no_clock"]]
+    assert coach.conversation.reminder_due == at(MONDAY, 18, 0)
+
+
+def test_reminders_off_are_described_as_off(journal: Journal) -> None:
+    assert Coach(journal, at(MONDAY, 10, 0)).conversation.reminder_status() == "off"
+
+
+def test_clock_sync_from_the_timesync_flag_timedatectl_or_neither(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flag = tmp_path / "synchronized"
+    answers: list[bool | None] = [False, False, True]
+    asked: list[bool | None] = []
+
+    def ask() -> bool | None:
+        asked.append(answers.pop(0))
+        return asked[-1]
+
+    now = [1000.0]
+    monkeypatch.setattr(conversation_module.time, "monotonic", lambda: now[0])
+    sync = ClockSync(flag, ask)
+    assert sync() is False
+    # Not asked again before CLOCK_CHECK_S is over: timedatectl is a subprocess.
+    assert sync() is False and len(asked) == 1
+    now[0] += conversation_module.CLOCK_CHECK_S
+    assert sync() is False and len(asked) == 2
+    flag.touch()
+    now[0] += conversation_module.CLOCK_CHECK_S
+    assert sync() is True and len(asked) == 2
+    flag.unlink()
+    assert sync() is True, "once synchronised, it stays so"
+    # Where nothing can tell (no systemd), the clock is taken to be right.
+    assert ClockSync(tmp_path / "absent", lambda: None)() is True

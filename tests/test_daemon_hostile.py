@@ -3,6 +3,8 @@ run` with a real socket and journal, playing into the `pulse` fixture's virtual 
 4 s watchdog. Disks are tmpfs mounts, file descriptor limits a real `prlimit`; where the machine does not allow
 them (not root, no mount), those tests skip and say why.
 
+Also: no reminder before the system clock is synchronised (a fake timedatectl says it is not).
+
 Whatever goes wrong, the daemon answers the next `ctl` request, says in Swedish what went wrong where she would
 otherwise hear nothing, logs it in one line, and keeps pinging the watchdog.
 """
@@ -29,6 +31,7 @@ from voicecoach import daemon, unix_server
 from voicecoach.clips import ClipCache
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.control import MAX_CLIENTS
+from voicecoach.conversation import TIMESYNC_FLAG, UNSYNCHRONISED
 from voicecoach.language import load_pack
 from voicecoach.progress_texts import load_phrases, summary_text
 from voicecoach.progression import progress
@@ -345,3 +348,26 @@ def test_out_of_file_descriptors_accepting_waits_says_so_once_and_comes_back(
         assert warning.startswith(f"WARNING: cannot accept connections on {d.socket} (Too many open files, ")
         assert warning.endswith("open); trying again every 1 s")
         assert "Traceback" not in d.log()
+
+
+# -- a clock that is not synchronised ------------------------------------------------------------------------------
+
+
+def test_before_the_clock_is_synchronised_status_says_why_no_reminder_comes(pulse: PulseServer, tmp_path: Path) -> None:
+    if TIMESYNC_FLAG.exists():
+        pytest.skip(f"{TIMESYNC_FLAG} exists here (systemd-timesyncd has set the clock): it cannot be hidden")
+    # A timedatectl first on PATH that says what systemd says before NTP has been reached.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "timedatectl").write_text("#!/bin/sh\necho no\n")
+    (tools / "timedatectl").chmod(0o755)
+    settings = tmp_path / "config.toml"
+    settings.write_text('[reminders]\nenabled = true\ntimes = ["08:00"]\nquiet_hours = ""\n', encoding="utf-8")
+    env = {**pulse.environ(), "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"}
+    root = tmp_path / "daemon"
+    with Daemon(root, [*no_model(root), "--config", str(settings)], env, WATCHDOG_S) as d:
+        d.wait_ready()
+        assert d.status()["reminders"] == UNSYNCHRONISED
+        assert f"reminders: {UNSYNCHRONISED}" in d.ctl("status")
+        d.ctl("snooze", "30")
+        d.wait_log(lambda line: "the system clock is not synchronised yet" in line, what="the refused snooze")

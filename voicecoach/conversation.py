@@ -2,14 +2,18 @@
 and its answer, and reminders. It reads and writes the journal; the daemon only passes intents and ticks in.
 
 Lives on the event loop's thread, like the coach. Wall-clock time (local) decides reminders and calendar days;
-the monotonic clock decides how long a question stays open, so a clock set at boot cannot close it.
+the monotonic clock decides how long a question stays open, so a clock set at boot cannot close it. A Pi has no
+real-time clock: until the system clock is synchronised after boot it shows a wrong time, and no reminder is said.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from voicecoach import reminders
 from voicecoach.coach import Intent
@@ -27,10 +31,52 @@ log = logging.getLogger(__name__)
 # A reminder more than this late (the clock jumped at boot, or a long set ran over it) is dropped, not said late.
 STALE = timedelta(hours=1)
 INTENTS = ("progress", "yes", "no", "snooze")
+# systemd-timesyncd makes this file once it has synchronised the clock; other NTP clients are asked through
+# timedatectl, which reports the kernel's own flag.
+TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
+# Until the clock is synchronised it is asked again at most this often: timedatectl is a subprocess.
+CLOCK_CHECK_S = 60.0
+UNSYNCHRONISED = "held until the system clock is synchronised (timedatectl show -p NTPSynchronized says no)"
 
 
 def local_now() -> datetime:
     return datetime.now().astimezone()
+
+
+def timedatectl_synchronised() -> bool | None:
+    """What `timedatectl show -p NTPSynchronized` says; None where it cannot tell (no systemd)."""
+    try:
+        done = subprocess.run(
+            ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            # It answers in milliseconds over D-Bus; this is only a guard for the event loop it runs on.
+            timeout=2,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    answer = done.stdout.strip()
+    return {"yes": True, "no": False}.get(answer) if done.returncode == 0 else None
+
+
+class ClockSync:
+    """Whether the system clock has been synchronised since boot; once it has, it stays so. Where neither the
+    timesync flag nor timedatectl can tell (no systemd), the clock is taken to be right, as before this check."""
+
+    def __init__(self, flag: Path = TIMESYNC_FLAG, ask: Callable[[], bool | None] = timedatectl_synchronised) -> None:
+        self._flag = flag
+        self._ask = ask
+        self._synchronised = False
+        self._asked_at: float | None = None
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self._synchronised and (self._asked_at is None or now - self._asked_at >= CLOCK_CHECK_S):
+            self._asked_at = now
+            self._synchronised = self._flag.exists() or self._ask() is not False
+        return self._synchronised
 
 
 class Conversation:
@@ -43,8 +89,10 @@ class Conversation:
         say: Callable[[str], float],
         exercises: Callable[[str], Exercise],
         clock: Callable[[], datetime] = local_now,
+        clock_synchronised: Callable[[], bool] | None = None,
     ) -> None:
-        """say speaks a phrase and returns how long it takes to say; exercises gives the configured exercise."""
+        """say speaks a phrase and returns how long it takes to say; exercises gives the configured exercise;
+        clock_synchronised says whether clock can be trusted yet (by default, ClockSync)."""
         self._journal = journal
         self._phrases = phrases
         self._rules = rules
@@ -52,6 +100,9 @@ class Conversation:
         self._say = say
         self._exercises = exercises
         self._clock = clock
+        self._synchronised = ClockSync() if clock_synchronised is None else clock_synchronised
+        # Set while reminders wait for the clock: once it is right, the next one is worked out again.
+        self._clock_was_wrong = False
         self.question: Question | None = None
         # The answer is listened for from the end of the question (which itself says "ja eller nej") until later.
         self._question_from = 0.0
@@ -102,6 +153,10 @@ class Conversation:
         self._say(summary_text(self._progress(records).summary, self._phrases))
 
     def _snooze(self, minutes: int) -> None:
+        if not self._synchronised():
+            log.info("no reminder in %d minutes: the system clock is not synchronised yet", minutes)
+            self._say(self._phrases.text["snooze_no_clock"])
+            return
         now = self._clock()
         until = reminders.snooze(self._settings, now, minutes)
         if until is None:
@@ -137,6 +192,15 @@ class Conversation:
 
     def tick(self, busy: bool) -> None:
         """Called every few seconds. busy: a set runs or a question waits; a reminder due then waits for it."""
+        if self.reminder_due is None:
+            return
+        if not self._synchronised():
+            self._clock_was_wrong = True
+            return
+        if self._clock_was_wrong:
+            # The clock has just been set: the reminder worked out from the wrong time is worked out again.
+            self._clock_was_wrong = False
+            self.reminder_due = reminders.next_reminder(self._settings, self._clock(), self._snoozed_until)
         due = self.reminder_due
         now = self._clock()
         if due is None or now < due:
@@ -156,6 +220,14 @@ class Conversation:
             return
         log.info("reminder of %s said", due.strftime("%H:%M"))
         self._say(self._phrases.text["reminder"])
+
+    def reminder_status(self) -> str:
+        """When the next reminder is due, or why none is, for `ctl status`."""
+        if self.reminder_due is None:
+            return "on, none due" if self._settings.enabled else "off"
+        if not self._synchronised():
+            return UNSYNCHRONISED
+        return f"next at {self.reminder_due:%Y-%m-%d %H:%M}"
 
     def next_exercise(self) -> Exercise:
         """What "starta träning" plays now."""

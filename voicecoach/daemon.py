@@ -162,7 +162,7 @@ class Daemon:
         so that saying what went wrong cannot itself fail to render."""
         for exercise in EXERCISES:
             self.coach.prepare(self.cfg.exercise(exercise.key))
-        fixed = ("reminder", "snoozed", "snooze_quiet", "progress_off", "journal_off")
+        fixed = ("reminder", "snoozed", "snooze_quiet", "snooze_no_clock", "progress_off", "journal_off")
         cues = ("ready", "audio_back", "failed", "restarting")
         for text in (*(self.pack.cues[k] for k in cues), *(self._phrases.text[k] for k in fixed)):
             self.clips.keep(text)
@@ -203,6 +203,7 @@ class Daemon:
             "speaker": self.speaker.up,
             "model": self.voice is not None,
             "question": self._state() == QUESTION,
+            "reminders": self.conversation.reminder_status(),
         }
 
     def _state(self) -> str:

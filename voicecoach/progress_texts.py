@@ -34,6 +34,7 @@ PHRASE_KEYS = (
     "reminder",
     "snoozed",
     "snooze_quiet",
+    "snooze_no_clock",
 )
 
 
