@@ -87,7 +87,7 @@ def read_wav(path: Path | io.BytesIO) -> tuple[np.ndarray, int]:
     """Read a 16-bit PCM WAV (a file, or its bytes) as float32 mono (channels averaged) and its sample rate."""
     with wave.open(str(path) if isinstance(path, Path) else path, "rb") as w:
         if w.getsampwidth() != 2:
-            raise ValueError(f"{path} is not 16-bit PCM")
+            raise ValueError(f"{path if isinstance(path, Path) else 'the audio'} is not 16-bit PCM")
         frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
         channels = w.getnchannels()
         rate = w.getframerate()

@@ -125,6 +125,7 @@ class UnixServer:
 
     def _make_room(self) -> None:
         idle = [c for c in self._clients if c.idle_since is not None]
+        # When every one of them is busy with a request (answered, or timed out, soon), the newcomer is let in too.
         if len(self._clients) < self._max_clients or not idle:
             return
         self._warn("cap", f"{self._max_clients} connections are open on {self.path}: each new one closes the idlest")
