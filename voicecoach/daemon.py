@@ -302,6 +302,9 @@ class Daemon:
             cfg = self._reload()
         except config.ConfigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
+        except Exception:
+            # A bug, not the file: still keep what runs, and still tell systemd the reload is over.
+            log.exception("reload failed, keeping the running configuration")
         else:
             restart = [
                 k for k in ("language", "listen", "speech", "state_dir") if getattr(cfg, k) != getattr(self.cfg, k)
