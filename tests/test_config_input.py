@@ -119,3 +119,66 @@ def test_a_failed_reload_keeps_the_running_configuration_and_says_ready(spoil, f
         d.ctl("start", "speed")
         assert d.status()["reps"] == 3
         d.ctl("stop")
+
+
+# -- config check: a configured set the progression never counts ---------------------------------------------------
+
+
+def warnings_of(text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """`config check` of a file holding text: it passes, and these are the warnings it printed."""
+    path = write(tmp_path / "config.toml", text)
+    assert main(["config", "check", "--config", str(path)]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("ok: ")
+    return out.err.splitlines()
+
+
+def test_a_set_shorter_than_the_guide_s_ten_in_a_row_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (line,) = warnings_of("[programme.strength]\nreps = 8\n", tmp_path, capsys)
+    assert line == (
+        f"voicecoach: warning: programme.strength.reps = 8 (--config {tmp_path / 'config.toml'}) is fewer than the"
+        " guide's 10 in a row that moving on to speed waits for, so such a set never counts:"
+        " make it 10 or more, or set progression.in_a_row to 8 or less"
+    )
+
+
+def test_an_in_a_row_above_the_configured_sets_is_warned_of_for_each_exercise_it_holds_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = warnings_of("[progression]\nin_a_row = 12\n[programme.speed]\nreps = 12\n", tmp_path, capsys)
+    assert [line.split(" (", 1)[0] for line in lines] == [
+        "voicecoach: warning: programme.identification.reps = 10",
+        "voicecoach: warning: programme.strength.reps = 10",
+    ]
+    assert "(the default) is fewer than the 12 in a row of progression.in_a_row = 12 (--config" in lines[0]
+    assert lines[0].endswith("make it 12 or more, or set progression.in_a_row to 10 or less")
+
+
+def test_a_hold_shorter_than_the_guide_s_is_warned_of(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (line,) = warnings_of("[programme.identification]\nhold = 1\n", tmp_path, capsys)
+    assert "programme.identification.hold = 1 (--config" in line
+    assert "is shorter than the 2 s a set must hold to count towards moving on to strength" in line
+
+
+def test_an_endurance_set_too_short_for_the_hold_to_rise_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (line,) = warnings_of("[programme.endurance]\nreps = 1\n", tmp_path, capsys)
+    assert "programme.endurance.reps = 1 (--config" in line
+    assert "is fewer than the 2 complete repetitions the endurance hold waits for before it rises" in line
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[programme.strength]\nreps = 8\n[progression]\nin_a_row = 8\n",
+        "[programme.strength]\nreps = 12\nhold = 7\n[programme.endurance]\nreps = 3\n",
+        "[programme.endurance]\nhold = 10\n",
+    ],
+)
+def test_sets_the_progression_counts_give_no_warning(
+    text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert warnings_of(text, tmp_path, capsys) == []

@@ -16,7 +16,16 @@ from voicecoach import cli_config, paths
 from voicecoach.errors import UsageError, UserError
 from voicecoach.journal import FILE_MODE, Event, Journal, SessionRecord
 from voicecoach.programme import ProgrammeError, find_exercise
-from voicecoach.progression import EventKind, Progress, Rules, SuggestionKind, TrainingPhase, accepted, progress
+from voicecoach.progression import (
+    EventKind,
+    Progress,
+    Rules,
+    SuggestionKind,
+    TrainingPhase,
+    accepted,
+    in_a_row,
+    progress,
+)
 
 CSV_FIELDS = (
     "started",
@@ -155,10 +164,9 @@ def _next_step(p: Progress, rules: Rules) -> str:
     if p.phase is TrainingPhase.MAINTENANCE:
         return "keep up the maintenance sessions"
     if p.next_exercise is not None:
-        # The guide's own set (10 in a row), not a configured one: a set of 8 is never 10 in a row.
-        in_a_row = rules.in_a_row or find_exercise(p.exercise).reps
+        needed = in_a_row(find_exercise(p.exercise), rules)
         return (
-            f"{_name(p.next_exercise)} after {p.days_to_move_on} days with {in_a_row} in a row"
+            f"{_name(p.next_exercise)} after {p.days_to_move_on} days with {needed} in a row"
             f" and no 'orkar inte' ({p.confident_days} so far)"
         )
     if p.maintenance_from is not None:
