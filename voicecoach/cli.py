@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from voicecoach import audio, cli_config, config, paths
+from voicecoach.cli_ctl import spoken_text
 from voicecoach.cli_journal import local_zone
 from voicecoach.clips import ClipCache, write_wav
 from voicecoach.config import DEFAULT_RATE_WPM
@@ -229,10 +230,11 @@ def cmd_devices(_args: argparse.Namespace) -> int:
 
 
 def cmd_say(args: argparse.Namespace) -> int:
+    text = spoken_text(args.text)
     pack = load_pack(args.lang)
     device = audio.resolve_output(args.device)
     clips = _clips(pack, device.default_rate)
-    play_phrase(" ".join(args.text), clips, lambda mixer: audio.OutputStream(device, mixer))
+    play_phrase(text, clips, lambda mixer: audio.OutputStream(device, mixer))
     return 0
 
 
