@@ -104,7 +104,7 @@ def _row(s: SessionRecord, zone: tzinfo) -> dict[str, object]:
 def cmd_history(args: argparse.Namespace) -> int:
     zone = local_zone()
     since = datetime.combine(args.since, time(), zone) if args.since else None
-    with Journal.open(paths.journal_path()) as journal:
+    with Journal.open_to_read(paths.journal_path()) as journal:
         sessions = journal.sessions(since=since)
     if args.export:
         return _export(args.export, sessions, zone)
@@ -204,7 +204,8 @@ def cmd_progress(args: argparse.Namespace) -> int:
     cfg = cli_config.load_from_args(args)
     rules = cfg.rules
     now = datetime.now(local_zone())
-    with Journal.open(paths.journal_path()) as journal:
+    # Accepting writes an event; reading alone works in a read-only state directory too.
+    with (Journal.open if args.accept else Journal.open_to_read)(paths.journal_path()) as journal:
         current = progress(journal.sessions(), journal.events(), now, rules, cfg.exercise)
         if args.accept:
             if current.suggestion is None:
