@@ -19,6 +19,7 @@ from voicecoach.clips import ClipCache, write_wav
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.errors import UsageError, UserError
 from voicecoach.journal import Journal, JournalUnavailable
+from voicecoach.journal_queue import QueuedJournal
 from voicecoach.language import LANGUAGES, Pack, load_pack
 from voicecoach.listen import RATE as LISTEN_RATE
 from voicecoach.listen import Detection
@@ -113,9 +114,10 @@ def _print_heard(t: float, detection: Detection, accepted: bool) -> None:
 
 
 def _open_journal() -> Journal | None:
-    """The training journal, or None (with a warning) when it cannot be used: the set is played anyway."""
+    """The training journal, or None (with a warning) when it cannot be used: the set is played anyway. Its writes
+    never wait for another process's lock, which would hold up the set's loop."""
     try:
-        return Journal.open(paths.journal_path())
+        return QueuedJournal.open(paths.journal_path())
     except JournalUnavailable as exc:
         print(f"voicecoach: warning: {exc}", file=sys.stderr)
         return None
