@@ -22,6 +22,9 @@ from test_models import NAME, assert_nothing_installed, model_zip, partial, serv
 from test_models import server as server  # the fixture: a local HTTP mirror
 
 from voicecoach.cli import main
+from voicecoach.clips import ClipCache
+from voicecoach.config import DEFAULT_RATE_WPM
+from voicecoach.language import load_pack
 from voicecoach.models import ModelError, fetch
 
 NOT_UTF8 = b"\xff\xfe"
@@ -73,8 +76,8 @@ def test_model_fetch_with_a_url_that_is_not_one(url: str, tmp_path: Path, capsys
 
 
 def zero_hertz_wav(path: Path) -> Path:
-    """A 16-bit mono WAV whose header gives a sample rate (and byte rate) of 0."""
-    data = b"\0\0" * 1600
+    """A 16-bit mono WAV of a loud hum whose header gives a sample rate (and byte rate) of 0."""
+    data = struct.pack("<2h", 8000, -8000) * 800
     header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
     header += b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 0, 0, 2, 16) + b"data" + struct.pack("<I", len(data))
     path.write_bytes(header + data)
@@ -86,7 +89,15 @@ def test_recognize_a_wav_of_0_hz(where: str, tmp_path: Path, capsys: pytest.Capt
     bad = zero_hertz_wav(tmp_path / "zero.wav")
     args = ["recognize", str(bad)] if where == "file" else ["recognize", str(tmp_path / "x.wav"), "--echo", str(bad)]
     assert main(args) == 2
-    assert f"cannot read {bad}: its header gives a sample rate of 0 Hz" in one_error_line(capsys)
+    line = one_error_line(capsys)
+    assert f"cannot read {bad} (its header gives a sample rate of 0 Hz): give a 16-bit PCM WAV" in line
+
+
+@pytest.mark.speech
+def test_a_cached_clip_whose_header_says_0_hz_is_rendered_again(tmp_path: Path) -> None:
+    clips = ClipCache(tmp_path / "clips", load_pack("sv").voice, DEFAULT_RATE_WPM, 48000)
+    zero_hertz_wav(clips.path_for("hej"))
+    assert clips.duration("hej") > 0.1
 
 
 # -- a model archive that is bad in its links --------------------------------------------------------------------
