@@ -179,9 +179,13 @@ class Journal:
             if not is_read_only(exc.__cause__ or exc):
                 raise
         try:
-            return cls(path, read_only_connection(path, MIGRATIONS), read_only=True)
+            conn = read_only_connection(path, len(MIGRATIONS))
         except (sqlite3.OperationalError, OSError) as exc:
             raise unavailable(path, exc) from exc
+        if conn is None:  # nothing to read: an empty journal, in memory
+            conn = sqlite3.connect(":memory:", isolation_level=None)
+            Journal(path, conn)._migrate()
+        return cls(path, conn, read_only=True)
 
     @classmethod
     def _open(cls, path: Path) -> Journal:
@@ -271,7 +275,6 @@ class Journal:
         """Record the start of a session and return its id."""
         if self._lock_fd is None:
             # Shared: several live sessions may hold it; only an open with no live session takes it exclusively.
-            # A journal that must not wait does not wait for that either.
             try:
                 self._lock_fd = os.open(self._lock_path(), os.O_RDWR | os.O_CREAT, FILE_MODE)
                 fcntl.flock(self._lock_fd, fcntl.LOCK_SH | (0 if self.busy_timeout_s else fcntl.LOCK_NB))

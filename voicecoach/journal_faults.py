@@ -123,15 +123,13 @@ def lock_free(path: Path) -> bool:
     return True
 
 
-def read_only_connection(path: Path, migrations: tuple[str, ...]) -> sqlite3.Connection:
-    """A connection that only reads the journal at path, which must pass the integrity check and have the schema
-    of all migrations; an empty journal in memory where there is none."""
+def read_only_connection(path: Path, version: int) -> sqlite3.Connection | None:
+    """A connection that only reads the journal at path, which must pass the integrity check and be at the schema
+    version; None where there is no journal to read."""
     if not path.exists() or emptied(path):
         if path.exists():
             log.warning("journal %s is empty (0 bytes); it cannot be replaced while it is read-only", path)
-        conn = sqlite3.connect(":memory:", isolation_level=None)
-        conn.executescript(f"{';'.join(migrations)}; PRAGMA user_version = {len(migrations)};")
-        return conn
+        return None
     uri = f"file:{quote(str(path.absolute()))}?mode=ro"
     wal, shm = companions(path)
     if not shm.exists() and not (wal.exists() and wal.stat().st_size):
@@ -147,9 +145,9 @@ def read_only_connection(path: Path, migrations: tuple[str, ...]) -> sqlite3.Con
                 f" make {path.parent} writable and run this again"
             )
         found = conn.execute("PRAGMA user_version").fetchone()[0]
-        if found != len(migrations):
+        if found != version:
             raise JournalUnavailable(
-                f"the journal {path} has schema version {found}, and this voicecoach reads {len(migrations)};"
+                f"the journal {path} has schema version {found}, and this voicecoach reads {version};"
                 f" make {path.parent} writable so it can be brought up to date, or use the matching voicecoach"
             )
     except BaseException:
