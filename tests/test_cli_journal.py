@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import one_error_line
 from test_journal import read_only
+from test_journal_damage import made_read_only as made_read_only  # the fixture: immutable, or a ro mount
 
 from voicecoach import config, paths
 from voicecoach.cli import main
@@ -143,14 +144,36 @@ def test_bad_history_and_progress_arguments_get_one_clear_line(args, fragment, j
     assert fragment in one_error_line(capsys)
 
 
-def test_an_unwritable_journal_is_one_clear_line(state_dir, capsys):
+def test_accepting_a_step_in_an_unwritable_journal_is_one_clear_line(state_dir, capsys):
     state_dir.mkdir(mode=0o700)
     with read_only(state_dir):
-        assert main(["history"]) == 1
+        assert main(["progress", "--accept"]) == 1
     line = one_error_line(capsys)
     assert "journal.sqlite3 cannot be written" in line
     assert "make" in line
     assert "writable" in line
+
+
+def test_history_export_and_progress_read_a_read_only_state_directory(journal, capsys, made_read_only, tmp_path):
+    """A state directory that cannot be written (a card the kernel made read-only, ReadOnlyPaths=) is still read."""
+    for n in (3, 2, 1):
+        record(journal, IDENTIFICATION, days_ago(n), 10)
+    journal.close()
+    export = tmp_path / "export.csv"
+    with made_read_only(paths.journal_path().parent):
+        assert main(["history"]) == 0
+        assert len(out_lines(capsys)) == 1 + 3
+        assert main(["history", "--json"]) == 0
+        assert len(out_lines(capsys)) == 3
+        assert main(["history", "--export", "csv", str(export)]) == 0
+        assert main(["progress"]) == 0
+        assert "suggestion:    move on to strength (styrka)" in out_lines(capsys)
+        assert main(["progress", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["suggestion"]["exercise"] == STRENGTH.key
+        assert main(["progress", "--accept"]) == 1
+        assert "cannot be written (its directory is read-only" in one_error_line(capsys)
+    with export.open(encoding="utf-8") as f:
+        assert len(list(csv.DictReader(f))) == 3
 
 
 # -- progress ---------------------------------------------------------------------------------

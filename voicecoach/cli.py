@@ -13,11 +13,13 @@ from datetime import datetime
 from pathlib import Path
 
 from voicecoach import audio, cli_config, config, paths
+from voicecoach.cli_ctl import spoken_text
 from voicecoach.cli_journal import local_zone
 from voicecoach.clips import ClipCache, write_wav
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.errors import UsageError, UserError
 from voicecoach.journal import Journal, JournalUnavailable
+from voicecoach.journal_queue import QueuedJournal
 from voicecoach.language import LANGUAGES, Pack, load_pack
 from voicecoach.listen import RATE as LISTEN_RATE
 from voicecoach.listen import Detection
@@ -112,9 +114,10 @@ def _print_heard(t: float, detection: Detection, accepted: bool) -> None:
 
 
 def _open_journal() -> Journal | None:
-    """The training journal, or None (with a warning) when it cannot be used: the set is played anyway."""
+    """The training journal, or None (with a warning) when it cannot be used: the set is played anyway. Its writes
+    never wait for another process's lock, which would hold up the set's loop."""
     try:
-        return Journal.open(paths.journal_path())
+        return QueuedJournal.open(paths.journal_path())
     except JournalUnavailable as exc:
         print(f"voicecoach: warning: {exc}", file=sys.stderr)
         return None
@@ -229,10 +232,11 @@ def cmd_devices(_args: argparse.Namespace) -> int:
 
 
 def cmd_say(args: argparse.Namespace) -> int:
+    text = spoken_text(args.text)
     pack = load_pack(args.lang)
     device = audio.resolve_output(args.device)
     clips = _clips(pack, device.default_rate)
-    play_phrase(" ".join(args.text), clips, lambda mixer: audio.OutputStream(device, mixer))
+    play_phrase(text, clips, lambda mixer: audio.OutputStream(device, mixer))
     return 0
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from voicecoach import config
+from voicecoach.progression import Shortfall, shortfalls
 
 HELP = {
     "language": "language: sv or en",
@@ -55,7 +57,40 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     cfg = load_from_args(args)
     print(f"ok: {', '.join(cfg.files) if cfg.files else 'no configuration file, only defaults'}")
+    for shortfall in shortfalls(cfg.programme, cfg.rules):
+        print(f"voicecoach: warning: {_shortfall_text(cfg, shortfall)}", file=sys.stderr)
     return 0
+
+
+def _setting(cfg: config.Config, key: str) -> str:
+    """A key as set, and where: "programme.strength.reps = 8 (--config FILE)"."""
+    origin = cfg.origins[key]
+    where = "the default" if origin == config.DEFAULT else origin
+    return f"{key} = {config.toml_value(cfg.values[key])} ({where})"
+
+
+def _shortfall_text(cfg: config.Config, s: Shortfall) -> str:
+    """Why a configured set never counts towards the next step, and what to change."""
+    name = "hold" if s.field == "hold_s" else s.field
+    setting = _setting(cfg, f"programme.{s.exercise}.{name}")
+    if s.following is None:
+        return (
+            f"{setting} is fewer than the {s.needed} complete repetitions the endurance hold waits for before it"
+            f" rises, so it never rises: make it {s.needed} or more"
+        )
+    if s.field == "hold_s":
+        return (
+            f"{setting} is shorter than the {s.needed} s a set must hold to count towards moving on to"
+            f" {s.following}, so such a set never counts: make it {s.needed} or more"
+        )
+    rule = f"the {s.needed} in a row of {_setting(cfg, 'progression.in_a_row')}"
+    if not cfg.rules.in_a_row:
+        rule = f"the guide's {s.needed} in a row"
+    return (
+        f"{setting} is fewer than {rule} that moving on to {s.following} waits for,"
+        f" so such a set never counts: make it {s.needed} or more, or set progression.in_a_row to {s.configured}"
+        " or less"
+    )
 
 
 def cmd_show(args: argparse.Namespace) -> int:

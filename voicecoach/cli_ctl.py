@@ -48,12 +48,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=cmd_ctl)
 
 
+def spoken_text(words: list[str]) -> str:
+    """The words of `say` as one text; bytes that are not UTF-8 (which Python keeps as lone surrogates) refused."""
+    text = " ".join(words)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            "the text is not UTF-8, so it cannot be spoken; set the terminal or the script to UTF-8 (e.g. LANG=C.UTF-8)"
+        ) from None
+    return text
+
+
 def cmd_ctl(args: argparse.Namespace) -> int:
     request: dict[str, object] = {"intent": args.intent}
     if args.intent == "start":
         request["exercise"] = args.exercise
     elif args.intent == "say":
-        request["text"] = " ".join(args.text)
+        request["text"] = spoken_text(args.text)
     elif args.intent == "snooze":
         request["minutes"] = args.minutes
     try:

@@ -16,7 +16,16 @@ from voicecoach import cli_config, paths
 from voicecoach.errors import UsageError, UserError
 from voicecoach.journal import FILE_MODE, Event, Journal, SessionRecord
 from voicecoach.programme import ProgrammeError, find_exercise
-from voicecoach.progression import EventKind, Progress, Rules, SuggestionKind, TrainingPhase, accepted, progress
+from voicecoach.progression import (
+    EventKind,
+    Progress,
+    Rules,
+    SuggestionKind,
+    TrainingPhase,
+    accepted,
+    in_a_row,
+    progress,
+)
 
 CSV_FIELDS = (
     "started",
@@ -95,7 +104,7 @@ def _row(s: SessionRecord, zone: tzinfo) -> dict[str, object]:
 def cmd_history(args: argparse.Namespace) -> int:
     zone = local_zone()
     since = datetime.combine(args.since, time(), zone) if args.since else None
-    with Journal.open(paths.journal_path()) as journal:
+    with Journal.open_to_read(paths.journal_path()) as journal:
         sessions = journal.sessions(since=since)
     if args.export:
         return _export(args.export, sessions, zone)
@@ -155,10 +164,9 @@ def _next_step(p: Progress, rules: Rules) -> str:
     if p.phase is TrainingPhase.MAINTENANCE:
         return "keep up the maintenance sessions"
     if p.next_exercise is not None:
-        # The guide's own set (10 in a row), not a configured one: a set of 8 is never 10 in a row.
-        in_a_row = rules.in_a_row or find_exercise(p.exercise).reps
+        needed = in_a_row(find_exercise(p.exercise), rules)
         return (
-            f"{_name(p.next_exercise)} after {p.days_to_move_on} days with {in_a_row} in a row"
+            f"{_name(p.next_exercise)} after {p.days_to_move_on} days with {needed} in a row"
             f" and no 'orkar inte' ({p.confident_days} so far)"
         )
     if p.maintenance_from is not None:
@@ -196,7 +204,8 @@ def cmd_progress(args: argparse.Namespace) -> int:
     cfg = cli_config.load_from_args(args)
     rules = cfg.rules
     now = datetime.now(local_zone())
-    with Journal.open(paths.journal_path()) as journal:
+    # Accepting writes an event; reading alone works in a read-only state directory too.
+    with (Journal.open if args.accept else Journal.open_to_read)(paths.journal_path()) as journal:
         current = progress(journal.sessions(), journal.events(), now, rules, cfg.exercise)
         if args.accept:
             if current.suggestion is None:

@@ -88,6 +88,9 @@ def read_wav(path: Path | io.BytesIO) -> tuple[np.ndarray, int]:
     with wave.open(str(path) if isinstance(path, Path) else path, "rb") as w:
         if w.getsampwidth() != 2:
             raise ValueError(f"{path if isinstance(path, Path) else 'the audio'} is not 16-bit PCM")
+        if w.getframerate() <= 0:
+            # Resampling divides by the rate: a damaged or hostile header must not reach it.
+            raise ValueError(f"its header gives a sample rate of {w.getframerate()} Hz")
         frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
         channels = w.getnchannels()
         rate = w.getframerate()

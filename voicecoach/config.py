@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -34,6 +35,8 @@ from voicecoach.reminders import (
 )
 
 SYSTEM_FILE = Path("/etc/voicecoach/config.toml")
+# A configuration is a few kilobytes; reading stops here, so a huge file cannot take the memory.
+MAX_BYTES = 1 << 20
 STATE_ENV = "VOICECOACH_STATE_DIR"
 DEFAULT = "default"
 ENVIRONMENT = f"${STATE_ENV}"
@@ -240,16 +243,34 @@ def _layer(where: str, data: Mapping[str, object], base: Path) -> dict[str, obje
     return values
 
 
+def _read_text(path: Path, label: str) -> str:
+    """The file's text. Opened without blocking, so a FIFO is refused rather than waited on; a device such as
+    /dev/zero is refused before it is read, and a regular file is read no further than MAX_BYTES."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"{label} is a directory; the configuration must be a TOML file")
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{label} is not a regular file; the configuration must be a TOML file")
+        data = b""
+        while len(data) <= MAX_BYTES and (chunk := os.read(fd, MAX_BYTES + 1 - len(data))):
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"{label} is larger than {MAX_BYTES >> 20} MiB; a configuration is a few lines of TOML")
+    return data.decode("utf-8")
+
+
 def _read(path: Path, label: str, required: bool) -> dict[str, object] | None:
     """One file's validated values; None for an optional file that is not there."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path, label)
     except (FileNotFoundError, NotADirectoryError):
         if not required:
             return None
         raise ConfigError(f"--config {label}: the file does not exist; check the path") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{label} is a directory; the configuration must be a TOML file") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{label} is not UTF-8 text; save it as UTF-8") from None
     except OSError as exc:
@@ -258,6 +279,9 @@ def _read(path: Path, label: str, required: bool) -> dict[str, object] | None:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{label} is not valid TOML ({exc}); fix the syntax") from None
+    except RecursionError:
+        # tomllib recurses once per level; no key here takes more than a list of plain values.
+        raise ConfigError(f"{label} has arrays or tables nested too deeply to read; fix the syntax") from None
     return _layer(label, data, path.parent.absolute())
 
 

@@ -26,6 +26,7 @@ from voicecoach.conversation import INTENTS as CONVERSATION_INTENTS
 from voicecoach.conversation import Conversation
 from voicecoach.dialogue import QUESTION
 from voicecoach.journal import Journal, JournalUnavailable
+from voicecoach.journal_queue import QueuedJournal
 from voicecoach.kept_stream import KeptStream
 from voicecoach.language import Pack, load_pack
 from voicecoach.mixer import Mixer
@@ -121,7 +122,8 @@ class Daemon:
 
     def _open_journal(self) -> Journal | None:
         try:
-            return Journal.open(self.cfg.state_dir / "journal.sqlite3")
+            # Writes never wait for another process's lock here: the loop keeps the audio and the watchdog going.
+            return QueuedJournal.open(self.cfg.state_dir / "journal.sqlite3")
         except JournalUnavailable as exc:
             log.error("%s", exc)
             return None
@@ -359,6 +361,9 @@ class Daemon:
             cfg = self._reload()
         except config.ConfigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
+        except Exception:
+            # A bug, not the file: still keep what runs, and still tell systemd the reload is over.
+            log.exception("reload failed, keeping the running configuration")
         else:
             restart = [
                 k for k in ("language", "listen", "speech", "state_dir") if getattr(cfg, k) != getattr(self.cfg, k)

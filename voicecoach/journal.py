@@ -2,24 +2,40 @@
 
 Each completed repetition is its own commit (WAL, synchronous=FULL), so a power cut loses at most the repetition
 in progress. A session still open when its process died is marked interrupted the next time the journal is opened.
-Times are stored in UTC. A corrupt file is moved aside and a new journal started; a journal that cannot be written
-raises JournalUnavailable, which a caller catches to run with the journal off.
+Times are stored in UTC. A damaged file is kept aside and what still reads of it is saved into a new journal
+(voicecoach.journal_faults); a journal that cannot be written raises JournalUnavailable, which a caller catches to
+run with the journal off. Commands that only read open it with open_to_read, which reads a read-only one as it is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import logging
 import os
 import sqlite3
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from voicecoach.errors import UserError
+from voicecoach.journal_faults import (
+    EMPTY,
+    JournalUnavailable,
+    emptied,
+    integrity_problem,
+    is_busy,
+    is_read_only,
+    is_unavailable,
+    lock_free,
+    read_only_connection,
+    report_repair,
+    restore,
+    set_aside,
+    unavailable,
+)
 from voicecoach.session import Outcome
 
 log = logging.getLogger(__name__)
@@ -61,7 +77,6 @@ DIR_MODE = 0o700
 # Waiting this long for another process (the daemon, a CLI command) to finish its write is normal;
 # longer means something is stuck.
 BUSY_TIMEOUT_S = 5.0
-_CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
 
 @dataclass(frozen=True)
@@ -99,41 +114,6 @@ class Event:
     at: datetime
 
 
-class JournalUnavailable(UserError):
-    """The journal cannot be opened or written; sessions still run, with the journal off."""
-
-
-def _problem_and_fix(path: Path, exc: BaseException) -> tuple[str, str]:
-    name = getattr(exc, "sqlite_errorname", "")
-    code = getattr(exc, "errno", None)
-    if name.startswith("SQLITE_FULL") or code in (errno.ENOSPC, errno.EDQUOT):
-        return "the disk is full", "free some disk space"
-    # SQLite reports a write refused for size (EFBIG) as an I/O error, like a dying SD card.
-    if name.startswith("SQLITE_IOERR") or code in (errno.EFBIG, errno.EIO):
-        return "writing to the disk failed: it may be full or failing", "free some disk space or check the disk"
-    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")) or code in (
-        errno.EPERM,
-        errno.EACCES,
-        errno.EROFS,
-    ):
-        return "its directory is read-only or not accessible", f"make {path.parent} writable"
-    return str(exc), f"check that {path.parent} is writable and has free space"
-
-
-def _unavailable(path: Path, exc: BaseException) -> JournalUnavailable:
-    problem, fix = _problem_and_fix(path, exc)
-    return JournalUnavailable(
-        f"the journal {path} cannot be written ({problem}); {fix} - until then sessions run with the journal off"
-    )
-
-
-def _is_unavailable(exc: BaseException) -> bool:
-    """The disk, the directory or the file failed, so the journal is off; anything else (a constraint) is a bug."""
-    if isinstance(exc, sqlite3.OperationalError | OSError):
-        return True
-    return getattr(exc, "sqlite_errorname", "").startswith(_CORRUPT)
-
-
 def _utc_text(when: datetime) -> str:
     if when.tzinfo is None:
         # A naive time would be stored as if it were UTC and shown hours off; that is a caller bug.
@@ -160,65 +140,74 @@ def _private_file(path: Path) -> None:
         path.chmod(FILE_MODE)
 
 
-def _companions(path: Path) -> list[Path]:
-    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
-
-
-def _integrity_problem(conn: sqlite3.Connection) -> str | None:
-    """What is wrong with the file, or None when it passes SQLite's integrity check."""
-    try:
-        rows = conn.execute("PRAGMA integrity_check").fetchall()
-    except sqlite3.DatabaseError as exc:
-        if getattr(exc, "sqlite_errorname", "").startswith(_CORRUPT):
-            return str(exc)
-        raise
-    return None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
-
-
-def _move_aside(path: Path, problem: str) -> None:
-    aside = path.with_name(f"{path.name}.corrupt-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
-    for source, target in zip([path, *_companions(path)], [aside, *_companions(aside)], strict=True):
-        if source.exists():
-            source.rename(target)
-    log.warning("journal %s is corrupt (%s): moved it to %s and started a new journal", path, problem, aside)
-
-
 class Journal:
     """An open journal. Use it from one thread; every method returns plain values."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    # How long a write waits for another process's write lock before it gives up.
+    busy_timeout_s = BUSY_TIMEOUT_S
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self._conn = conn
         self._lock_fd: int | None = None
         self._open_sessions: set[int] = set()
+        # Read-only, sessions that a dead process left open are shown as the next writable open will mark them.
+        self._unmarked = read_only and lock_free(self._lock_path())
 
     @classmethod
     def open(cls, path: Path) -> Journal:
         """Open (creating, migrating, checking and if need be replacing) the journal at path."""
+        created = False
         try:
+            created = not path.exists()
             return cls._open(path)
         except (sqlite3.OperationalError, OSError) as exc:
-            raise _unavailable(path, exc) from exc
+            # A file this open made and could not write to would be taken for a truncated journal next time.
+            with contextlib.suppress(OSError):
+                if created and emptied(path):
+                    path.unlink()
+            raise unavailable(path, exc) from exc
+
+    @classmethod
+    def open_to_read(cls, path: Path) -> Journal:
+        """For commands that only read: open() where the journal can be written, else the journal read as it is
+        (not marked, migrated or repaired), or an empty one where there is none. Writes to it are refused."""
+        try:
+            return cls.open(path)
+        except JournalUnavailable as exc:
+            if not is_read_only(exc.__cause__ or exc):
+                raise
+        try:
+            conn = read_only_connection(path, len(MIGRATIONS))
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise unavailable(path, exc) from exc
+        if conn is None:  # nothing to read: an empty journal, in memory
+            conn = sqlite3.connect(":memory:", isolation_level=None)
+            Journal(path, conn)._migrate()
+        return cls(path, conn, read_only=True)
 
     @classmethod
     def _open(cls, path: Path) -> Journal:
         _private_dir(path.parent)
+        was_emptied = emptied(path)
         _private_file(path)
         # Autocommit: every write below is its own transaction, committed before the call returns.
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn = sqlite3.connect(path, timeout=cls.busy_timeout_s, isolation_level=None)
         try:
-            problem = _integrity_problem(conn)
+            problem = EMPTY if was_emptied else integrity_problem(conn)
             if problem is not None:
-                conn.close()
-                _move_aside(path, problem)
+                rows, aside = set_aside(conn, path)
                 _private_file(path)
-                conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+                conn = sqlite3.connect(path, timeout=cls.busy_timeout_s, isolation_level=None)
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
                 raise sqlite3.OperationalError("the journal cannot use write-ahead logging here")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             journal = cls(path, conn)
             journal._migrate()
+            if problem is not None:
+                report_repair(path, problem, restore(conn, rows), aside)
             journal._mark_interrupted()
         except BaseException:
             conn.close()
@@ -260,6 +249,10 @@ class Journal:
                 WHERE outcome IS NULL
                 """
             )
+        except sqlite3.OperationalError as exc:
+            # Another process is writing: this bookkeeping is left to the next open.
+            if not is_busy(exc):
+                raise
         finally:
             os.close(fd)
 
@@ -267,11 +260,13 @@ class Journal:
 
     def _write(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
         """One statement, one durable commit (autocommit mode, WAL, synchronous=FULL)."""
+        if self.read_only:
+            raise unavailable(self.path, OSError(errno.EROFS, "read-only"))
         try:
             return self._conn.execute(sql, params)
         except (sqlite3.DatabaseError, OSError) as exc:
-            if _is_unavailable(exc):
-                raise _unavailable(self.path, exc) from exc
+            if is_unavailable(exc):
+                raise unavailable(self.path, exc) from exc
             raise
 
     def start_session(
@@ -279,12 +274,13 @@ class Journal:
     ) -> int:
         """Record the start of a session and return its id."""
         if self._lock_fd is None:
+            # Shared: several live sessions may hold it; only an open with no live session takes it exclusively.
             try:
                 self._lock_fd = os.open(self._lock_path(), os.O_RDWR | os.O_CREAT, FILE_MODE)
+                fcntl.flock(self._lock_fd, fcntl.LOCK_SH | (0 if self.busy_timeout_s else fcntl.LOCK_NB))
             except OSError as exc:
-                raise _unavailable(self.path, exc) from exc
-            # Shared: several live sessions may hold it; only an open with no live session takes it exclusively.
-            fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
+                self._release_lock()
+                raise unavailable(self.path, exc) from exc
         cursor = self._write(
             "INSERT INTO sessions (exercise, planned_reps, hold_s, rest_s, started_at) VALUES (?, ?, ?, ?, ?)",
             (exercise_key, planned_reps, hold_s, rest_s, _utc_text(started_at)),
@@ -305,9 +301,7 @@ class Journal:
 
     def finish_session(self, sid: int, outcome: Outcome | str, ended_at: datetime) -> None:
         """Record how a session ended: completed, stopped, or could_not_finish ("orkar inte")."""
-        result = Outcome(outcome)
-        if result is Outcome.INTERRUPTED:
-            raise ValueError("interrupted is set by the journal for sessions cut off, not by a caller")
+        result = caller_outcome(outcome)
         self._write(
             "UPDATE sessions SET outcome = ?, ended_at = ? WHERE id = ?", (str(result), _utc_text(ended_at), sid)
         )
@@ -325,8 +319,8 @@ class Journal:
         try:
             return self._conn.execute(sql, params).fetchall()
         except (sqlite3.DatabaseError, OSError) as exc:
-            if _is_unavailable(exc):
-                raise _unavailable(self.path, exc) from exc
+            if is_unavailable(exc):
+                raise unavailable(self.path, exc) from exc
             raise
 
     def sessions(self, since: datetime | None = None) -> list[SessionRecord]:
@@ -344,7 +338,7 @@ class Journal:
             (floor,),
         ):
             reps.setdefault(sid, []).append(Rep(rep=rep, hold_s=hold, completed_at=datetime.fromisoformat(at)))
-        return [
+        records = [
             SessionRecord(
                 id=sid,
                 exercise=exercise,
@@ -358,6 +352,8 @@ class Journal:
             )
             for sid, exercise, planned, hold, rest, started, ended, outcome in rows
         ]
+        # Read-only, what _mark_interrupted would have written.
+        return [_interrupted(r) if self._unmarked and r.outcome is None else r for r in records]
 
     def events(self) -> list[Event]:
         """Every recorded event, oldest first."""
@@ -365,7 +361,7 @@ class Journal:
         return [Event(kind=kind, value=value, at=datetime.fromisoformat(at)) for kind, value, at in rows]
 
     def integrity_ok(self) -> bool:
-        return _integrity_problem(self._conn) is None
+        return integrity_problem(self._conn) is None
 
     def schema_version(self) -> int:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
@@ -389,3 +385,16 @@ class Journal:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _interrupted(record: SessionRecord) -> SessionRecord:
+    ended = max((r.completed_at for r in record.reps), default=record.started_at)
+    return replace(record, outcome=Outcome.INTERRUPTED, ended_at=ended)
+
+
+def caller_outcome(outcome: Outcome | str) -> Outcome:
+    """How a caller may end a session; interrupted is for the journal to set."""
+    result = Outcome(outcome)
+    if result is Outcome.INTERRUPTED:
+        raise ValueError("interrupted is set by the journal for sessions cut off, not by a caller")
+    return result

@@ -13,8 +13,10 @@ import http.client
 import os
 import re
 import shutil
+import stat
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -84,6 +86,16 @@ def source_url(spec: ModelSpec, mirror: str | None) -> str:
     """The official URL, or the mirror's: a full URL to the zip, or a directory URL that holds the same file name."""
     if not mirror:
         return spec.url
+    try:
+        parts = urllib.parse.urlsplit(mirror)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number
+        usable = False
+    if not usable:
+        raise ModelError(
+            f"--url {mirror!r} is not an http:// or https:// URL; give the mirror's address,"
+            " e.g. --url https://mirror.example/vosk/"
+        )
     if mirror.endswith(".zip"):
         return mirror
     return f"{mirror.rstrip('/')}/{spec.file_name}"
@@ -324,9 +336,9 @@ def _install(url: str, part: Path, spec: ModelSpec, models_dir: Path) -> None:
         try:
             with zipfile.ZipFile(part) as archive:
                 members = archive.infolist()
-                unsafe = [m.filename for m in members if _escapes(m.filename)]
-                if unsafe:
-                    raise _corrupt(part, f"{spec.file_name} from {url} has a path outside its folder: {unsafe[0]}")
+                problem = _bad_members(members)
+                if problem:
+                    raise _corrupt(part, f"{spec.file_name} from {url} is bad: it {problem}")
                 needed = sum(m.file_size for m in members)
                 free = shutil.disk_usage(models_dir).free
                 if free < needed:
@@ -348,6 +360,24 @@ def _install(url: str, part: Path, spec: ModelSpec, models_dir: Path) -> None:
 def _escapes(name: str) -> bool:
     path = PurePosixPath(name.replace("\\", "/"))
     return path.is_absolute() or ".." in path.parts
+
+
+def _bad_members(members: list[zipfile.ZipInfo]) -> str | None:
+    """What makes the entries unsafe or impossible to extract, or None. A vosk model is plain files and folders:
+    a symbolic link (which zipfile would write as a file) or a file that another entry needs as a folder is bad."""
+    files: set[PurePosixPath] = set()
+    parents: set[PurePosixPath] = set()
+    for member in members:
+        if _escapes(member.filename):
+            return f"has a path outside its folder: {member.filename}"
+        if stat.S_ISLNK(member.external_attr >> 16):
+            return f"has a symbolic link, {member.filename}"
+        path = PurePosixPath(member.filename.replace("\\", "/"))
+        parents.update(path.parents)
+        if not member.is_dir():
+            files.add(path)
+    both = sorted(files & parents)
+    return f"has {both[0]} both as a file and as a folder" if both else None
 
 
 def _model_root(staging: Path, name: str) -> Path | None:

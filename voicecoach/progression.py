@@ -8,7 +8,7 @@ leaves to us (how many days make "confident", how fast the endurance hold rises,
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -164,11 +164,23 @@ def _following(exercise: Exercise) -> Exercise | None:
     return min(later, key=lambda e: e.order) if later else None
 
 
+def in_a_row(exercise: Exercise, rules: Rules) -> int:
+    """Repetitions in a row that make a set confident: rules.in_a_row, else the guide's own set (10), whatever the
+    configured set."""
+    return rules.in_a_row or find_exercise(exercise.key).reps
+
+
+def _shortest_hold(exercise: Exercise) -> int:
+    """The shortest hold, in the guide's numbers, of a set that counts towards moving on."""
+    guide = find_exercise(exercise.key)
+    return guide.hold_range_s[0] if guide.hold_range_s else guide.hold_s
+
+
 def confident_days(sessions: list[SessionRecord], exercise: Exercise, now: datetime, rules: Rules) -> int:
-    """Separate days with a confident session (the programme's full set in a row, or rules.in_a_row; completed)
+    """Separate days with a confident session (the guide's set in a row, or rules.in_a_row; completed)
     since the last "orkar inte"."""
-    needed = rules.in_a_row or exercise.reps
-    shortest_hold = exercise.hold_range_s[0] if exercise.hold_range_s else exercise.hold_s
+    needed = in_a_row(exercise, rules)
+    shortest_hold = _shortest_hold(exercise)
     days: set[date] = set()
     for s in sessions:
         if s.exercise != exercise.key:
@@ -196,6 +208,37 @@ def endurance(sessions: list[SessionRecord], rules: Rules) -> Endurance:
             if complete == rules.endurance_sessions_per_step:
                 hold, complete = min(hold + rules.endurance_step_s, goal), 0
     return Endurance(hold, goal, complete, rules.endurance_sessions_per_step)
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """A configured number below what the progression waits for: a set with it never counts towards a step."""
+
+    exercise: str  # the exercise's key
+    field: str  # the Exercise field: "reps" or "hold_s"
+    configured: int
+    needed: int
+    following: str | None  # the exercise it never moves on to; None: the endurance hold never rises
+
+
+def shortfalls(programme: Iterable[Exercise], rules: Rules) -> list[Shortfall]:
+    """The configured sets the progression never counts: too few in a row, too short a hold, or (endurance)
+    too few repetitions for the hold to rise."""
+    found: list[Shortfall] = []
+    for exercise in programme:
+        following = _following(exercise)
+        if following is not None:
+            needs = {"reps": in_a_row(exercise, rules), "hold_s": _shortest_hold(exercise)}
+        elif exercise.key == ENDURANCE.key:
+            needs = {"reps": ENDURANCE.reps}
+        else:
+            continue
+        for field_name, needed in needs.items():
+            configured = getattr(exercise, field_name)
+            if configured < needed:
+                key = following.key if following else None
+                found.append(Shortfall(exercise.key, field_name, configured, needed, key))
+    return found
 
 
 def regular_since(sessions: list[SessionRecord], now: datetime, rules: Rules) -> date | None:
