@@ -71,8 +71,9 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
             if server.cut_after is not None:
                 body, server.cut_after = body[: server.cut_after], None
                 self.close_connection = True
-            self.wfile.write(body)
+            # Noted before writing: the client may have read it all, and the test asserted, before the next line runs.
             server.sent.append(len(body))
+            self.wfile.write(body)
 
         def log_message(self, *_args: object) -> None:
             pass
