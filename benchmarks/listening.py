@@ -30,6 +30,7 @@ from speech_corpus import (  # noqa: E402
     echo_of,
     espeak,
     ko_model_dir,
+    listen,
     narration,
     noise,
     real_speech,
@@ -65,16 +66,10 @@ def rss_mb() -> float:
 
 
 def run(listener: Listener, mic: np.ndarray, played: np.ndarray | None = None) -> tuple[list[Detection], list[float]]:
-    """Detections, and for each the processing time of the block that produced it."""
-    found: list[Detection] = []
+    """Detections, and for each the processing time of the block that produced it; the played signal is handed
+    over as live (speech_corpus.listen)."""
     costs: list[float] = []
-    for i in range(0, mic.size, BLOCK):
-        started = time.perf_counter()
-        new = listener.feed(mic[i : i + BLOCK], None if played is None else played[i : i + BLOCK])
-        spent = time.perf_counter() - started
-        found += new
-        costs += [spent] * len(new)
-    return found + listener.flush(), costs
+    return listen(listener, mic, played, costs), costs
 
 
 def spoken_commands(commands: tuple[Command, ...]) -> list[tuple[Command, int, int, np.ndarray]]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from live_session import LiveSession
 from pulse import PulseServer, missing_tools, reinitialise_portaudio
 
 from voicecoach.language import Pack, load_pack
@@ -64,3 +65,16 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
         reinitialise_portaudio()
         yield server
     reinitialise_portaudio()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Callable[..., LiveSession]]:
+    started: list[LiveSession] = []
+
+    def start(args: list[str], env: dict[str, str]) -> LiveSession:
+        started.append(LiveSession(args, env, tmp_path))
+        return started[-1]
+
+    yield start
+    for session in started:
+        session.close()

@@ -7,6 +7,7 @@ exactly the samples it played; `mic` is a microphone: play a WAV into it and the
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +152,124 @@ class PulseServer:
     def play(self, wav: Path, sink: str = MICROPHONE) -> subprocess.Popen[bytes]:
         """Play a WAV file into a sink (by default: say it into the virtual microphone); wait() on the result."""
         return subprocess.Popen(["paplay", "-d", sink, str(wav)], env=self.environ(), stderr=subprocess.PIPE)
+
+    def load_module(self, name: str, *args: str) -> int:
+        """Load a module into the server; its index, for unload_module."""
+        return int(self.pactl("load-module", name, *args).stdout.strip())
+
+    def unload_module(self, index: int) -> None:
+        self.pactl("unload-module", str(index), check=False)
+
+    @contextlib.contextmanager
+    def echo_route(self, name: str, latency_ms: int = 100) -> Iterator[EchoRoute]:
+        """A room in which the microphone hears the speaker (or, for "none", does not); see ECHO_ROUTES."""
+        if name not in ECHO_ROUTES:
+            raise PulseError(f"no echo route {name!r}: choose one of {', '.join(ECHO_ROUTES)}")
+        modules: list[int] = []
+        try:
+            loopback = None
+            if name in ("loopback", "canceller"):
+                modules.append(
+                    self.load_module(
+                        "module-loopback",
+                        f"source={SPEAKER}.monitor",
+                        f"sink={MICROPHONE}",
+                        f"latency_msec={latency_ms}",
+                        "source_dont_move=true",
+                        "sink_dont_move=true",
+                    )
+                )
+                loopback = self._sink_input_of(modules[-1])
+            if name == "canceller":
+                modules.append(
+                    self.load_module(
+                        "module-echo-cancel",
+                        f"source_master={MICROPHONE}.monitor",
+                        f"sink_master={SPEAKER}",
+                        "aec_method=webrtc",
+                        f'aec_args="{CANCELLER_ARGS}"',
+                        f"source_name={CANCELLED_SOURCE}",
+                        f"sink_name={CANCELLED_SINK}",
+                    )
+                )
+            yield EchoRoute(self, name, loopback)
+        finally:
+            for index in reversed(modules):
+                self.unload_module(index)
+
+    def _sink_input_of(self, module: int) -> int:
+        """The sink input a module plays through (a loopback's)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            current = None
+            for line in self.pactl("list", "sink-inputs").stdout.splitlines():
+                if line.startswith("Sink Input #"):
+                    current = int(line.removeprefix("Sink Input #"))
+                elif line.strip() == f"Owner Module: {module}" and current is not None:
+                    return current
+            time.sleep(0.05)
+        raise PulseError(f"module {module} has no sink input")
+
+
+# -- rooms in which the microphone hears the speaker ------------------------------------------------------------------
+
+# What each route is. "monitor": one clock, the microphone is the speaker itself (as a USB speakerphone is);
+# "loopback": two devices, the speaker's sound reaches the microphone late, through PulseAudio's loopback, whose
+# adaptive resampler makes the delay wander as two USB devices' clocks do (about 80 ppm measured here);
+# "canceller": the same two devices behind PulseAudio's own WebRTC echo canceller, as PipeWire's echo-cancel
+# module puts one in front of an app on Raspberry Pi OS.
+ECHO_ROUTES = {
+    "none": "the microphone hears no speaker",
+    "monitor": "the microphone is the speaker's monitor (one clock)",
+    "loopback": "the speaker reaches the microphone through a loopback (two clocks, a delay that drifts)",
+    "canceller": "the loopback behind PulseAudio's WebRTC echo canceller",
+}
+CANCELLED_SOURCE = "ec_src"
+# The WebRTC canceller's own gain control and noise suppression, off: the level they change and the speech they
+# take out hurt the recogniser more than the noise they remove helps it (README, "Behind a system echo canceller").
+CANCELLER_ARGS = "analog_gain_control=0 digital_gain_control=0 noise_suppression=0"
+CANCELLED_SINK = "ec_sink"
+# PulseAudio volumes are cubic: a linear gain g is the volume g ** (1/3) of 100 %.
+PA_NORM = 65536
+
+
+@dataclass
+class EchoRoute:
+    """Where the app plays and records, and where her voice is played, in one echo route of a PulseServer."""
+
+    server: PulseServer
+    name: str
+    loopback: int | None = None
+
+    @property
+    def app_sink(self) -> str:
+        return CANCELLED_SINK if self.name == "canceller" else SPEAKER
+
+    @property
+    def app_source(self) -> str:
+        if self.name == "canceller":
+            return CANCELLED_SOURCE
+        return f"{SPEAKER}.monitor" if self.name == "monitor" else f"{MICROPHONE}.monitor"
+
+    @property
+    def voice_sink(self) -> str:
+        """Where her voice is played: into the same sink as the coach's where the microphone is its monitor."""
+        return SPEAKER if self.name == "monitor" else MICROPHONE
+
+    def environ(self) -> dict[str, str]:
+        """The environment for an app in this room: the ALSA `pulse` device plays and records where it should."""
+        return {**self.server.environ(), "PULSE_SINK": self.app_sink, "PULSE_SOURCE": self.app_source}
+
+    def set_echo_gain(self, gain_db: float) -> None:
+        """How loud the loopback's echo is, in dB (0: as loud as played). Only routes with a loopback have one."""
+        if self.loopback is None:
+            raise PulseError(f"the {self.name!r} route has no echo level to set")
+        volume = round(PA_NORM * (10 ** (gain_db / 20)) ** (1 / 3))
+        self.server.pactl("set-sink-input-volume", str(self.loopback), str(volume))
+
+    def say(self, wav: Path) -> subprocess.Popen[bytes]:
+        """Her voice: play a WAV file where this room's microphone hears it."""
+        return self.server.play(wav, self.voice_sink)
 
 
 class Recording:

@@ -11,6 +11,7 @@ import io
 import os
 import shutil
 import subprocess
+import time
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,9 +21,12 @@ import numpy as np
 import pytest
 
 from voicecoach.clips import read_wav
-from voicecoach.listen.resample import RATE, to_rate
+from voicecoach.listen import Detection, Listener, PlayedSignal
+from voicecoach.listen.resample import RATE, read_at, to_rate
+from voicecoach.mixer import Played
 
 KO_COMMANDS = Path(__file__).parent / "data" / "commands-ko.toml"
+KO_NARRATION = Path(__file__).parent / "data" / "narration-ko.toml"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SV_SPEECH = SHARED / "data" / "sv-speech"
 # Voices as the tests vary them: espeak-ng words a minute and pitch (0-99).
@@ -137,6 +141,39 @@ def room(rng: np.random.Generator, delay_s: float = 0.03, rt60_s: float = 0.25) 
     return np.concatenate((np.zeros(int(delay_s * RATE)), tail / np.abs(tail).sum() * 4)).astype(np.float32)
 
 
+def drifting(played: np.ndarray, delay_s: float, ppm: float) -> np.ndarray:
+    """played as a second device hears it: delay_s late, and later still as its clock runs ppm slower."""
+    positions = np.arange(played.size) * (1 - ppm * 1e-6) - delay_s * RATE
+    return read_at(played, 0, positions)
+
+
+def listen(
+    listener: Listener,
+    mic: np.ndarray,
+    played: np.ndarray | None = None,
+    costs: list[float] | None = None,
+    block: int = 1600,
+) -> list[Detection]:
+    """What a listener hears in mic (16 kHz), with played as the coach's output where it has one, handed over as
+    live: through a PlayedSignal, a block ahead of the microphone (the output's buffer), paired by count and lined
+    up by the echo tracker, not by construction. costs, if given, gets the processing time of the block that
+    ended each detection (those of the end of input are not timed)."""
+    reference = PlayedSignal(RATE) if played is not None else None
+    if reference is not None and played is not None:
+        reference.tap(Played(0, played[:block], None, ()))
+    found: list[Detection] = []
+    for i in range(0, mic.size, block):
+        started = time.perf_counter()
+        if reference is not None and played is not None:
+            reference.tap(Played(i + block, played[i + block : i + 2 * block], None, ()))
+        chunk = mic[i : i + block]
+        new = listener.feed(chunk, reference.take(chunk) if reference is not None else None)
+        if costs is not None:
+            costs += [time.perf_counter() - started] * len(new)
+        found += new
+    return found + listener.flush()
+
+
 def echo_of(played: np.ndarray, response: np.ndarray) -> np.ndarray:
     """What the microphone hears of the played signal: through the room, and a speaker that saturates a little."""
     heard = np.convolve(played, response)[: played.size]
@@ -156,20 +193,23 @@ def _state_dir(path: Path) -> Iterator[None]:
             os.environ["VOICECOACH_STATE_DIR"] = old
 
 
-def narration(directory: Path, seconds: float, lang: str = "sv") -> np.ndarray:
-    """At least `seconds` of the coach's own narration, rendered by `voicecoach session --render`."""
+def narration(directory: Path, seconds: float, lang: str = "sv", pack: Path | None = None) -> np.ndarray:
+    """At least `seconds` of the coach's own narration, rendered by `voicecoach session --render` (in a pack file's
+    words, if given: KO_NARRATION says the Korean commands)."""
     from voicecoach.cli import main
 
     parts: list[np.ndarray] = []
     total = 0
     exercises = ("identification", "strength", "speed", "endurance")
     directory.mkdir(parents=True, exist_ok=True)
+    language = ["--pack", str(pack)] if pack is not None else ["--lang", lang]
+    name = pack.stem if pack is not None else lang
     with _state_dir(directory / "state"):
         for i in range(64):
-            path = directory / f"narration-{lang}-{i % len(exercises)}.wav"
+            path = directory / f"narration-{name}-{i % len(exercises)}.wav"
             if not path.exists():
                 with contextlib.redirect_stderr(io.StringIO()):
-                    status = main(["session", exercises[i % len(exercises)], "--lang", lang, "--render", str(path)])
+                    status = main(["session", exercises[i % len(exercises)], *language, "--render", str(path)])
                 assert status == 0, f"rendering the narration failed ({status})"
             samples, rate = read_wav(path)
             parts.append(to_rate(samples, rate))

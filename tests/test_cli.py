@@ -127,3 +127,28 @@ def test_english_timeline_speaks_english(capsys, state_dir):
     texts = [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()]
     assert texts[1:4] == ["One of one", "Squeeze", "one"]
     assert "Release slowly" in texts
+
+
+@pytest.mark.speech
+def test_a_pack_file_is_spoken_instead_of_the_language(capsys, state_dir):
+    pack = Path(__file__).parent / "data" / "narration-ko.toml"
+    assert main(["session", "strength", "--pack", str(pack), "--reps", "1", "--timeline"]) == 0
+    texts = [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()]
+    assert texts[1:4] == ["하나 번 중 첫 번째", "조여요", "하나"]
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "speech.pack: cannot read language pack"),
+        ("code = 'xx'\n", "missing 'name'"),
+        ("not toml [", "is not valid TOML"),
+    ],
+)
+def test_a_pack_file_that_cannot_be_spoken_is_one_line_and_exit_78(content, fragment, capsys, state_dir, tmp_path):
+    pack = tmp_path / "pack.toml"
+    if content is not None:
+        pack.write_text(content)
+    assert main(["session", "styrka", "--pack", str(pack), "--timeline"]) == 78
+    line = one_error_line(capsys)
+    assert "speech.pack" in line and fragment in line

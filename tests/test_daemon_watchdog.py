@@ -47,7 +47,7 @@ class BrokenVoice:
     def __init__(self) -> None:
         self.fed = 0
 
-    def feed(self, _block: np.ndarray, _state: str) -> list[Intent]:
+    def feed(self, _block: np.ndarray, _state: str, _adc_time: float | None = None) -> list[Intent]:
         self.fed += 1
         raise ValueError("the recognizer fell over")
 
@@ -100,8 +100,8 @@ def test_a_listener_that_fails_stops_the_pings_and_is_said_and_logged_once(
     assert daemon.watchdog.ping()
     block = np.zeros(1600, dtype=np.float32)
     with caplog.at_level(logging.ERROR, logger="voicecoach"):
-        daemon._on_mic(block)
-        daemon._on_mic(block)
+        daemon._on_mic(block, None)
+        daemon._on_mic(block, None)
     assert daemon.voice.fed == 1, "a failed listener is not fed again"  # type: ignore[union-attr]
     assert not daemon.watchdog.ping()
     assert pings(systemd) == [b"WATCHDOG=1"]

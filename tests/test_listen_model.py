@@ -4,15 +4,19 @@ as Swedish, on commands spoken by espeak-ng. Marked `model`: each test decodes s
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from speech_corpus import (
     KO_COMMANDS,
+    KO_NARRATION,
     active_rms,
+    drifting,
     echo_of,
     espeak,
+    listen,
     narration,
     noise,
     real_speech,
@@ -21,11 +25,15 @@ from speech_corpus import (
     speaking,
 )
 
+from voicecoach.cli import main
+from voicecoach.clips import write_wav
 from voicecoach.language import Command, load_commands, load_pack
-from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, open_recognizer
+from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal, open_recognizer
 from voicecoach.listen.listener import IDLE_QUIET_AFTER_S, normalised, pcm16
 from voicecoach.listen.recognizer import GRAMMAR, OPEN, load_model
 from voicecoach.listen.vocab import VocabularyError
+from voicecoach.mixer import Played
+from voicecoach.voice import REPORT_AFTER_S, Voice
 
 pytestmark = pytest.mark.model
 
@@ -48,10 +56,7 @@ def recognizer(loaded, commands) -> CommandRecognizer:
 
 
 def run(listener: Listener, mic: np.ndarray, played: np.ndarray | None = None) -> list[Detection]:
-    found: list[Detection] = []
-    for i in range(0, mic.size, 1600):
-        found += listener.feed(mic[i : i + 1600], None if played is None else played[i : i + 1600])
-    return found + listener.flush()
+    return listen(listener, mic, played)
 
 
 LEAD_S = 2.0
@@ -115,24 +120,43 @@ def test_commands_spoken_over_the_narration_are_heard(recognizer, commands, coac
     echo = echo_of(coach_voice, room(rng))
     mic = echo + noise(echo.size, rng) * 1e-3
     session = [c for c in commands if "session" in c.states]
-    said: list[tuple[float, float, Command]] = []
-    echo_level = active_rms(echo)
-    start = 10 * RATE  # the canceller has heard the coach for a while, as in a session
-    for i, command in enumerate(itertools.islice(itertools.cycle(session), 16)):
-        speed, pitch = VOICES[i % len(VOICES)]
-        spoken = espeak(command.phrase, "ko", speed, pitch)
-        # Over the coach's voice, starting while she speaks, and as loud as its echo at the microphone.
-        start = speaking(coach_voice, start)
-        spoken *= echo_level / active_rms(spoken)
-        mic[start : start + spoken.size] += spoken
-        said.append((start / RATE, (start + spoken.size) / RATE, command))
-        start += spoken.size + int(rng.uniform(6, 8) * RATE)
-    assert start < mic.size
+    # The canceller has heard the coach for a while, as in a session.
+    said = say_over(mic, echo, session, 16, 10 * RATE, (6, 8), rng)
     found = run(Listener(recognizer, EchoCanceller(), state="session"), mic, coach_voice)
-    heard = [c for s, e, c in said if any(s - 0.2 <= d.speech_start <= e and d.intent == c.intent for d in found)]
-    stray = [d for d in found if not any(s - 0.2 <= d.speech_start <= e for s, e, _ in said)]
+    heard, stray = sort_out(said, found)
     assert stray == [], "the narration was taken for a command"
     assert len(heard) >= 0.85 * len(said), f"heard {len(heard)} of {len(said)}"
+
+
+def say_over(
+    mic: np.ndarray,
+    echo: np.ndarray,
+    commands: list[Command],
+    count: int,
+    start: int,
+    gap_s: tuple[float, float],
+    rng: np.random.Generator,
+) -> list[tuple[float, float, Command]]:
+    """Add count of the commands to mic in turn, each starting while the coach speaks (in echo) from sample start
+    on, as loud as its echo, gap_s apart; when each was said."""
+    said: list[tuple[float, float, Command]] = []
+    for i, command in enumerate(itertools.islice(itertools.cycle(commands), count)):
+        speed, pitch = VOICES[i % len(VOICES)]
+        spoken = espeak(command.phrase, "ko", speed, pitch)
+        start = speaking(echo, start)
+        spoken *= active_rms(echo) / active_rms(spoken)
+        mic[start : start + spoken.size] += spoken
+        said.append((start / RATE, (start + spoken.size) / RATE, command))
+        start += spoken.size + int(rng.uniform(*gap_s) * RATE)
+    assert start < mic.size
+    return said
+
+
+def sort_out(said: list[tuple[float, float, Command]], found: list[Detection]) -> tuple[list[Command], list[Detection]]:
+    """The commands heard as themselves, and what was heard where nobody spoke."""
+    heard = [c for s, e, c in said if any(s - 0.2 <= d.speech_start <= e and d.intent == c.intent for d in found)]
+    stray = [d for d in found if not any(s - 0.2 <= d.speech_start <= e for s, e, _ in said)]
+    return heard, stray
 
 
 def test_the_narration_alone_is_never_a_command(recognizer, coach_voice) -> None:
@@ -252,3 +276,74 @@ def test_a_pack_without_answers_hears_nothing_while_a_question_waits(loaded, com
     pcm = pcm16(normalised(espeak(answer.phrase, "ko", 170, 50)))
     assert CommandRecognizer(loaded, commands).decode(pcm, "question") is not None
     assert without.decode(pcm, "question") is None
+
+
+@pytest.fixture(scope="module")
+def ko_narration(tmp_path_factory) -> np.ndarray:
+    """Three minutes of the coach narrating in Korean: its lines say the commands (멈춤, 계속해, 정지, 넘어가)."""
+    return narration(tmp_path_factory.mktemp("ko-narration"), 180, pack=KO_NARRATION)
+
+
+# (the echo's delay beyond the count, the clocks' drift in ppm): a second device's buffers, and two sound cards.
+LATE_ROOMS = [(0.12, 80.0), (0.35, -60.0)]
+
+
+@pytest.mark.parametrize(("delay_s", "ppm"), LATE_ROOMS, ids=[f"{d * 1000:.0f}ms-{p:+.0f}ppm" for d, p in LATE_ROOMS])
+def test_the_coachs_own_commands_in_a_late_drifting_echo_are_never_heard(recognizer, ko_narration, delay_s, ppm):
+    rng = np.random.default_rng(21)
+    mic = echo_of(drifting(ko_narration, delay_s, ppm), room(rng, delay_s=0.005)) + noise(ko_narration.size, rng) * 1e-3
+    assert run(Listener(recognizer, EchoCanceller(), state="session"), mic, ko_narration) == []
+
+
+@pytest.mark.parametrize(("delay_s", "ppm"), LATE_ROOMS, ids=[f"{d * 1000:.0f}ms-{p:+.0f}ppm" for d, p in LATE_ROOMS])
+def test_her_commands_over_a_late_drifting_echo_are_heard(recognizer, commands, ko_narration, delay_s, ppm):
+    rng = np.random.default_rng(22)
+    echo = echo_of(drifting(ko_narration, delay_s, ppm), room(rng, delay_s=0.005))
+    mic = echo + noise(echo.size, rng) * 1e-3
+    session = [c for c in commands if c.intent in ("pause", "stop")]
+    # After a minute of narration: by then the drift between the clocks has been measured and followed, and the
+    # canceller has learnt the room (before, it removed 3-9 dB of this room's echo, and commands were missed).
+    said = say_over(mic, echo, session, 10, 60 * RATE, (9, 12), rng)
+    found = run(Listener(recognizer, EchoCanceller(), state="session"), mic, ko_narration)
+    heard, stray = sort_out(said, found)
+    assert stray == [], "the narration was taken for a command"
+    assert len(heard) >= 0.8 * len(said), f"heard {len(heard)} of {len(said)}"
+
+
+def test_the_echo_is_reported_once_the_coach_has_spoken_long_enough(recognizer, ko_narration) -> None:
+    played = PlayedSignal(RATE)
+    voice = Voice(lambda: Listener(recognizer, EchoCanceller()), played)
+    mic = drifting(ko_narration, 0.1, 0.0) * 0.3 + noise(ko_narration.size, np.random.default_rng(4)) * 1e-3
+    reports = []
+    played.tap(Played(0, ko_narration[:1600], None, ()))
+    for i in range(0, 60 * RATE, 1600):
+        played.tap(Played(i + 1600, ko_narration[i + 1600 : i + 3200], None, ()))
+        voice.hear(mic[i : i + 1600], "session")
+        reports.append(voice.echo_report())
+    found = [r for r in reports if r is not None]
+    # Once, and not before REPORT_AFTER_S of its echo was heard.
+    assert len(found) == 1
+    assert reports.index(found[0]) * 0.1 >= REPORT_AFTER_S
+    assert found[0].delay_ms == pytest.approx(100, abs=2)
+    assert found[0].echo_db == pytest.approx(-10.5, abs=2)  # 0.3 of what was played
+    assert found[0].verdicts[0] == "good"
+
+
+def test_recognize_lines_a_recording_up_with_what_was_played_as_live(
+    ko_narration, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`voicecoach recognize MIC.wav --echo PLAYED.wav`: the echo 150 ms late (a second device), her stop over it."""
+    rng = np.random.default_rng(8)
+    played = ko_narration[: 40 * RATE]
+    echo = drifting(played, 0.15, 0.0) * 0.5
+    mic = echo + noise(echo.size, rng) * 1e-3
+    stop = espeak("정지", "ko")
+    at = speaking(echo, 25 * RATE)
+    mic[at : at + stop.size] += stop * (active_rms(echo) / active_rms(stop))
+    write_wav(tmp_path / "mic.wav", mic, RATE)
+    write_wav(tmp_path / "played.wav", played, RATE)
+    args = ["recognize", str(tmp_path / "mic.wav"), "--echo", str(tmp_path / "played.wav"), "--state", "session"]
+    assert main([*args, "--model", str(require_ko_model()), "--commands", str(KO_COMMANDS)]) == 0
+    [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert line["intent"] == "stop" and abs(line["speech_start"] - at / RATE) < 0.3
+    assert line["above_echo_db"] > 0 and line["coherence"] < 0.1

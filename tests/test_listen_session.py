@@ -4,16 +4,14 @@ microphone of the `pulse` fixture while the set plays into its virtual speaker."
 
 from __future__ import annotations
 
-import queue
 import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import one_error_line
-from pulse import PulseServer, voicecoach_command
+from live_session import LiveSession
+from pulse import PulseServer
 from speech_corpus import KO_COMMANDS, phrase_wavs, require_ko_model, say_until
 
 from voicecoach import audio, config
@@ -93,71 +91,6 @@ def test_an_unknown_microphone_is_named_before_the_model_loads(
     assert main(["session", "styrka", "--listen", *args]) == 1
     line = one_error_line(capsys)
     assert "'no-such-mic' is not an input device" in line and "voicecoach devices" in line
-
-
-class LiveSession:
-    """`voicecoach ARGS` in a process of its own; its stdout read line by line on a thread, its stderr to a file."""
-
-    def __init__(self, args: list[str], env: dict[str, str], directory: Path) -> None:
-        self.lines: list[str] = []
-        self._new: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._stderr = directory / "stderr.txt"
-        with self._stderr.open("w") as stderr:
-            self.process = subprocess.Popen(
-                [*voicecoach_command(), *args],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-            )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-            self._new.put(line)
-        self._new.put(None)
-
-    def wait_line(self, wanted: Callable[[str], bool], timeout: float, what: str) -> str:
-        """The next line printed that is wanted; TimeoutError if none comes in time."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._new.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise TimeoutError(f"{what} was not printed in {timeout:.0f} s") from None
-            if line is None:
-                raise AssertionError(f"the session ended before {what} was printed: {self.explain()}")
-            if wanted(line):
-                return line
-
-    def stderr(self) -> str:
-        return self._stderr.read_text(errors="replace")
-
-    def explain(self) -> str:
-        return f"exit {self.process.poll()}; stdout:\n" + "\n".join(self.lines) + f"\nstderr:\n{self.stderr()}"
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._reader.join(timeout=5)
-
-
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[Callable[..., LiveSession]]:
-    started: list[LiveSession] = []
-
-    def start(args: list[str], env: dict[str, str]) -> LiveSession:
-        started.append(LiveSession(args, env, tmp_path))
-        return started[-1]
-
-    yield start
-    for session in started:
-        session.close()
 
 
 @pytest.mark.audio

@@ -78,14 +78,16 @@ def test_mixer_cut_silences_within_one_block():
 
 def test_mixer_offers_what_it_played_sample_aligned():
     mixer = Mixer(8000)
-    heard: list[tuple[int, np.ndarray]] = []
-    mixer.add_tap(lambda start, block: heard.append((start, block.copy())))
-    mixer.schedule([Scheduled(150, np.ones(10, dtype=np.float32))])
-    for _ in range(3):
-        mixer.render(np.zeros(100, dtype=np.float32))
-    assert [start for start, _ in heard] == [0, 100, 200]
-    played = np.concatenate([block for _, block in heard])
+    heard: list[tuple[int, np.ndarray, float | None, tuple[object, ...]]] = []
+    mixer.add_tap(lambda p: heard.append((p.position, p.samples.copy(), p.dac_time, p.tags)))
+    mixer.schedule([Scheduled(150, np.ones(10, dtype=np.float32), "Paus.")])
+    for i in range(3):
+        mixer.render(np.zeros(100, dtype=np.float32), dac_time=7.0 + i)
+    assert [start for start, *_ in heard] == [0, 100, 200]
+    played = np.concatenate([block for _, block, *_ in heard])
     assert np.flatnonzero(played).tolist() == list(range(150, 160))
+    # When each block is heard, as the output stream said, and what was sounding in it.
+    assert [(at, tags) for _, _, at, tags in heard] == [(7.0, ()), (8.0, ("Paus.",)), (9.0, ())]
 
 
 def test_mixer_plays_a_late_clip_at_once_instead_of_dropping_it():

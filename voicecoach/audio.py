@@ -115,10 +115,10 @@ class OutputStream:
         or the end of the last word is lost (closing drops the buffer through ALSA's pulse plugin)."""
         return self.latency + 2 * BLOCK_FRAMES / self.mixer.rate
 
-    def _callback(self, outdata, frames, _time, status) -> None:
+    def _callback(self, outdata, frames, time, status) -> None:
         if status.output_underflow:
             self.underruns += 1
-        self.mixer.render(outdata[:, 0])
+        self.mixer.render(outdata[:, 0], _stamp(time.outputBufferDacTime))
 
     @property
     def active(self) -> bool:
@@ -133,6 +133,11 @@ class OutputStream:
         _close(self._stream)
 
 
+def _stamp(stream_time: float) -> float | None:
+    """A block's DAC or ADC time, on PortAudio's stream clock; host APIs that do not know it give 0."""
+    return float(stream_time) if stream_time > 0 else None
+
+
 def _close(stream: object) -> None:
     """Stop and close, where a stream whose device has vanished may refuse to stop cleanly."""
     # The device is gone; whatever PortAudio says now, closing is all that is left to do.
@@ -143,10 +148,11 @@ def _close(stream: object) -> None:
 
 
 class InputStream:
-    """A long-lived mono input stream. Its callback copies each block to on_block and returns at once:
-    the receiver (the event loop) does all the work. Counts overflows."""
+    """A long-lived mono input stream. Its callback copies each block, with the time its first sample was
+    recorded (PortAudio's stream clock, None where unknown), to on_block and returns at once: the receiver
+    (the event loop) does all the work. Counts overflows."""
 
-    def __init__(self, device: Device, rate: int, on_block: Callable[[np.ndarray], None]) -> None:
+    def __init__(self, device: Device, rate: int, on_block: Callable[[np.ndarray, float | None], None]) -> None:
         self.device = device
         self.rate = rate
         self.frames = 0
@@ -165,11 +171,11 @@ class InputStream:
         except Exception as exc:
             raise AudioError(f"cannot open audio input {device.name!r}: {exc}") from exc
 
-    def _callback(self, indata, frames, _time, status) -> None:
+    def _callback(self, indata, frames, time, status) -> None:
         if status.input_overflow:
             self.overflows += 1
         self.frames += frames
-        self._on_block(indata[:, 0].copy())
+        self._on_block(indata[:, 0].copy(), _stamp(time.inputBufferAdcTime))
 
     @property
     def active(self) -> bool:

@@ -20,7 +20,7 @@ from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.errors import UsageError, UserError
 from voicecoach.journal import Journal, JournalUnavailable
 from voicecoach.journal_queue import QueuedJournal
-from voicecoach.language import LANGUAGES, Pack, load_pack
+from voicecoach.language import LANGUAGES, Pack, PackError, load_pack
 from voicecoach.listen import RATE as LISTEN_RATE
 from voicecoach.listen import Detection
 from voicecoach.mixer import Mixer
@@ -46,6 +46,7 @@ EXTENSIONS: tuple[str, ...] = (
     "voicecoach.cli_listen",
     "voicecoach.cli_daemon",
     "voicecoach.cli_service",
+    "voicecoach.cli_check",
 )
 
 
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     session.set_defaults(func=cmd_session)
     session.add_argument("exercise", help=f"one of {names}, or next (nästa) for the one due")
     session.add_argument("--lang", default="sv", choices=LANGUAGES, help="language (default sv)")
+    session.add_argument("--pack", type=Path, metavar="PACK.toml", help="speak this language pack file, not --lang's")
     session.add_argument("--reps", type=_seconds, help="repetitions in the set")
     session.add_argument("--hold", type=_seconds, help="seconds to hold each squeeze")
     session.add_argument("--rest", type=_seconds, help="seconds to rest between squeezes")
@@ -152,13 +154,14 @@ def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> i
     # Read once: the programme and rules for every set, and under --listen its flags over [listen] and the microphone.
     overrides = {
         "language": args.lang,
+        "speech.pack": str(args.pack) if args.pack else None,
         "listen.model": str(args.model) if args.model else None,
         "listen.commands": str(args.commands) if args.commands else None,
         "audio.input_device": args.input_device,
     }
     cfg = config.load(args.config, overrides)
     exercise = _exercise(args, cfg, journal)
-    pack = load_pack(args.lang)
+    pack = _narration(cfg)
     if args.render is not None:
         _check_writable(args.render)
         clips = _clips(pack, RENDER_RATE)
@@ -182,15 +185,23 @@ def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> i
         pack,
         clips,
         lambda mixer: audio.OutputStream(device, mixer),
-        typed_packs=[load_pack(code) for code in LANGUAGES],
+        typed_packs=[pack, *(load_pack(code) for code in LANGUAGES)],
         exercises=cfg.exercise,
         journal=journal if live else None,
-        journal_off_notice=None if journal else journal_off_text(load_phrases(args.lang)),
+        journal_off_notice=None if journal else journal_off_text(load_phrases(cfg.language, cfg.speech.pack)),
         on_cue=_print_cue,
         listening=listening,
     )
     print(f"set {outcome}", file=sys.stderr)
     return 0
+
+
+def _narration(cfg: config.Config) -> Pack:
+    """The language pack the set is spoken in: the configuration's pack file, else the language's own."""
+    try:
+        return load_pack(cfg.language, cfg.speech.pack)
+    except PackError as exc:
+        raise config.ConfigError(f"speech.pack: {exc}") from None
 
 
 def _listening(cfg: config.Config) -> Listening:

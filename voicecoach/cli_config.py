@@ -11,6 +11,7 @@ from voicecoach.progression import Shortfall, shortfalls
 
 HELP = {
     "language": "language: sv or en",
+    "speech.pack": "a language pack TOML file to speak (and listen for) instead of the built-in one",
     "listen.model": "vosk model directory",
     "listen.commands": "language pack TOML whose commands are understood",
     "audio.input_device": "microphone name or index (see 'voicecoach devices')",
@@ -27,9 +28,11 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_override_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags that override single keys of the configuration (config.FLAGS)."""
+def add_override_arguments(parser: argparse.ArgumentParser, keys: tuple[str, ...] | None = None) -> None:
+    """The flags that override single keys of the configuration (config.FLAGS; only those of keys, if given)."""
     for key, flag in config.FLAGS.items():
+        if keys is not None and key not in keys:
+            continue
         parser.add_argument(flag, dest=_dest(key), metavar=flag.removeprefix("--").upper(), help=HELP[key])
 
 

@@ -15,8 +15,9 @@ from voicecoach import audio, models, paths
 from voicecoach.clips import read_wav
 from voicecoach.errors import UsageError
 from voicecoach.language import LANGUAGES, STATES, Command, load_commands, load_pack
-from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, open_recognizer
+from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal, open_recognizer
 from voicecoach.listen.resample import to_rate
+from voicecoach.mixer import Played
 
 # How much of a file is fed at a time: what the live input stream delivers.
 BLOCK = audio.INPUT_BLOCK_FRAMES
@@ -97,12 +98,18 @@ def cmd_recognize(args: argparse.Namespace) -> int:
         listener = Listener(recognizer, EchoCanceller() if reference is not None else None, state=args.state)
         played = None
         if reference is not None:
-            # The recording and the reference start together; past the reference's end nothing was played.
-            played = np.zeros(mic.size, dtype=np.float32)
-            played[: min(mic.size, reference.size)] = reference[: mic.size]
+            # The recording and the reference start together, and are lined up as live, by listening for the echo;
+            # past the reference's end nothing was played.
+            reference = np.concatenate((reference, np.zeros(max(0, mic.size - reference.size), dtype=np.float32)))
+            played = PlayedSignal(RATE)
+            played.tap(Played(0, reference[:BLOCK], None, ()))
         for start in range(0, mic.size, BLOCK):
-            block_played = played[start : start + BLOCK] if played is not None else None
-            for detection in listener.feed(mic[start : start + BLOCK], block_played):
+            block = mic[start : start + BLOCK]
+            if played is not None and reference is not None:
+                # What was played is known a little before its echo is heard, as live (the output's buffer).
+                ahead = start + BLOCK
+                played.tap(Played(ahead, reference[ahead : ahead + BLOCK], None, ()))
+            for detection in listener.feed(block, played.take(block) if played is not None else None):
                 _print(detection, file=str(path))
         for detection in listener.flush():
             _print(detection, file=str(path))
@@ -114,7 +121,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     listener = Listener(_recognizer(args), state=args.state)
     # The audio callback only queues each block; decoding happens here, where it may take its time.
     blocks: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
-    with audio.InputStream(device, RATE, blocks.put):
+    with audio.InputStream(device, RATE, lambda block, _at: blocks.put(block)):
         print(f"listening on {device.name} in state {args.state}; Ctrl-C stops", file=sys.stderr)
         while True:
             for detection in listener.feed(blocks.get()):

@@ -46,6 +46,7 @@ DEFAULT_RATE_WPM = 160
 # The command-line flags that override keys; `voicecoach run` adds them with add_override_arguments.
 FLAGS: dict[str, str] = {
     "language": "--lang",
+    "speech.pack": "--pack",
     "listen.model": "--model",
     "listen.commands": "--commands",
     "audio.input_device": "--input-device",
@@ -88,10 +89,12 @@ class AudioSettings:
 
 @dataclass(frozen=True)
 class SpeechSettings:
-    """How the coach speaks. An empty voice means the language pack's own espeak-ng voice."""
+    """How the coach speaks. An empty voice means the language pack's own espeak-ng voice; a pack file, if given,
+    is spoken instead of the built-in pack for the language (its [[commands]] are listened for, too)."""
 
     rate: int = DEFAULT_RATE_WPM
     voice: str = ""
+    pack: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ _SPECS: dict[str, Check] = {
     "audio.volume": check.number(0.0, 1.0),
     "speech.rate": check.whole(*RATE_WPM, "words a minute"),
     "speech.voice": check.voice,
+    "speech.pack": check.path(optional=True),
     "listen.model": check.path(optional=True),
     "listen.commands": check.path(optional=True),
     "listen.sensitivity": check.number(0.0, 1.0),

@@ -28,7 +28,7 @@ from voicecoach.dialogue import QUESTION
 from voicecoach.journal import Journal, JournalUnavailable
 from voicecoach.journal_queue import QueuedJournal
 from voicecoach.kept_stream import KeptStream
-from voicecoach.language import Pack, load_pack
+from voicecoach.language import Pack, PackError, load_pack
 from voicecoach.mixer import Mixer
 from voicecoach.notify import Notifier, Watchdog
 from voicecoach.programme import EXERCISES, Exercise
@@ -53,8 +53,11 @@ class Daemon:
         self.cfg = cfg
         self.notifier = notifier
         self._reload = reload
-        self.pack: Pack = load_pack(cfg.language)
-        self._phrases = load_phrases(cfg.language)
+        try:
+            self.pack: Pack = load_pack(cfg.language, cfg.speech.pack)
+            self._phrases = load_phrases(cfg.language, cfg.speech.pack)
+        except PackError as exc:
+            raise config.ConfigError(f"speech.pack: {exc}") from None
         self._status_text = ""
         self._stop = asyncio.Event()
         # The source the microphone's recording first opened on; see _microphone_misplaced.
@@ -145,7 +148,9 @@ class Daemon:
         if self.voice is None:
             raise AudioError("no speech model, so the microphone is not used")
         device: Device = audio.resolve_device(self.cfg.audio.input_device, "input")
-        return InputStream(device, self.voice.rate, lambda block: loop.call_soon_threadsafe(self._on_mic, block))
+        return InputStream(
+            device, self.voice.rate, lambda block, at: loop.call_soon_threadsafe(self._on_mic, block, at)
+        )
 
     def _microphone_misplaced(self) -> str | None:
         """PulseAudio moves a recording whose source went away to another source, often the monitor of the
@@ -235,14 +240,18 @@ class Daemon:
         phrases = [c.phrase for c in self.pack.commands if state in c.states and c.intent != "stop"]
         return self.pack.cues["help"].format(phrases=", ".join(phrases))
 
-    def _on_mic(self, block: np.ndarray) -> None:
+    def _on_mic(self, block: np.ndarray, adc_time: float | None) -> None:
         if self.voice is None or "listener" in self.watchdog.failed:
             return
         try:
-            intents = self.voice.feed(block, self._state())
+            intents = self.voice.feed(block, self._state(), adc_time)
         except Exception as exc:
             self.watchdog.fail("listener", exc)
             return
+        echo = self.voice.echo_report()
+        if echo is not None:
+            advice = "" if echo.heard_over_coach else "; run 'voicecoach check audio' for advice"
+            log.info("%s: %s%s", echo.summary(), ", ".join(echo.verdicts), advice)
         for intent in intents:
             log.info("heard %s", intent.name)
             self._answer(intent)

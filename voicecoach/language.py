@@ -134,12 +134,8 @@ def _commands(raw: object, source: str) -> tuple[Command, ...]:
     return tuple(commands)
 
 
-def parse_pack(text: str, source: str) -> Pack:
-    """Parse and validate a pack's TOML text; errors name the source and the missing key."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PackError(f"{source} is not valid TOML: {exc}") from exc
+def parse_pack(data: dict[str, object], source: str) -> Pack:
+    """Validate a pack's TOML; errors name the source and the missing key."""
     for key in ("code", "name", "voice"):
         if not isinstance(data.get(key), str):
             raise PackError(f"{source}: missing {key!r}")
@@ -193,15 +189,36 @@ def load_commands(path: Path) -> tuple[Command, ...]:
     return commands
 
 
-def load_pack(lang: str = "sv", path: Path | None = None) -> Pack:
-    """Load a built-in pack by language code, or a pack file from path."""
-    if path is not None:
+def pack_data(lang: str = "sv", path: Path | None = None) -> tuple[dict[str, object], str]:
+    """A pack's whole TOML (built-in by language code, or the file at path), and its name for messages."""
+    if path is None:
+        if lang not in LANGUAGES:
+            raise PackError(f"unknown language {lang!r}: choose one of {', '.join(LANGUAGES)}")
+        source = f"{lang}.toml"
+        text = resources.files("voicecoach.packs").joinpath(source).read_text(encoding="utf-8")
+    else:
+        source = str(path)
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PackError(f"cannot read language pack {path}: {exc.strerror}") from exc
-        return parse_pack(text, str(path))
-    if lang not in LANGUAGES:
-        raise PackError(f"unknown language {lang!r}: choose one of {', '.join(LANGUAGES)}")
-    text = resources.files("voicecoach.packs").joinpath(f"{lang}.toml").read_text(encoding="utf-8")
-    return parse_pack(text, f"{lang}.toml")
+    try:
+        return tomllib.loads(text), source
+    except tomllib.TOMLDecodeError as exc:
+        raise PackError(f"{source} is not valid TOML: {exc}") from exc
+
+
+def texts(data: dict[str, object], source: str, table: str, keys: tuple[str, ...]) -> dict[str, str]:
+    """The texts of one of a pack's tables ([progress], [check]); each of keys must be there."""
+    found = data.get(table, {})
+    if not isinstance(found, dict):
+        raise PackError(f"{source}: [{table}] must be a table")
+    missing = [key for key in keys if not isinstance(found.get(key), str)]
+    if missing:
+        raise PackError(f"{source}: [{table}] is missing {missing[0]!r}")
+    return {key: found[key] for key in keys}
+
+
+def load_pack(lang: str = "sv", path: Path | None = None) -> Pack:
+    """Load a built-in pack by language code, or a pack file from path."""
+    return parse_pack(*pack_data(lang, path))

@@ -41,8 +41,20 @@ class Drained:
     sample: int
 
 
+@dataclass(frozen=True)
+class Played:
+    """A block as it was played: its first sample's position, the samples (valid only during the tap's call), when
+    PortAudio says the first sample reaches the speaker (its stream time; None where unknown), and the tags of the
+    clips sounding in it."""
+
+    position: int
+    samples: np.ndarray
+    dac_time: float | None
+    tags: tuple[object, ...]
+
+
 MixerEvent = Started | CutDone | Drained
-Tap = Callable[[int, np.ndarray], None]
+Tap = Callable[[Played], None]
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,7 @@ class Mixer:
         self._inbox.put(_Command(cut=cut, items=tuple(items)))
 
     def add_tap(self, tap: Tap) -> None:
-        """Be given every played block with its first sample's position (the echo reference).
+        """Be given every played block (the echo reference).
 
         A tap runs in the audio callback and must not block.
         """
@@ -79,14 +91,16 @@ class Mixer:
 
     # -- audio side -------------------------------------------------------------------------
 
-    def render(self, out: np.ndarray) -> None:
-        """Fill out (1-D float32) with the next block of the mix and advance the clock."""
+    def render(self, out: np.ndarray, dac_time: float | None = None) -> None:
+        """Fill out (1-D float32) with the next block of the mix and advance the clock; dac_time is when its first
+        sample will be heard, for the taps."""
         start = self.position
         end = start + out.shape[0]
         self._apply_inbox(start)
         out.fill(0.0)
         had_voices = bool(self._voices)
         remaining: list[Scheduled] = []
+        sounding: list[object] = []
         for i, voice in enumerate(self._voices):
             if voice.start >= end:
                 # Voices are sorted by start: none of the rest is due in this block.
@@ -100,6 +114,7 @@ class Mixer:
             n = min(voice.clip.shape[0] - src_from, out.shape[0] - dst_from)
             if n > 0:
                 out[dst_from : dst_from + n] += voice.clip[src_from : src_from + n]
+                sounding.append(voice.tag)
             if voice.start + voice.clip.shape[0] > end:
                 remaining.append(voice)
         self._voices = remaining
@@ -109,8 +124,10 @@ class Mixer:
         self.position = end
         if had_voices and not remaining:
             self._on_event(Drained(end))
-        for tap in self._taps:
-            tap(start, out)
+        if self._taps:
+            played = Played(start, out, dac_time, tuple(sounding))
+            for tap in self._taps:
+                tap(played)
 
     def _apply_inbox(self, block_start: int) -> None:
         while True:

@@ -45,11 +45,11 @@ def render(session: Session, clips: ClipCache) -> np.ndarray:
     return out[:total]
 
 
-def play_phrase(text: str, clips: ClipCache, open_stream: Callable[[Mixer], OutputStream]) -> None:
+def play_phrase(text: str, clips: ClipCache, open_stream: Callable[[Mixer], OutputStream], gain: float = 1.0) -> None:
     """Say one phrase on the output stream and return once it has been played."""
     clip = clips.clip(text)
     drained: queue.SimpleQueue[Drained] = queue.SimpleQueue()
-    mixer = Mixer(clips.sample_rate, on_event=lambda e: drained.put(e) if isinstance(e, Drained) else None)
+    mixer = Mixer(clips.sample_rate, gain, on_event=lambda e: drained.put(e) if isinstance(e, Drained) else None)
     with open_stream(mixer) as stream:
         mixer.schedule([Scheduled(0, clip)])
         # The timeout only guards against a stream that died.
@@ -64,7 +64,7 @@ class Listening:
     set's clock, and whether it meant anything then)."""
 
     open_voice: Callable[[Mixer], Voice]
-    open_microphone: Callable[[Callable[[np.ndarray], None]], InputStream]
+    open_microphone: Callable[[Callable[[np.ndarray, float | None], None]], InputStream]
     on_heard: Callable[[float, Detection, bool], None] = lambda _t, _detection, _accepted: None
 
 
@@ -121,16 +121,16 @@ def _microphone(
         yield
         return
 
-    def on_block(block: np.ndarray) -> None:
+    def on_block(block: np.ndarray, adc_time: float | None) -> None:
         # Once the set is over the coach is idle, where a start phrase would begin another set.
         if done.done():
             return
-        for detection in voice.hear(block, coach.state):
+        for detection in voice.hear(block, coach.state, adc_time):
             accepted = coach.handle(as_intent(detection))
             listening.on_heard(coach.mixer.position / coach.mixer.rate, detection, accepted)
 
     # The callback only hands the block over; decoding happens on the loop's thread.
-    with listening.open_microphone(lambda block: loop.call_soon_threadsafe(on_block, block)):
+    with listening.open_microphone(lambda block, at: loop.call_soon_threadsafe(on_block, block, at)):
         # The speaker started first: the played signal from before the microphone ran echoes nowhere.
         voice.reset()
         yield

@@ -3,11 +3,10 @@ voicecoach.progression works out. The numbers are said as words, the way the pac
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 
-from voicecoach.language import Pack, PackError, load_pack
+from voicecoach.language import Pack, load_pack, pack_data, texts
 from voicecoach.programme import DOSAGE, ENDURANCE, find_exercise
 from voicecoach.progression import Suggestion, SuggestionKind, Summary, TrainingPhase
 
@@ -56,17 +55,14 @@ class Phrases:
         return name[:1].lower() + name[1:]
 
 
-def load_phrases(lang: str = "sv") -> Phrases:
-    """The progress phrases of a built-in language pack."""
-    pack = load_pack(lang)
-    source = f"{lang}.toml"
-    data = tomllib.loads(resources.files("voicecoach.packs").joinpath(source).read_text(encoding="utf-8"))
-    table = data.get("progress", {})
-    missing = [key for key in PHRASE_KEYS if not isinstance(table.get(key), str)]
-    if missing:
-        raise PackError(f"{source}: [progress] is missing {missing[0]!r}")
-    counts = table.get("counts", {})
-    return Phrases(pack, {k: table[k] for k in PHRASE_KEYS}, {int(k): str(v) for k, v in counts.items()})
+def load_phrases(lang: str = "sv", path: Path | None = None) -> Phrases:
+    """The progress phrases of a built-in language pack, or of the pack file at path."""
+    pack = load_pack(lang, path)
+    data, source = pack_data(lang, path)
+    phrases = texts(data, source, "progress", PHRASE_KEYS)
+    table = data["progress"]
+    counts = table.get("counts", {}) if isinstance(table, dict) else {}
+    return Phrases(pack, phrases, {int(k): str(v) for k, v in counts.items()})
 
 
 def _dosage_words(phrases: Phrases) -> dict[str, str]:

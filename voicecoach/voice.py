@@ -15,11 +15,14 @@ from voicecoach.errors import UserError
 from voicecoach.language import PackError, load_commands, load_pack
 from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal
 from voicecoach.listen.recognizer import ModelError, load_model
+from voicecoach.listen.report import EchoReport, report
 from voicecoach.listen.speexdsp import SpeexError
-from voicecoach.listen.vad import GateSettings, VoiceGate
+from voicecoach.listen.vad import FRAME_S, GateSettings, VoiceGate
 from voicecoach.listen.vocab import VocabularyError
 from voicecoach.mixer import Mixer
 
+# The echo is reported once this much of it has been heard: enough for its figures, and the drift, to settle.
+REPORT_AFTER_S = 20.0
 # listen.sensitivity 0.5 keeps the gate's default threshold; 0 asks for speech 6 dB louder, 1 for 6 dB less.
 SENSITIVITY_SPAN_DB = 12.0
 
@@ -42,19 +45,30 @@ class Voice:
         self._make_listener = make_listener
         self._played = played
         self.listener = make_listener()
+        self._reported = False
 
-    def feed(self, block: np.ndarray, state: str) -> list[Intent]:
-        return [as_intent(d) for d in self.hear(block, state)]
+    def feed(self, block: np.ndarray, state: str, adc_time: float | None = None) -> list[Intent]:
+        return [as_intent(d) for d in self.hear(block, state, adc_time)]
 
-    def hear(self, block: np.ndarray, state: str) -> list[Detection]:
-        """The commands a microphone block ends, with the phrases they were heard as."""
+    def hear(self, block: np.ndarray, state: str, adc_time: float | None = None) -> list[Detection]:
+        """The commands a microphone block (recorded from adc_time on PortAudio's clock) ends, with the phrases
+        they were heard as."""
         self.listener.state = state
-        return self.listener.feed(block, self._played.take(block.size))
+        return self.listener.feed(block, self._played.take(block, adc_time))
+
+    def echo_report(self) -> EchoReport | None:
+        """How the microphone hears the coach, once the coach has spoken long enough to tell (REPORT_AFTER_S of
+        its echo); once only: None before and after."""
+        echo = self.listener.echo
+        if self._reported or echo is None or echo.meter.echo_frames < REPORT_AFTER_S / FRAME_S:
+            return None
+        self._reported = True
+        return report(echo.meter, self._played.echo_delay_s, self._played.drift)
 
     def reset(self) -> None:
-        """The microphone (re)started: forget half-heard speech and the played signal that piled up meanwhile."""
+        """The microphone (re)started: forget half-heard speech, and find how it pairs with the speaker afresh."""
         self.listener = self._make_listener()
-        self._played.clear()
+        self._played.restart()
 
 
 def as_intent(detection: Detection) -> Intent:
@@ -67,9 +81,12 @@ def open_voice(cfg: Config, mixer: Mixer) -> Voice:
     the service cannot fix either."""
     model_dir = cfg.listen.model or cfg.state_dir / "models" / models.MODELS[cfg.language].name
     try:
-        commands = load_commands(cfg.listen.commands) if cfg.listen.commands else load_pack(cfg.language).commands
+        if cfg.listen.commands:
+            commands = load_commands(cfg.listen.commands)
+        else:
+            commands = load_pack(cfg.language, cfg.speech.pack).commands
     except PackError as exc:
-        raise ConfigError(f"listen.commands: {exc}") from None
+        raise ConfigError(f"{'listen.commands' if cfg.listen.commands else 'speech.pack'}: {exc}") from None
     try:
         loaded = load_model(model_dir, fetch_hint=cfg.language)
     except (ModelError, VocabularyError) as exc:
@@ -78,8 +95,9 @@ def open_voice(cfg: Config, mixer: Mixer) -> Voice:
     try:
         recognizer = CommandRecognizer(loaded, commands)
     except VocabularyError as exc:
-        pack = cfg.listen.commands or f"the {cfg.language!r} language pack"
-        raise ConfigError(f"listen.commands ({pack}): {exc}") from None
+        pack = cfg.listen.commands or cfg.speech.pack or f"the {cfg.language!r} language pack"
+        key = "speech.pack" if cfg.speech.pack and not cfg.listen.commands else "listen.commands"
+        raise ConfigError(f"{key} ({pack}): {exc}") from None
     played = PlayedSignal(mixer.rate)
     mixer.add_tap(played.tap)
     gate = gate_settings(cfg.listen.sensitivity)

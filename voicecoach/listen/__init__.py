@@ -8,7 +8,7 @@ How a session or the daemon uses it:
     audio.InputStream(device, RATE, on_block)                         # on_block only queues the block
     ...
     listener.state = "session"                                        # whenever the coach's state changes
-    for detection in listener.feed(block, played.take(block.size)):  # where the queue is read
+    for detection in listener.feed(block, played.take(block, adc_time)):  # where the queue is read
         ...detection.intent, detection.exercise...
 
 feed() does the decoding, 25 ms or so per second of speech here (more on a Pi) at the end of each utterance:
@@ -21,12 +21,22 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from voicecoach.language import Command
-from voicecoach.listen.echo import EchoCanceller, PlayedSignal
+from voicecoach.listen.echo import EchoCanceller
 from voicecoach.listen.listener import Detection, Listener
 from voicecoach.listen.recognizer import CommandRecognizer, load_model
+from voicecoach.listen.reference import PlayedSignal, Reference
 from voicecoach.listen.resample import RATE
 
-__all__ = ["RATE", "CommandRecognizer", "Detection", "EchoCanceller", "Listener", "PlayedSignal", "open_recognizer"]
+__all__ = [
+    "RATE",
+    "CommandRecognizer",
+    "Detection",
+    "EchoCanceller",
+    "Listener",
+    "PlayedSignal",
+    "Reference",
+    "open_recognizer",
+]
 
 
 def open_recognizer(model_dir: Path, commands: Iterable[Command], fetch_hint: str = "sv") -> CommandRecognizer:

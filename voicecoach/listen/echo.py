@@ -1,8 +1,7 @@
 """The coach's own voice in the microphone: removed with the played signal as reference, never by muting.
 
-The mixer hands every played block to PlayedSignal.tap, in the audio callback. The listener takes the same
-amount of played signal for every block of microphone signal, so the reference runs ahead of its echo by
-the output and input latencies, which the canceller's delay estimator finds.
+The mixer hands every played block to PlayedSignal.tap (reference.py), which lines it up in time with its echo in
+the microphone; the canceller is given it a few milliseconds ahead of that echo.
 
 The canceller is speexdsp's. WebRTC's AEC3 (pywebrtc-audio) removed more
 echo where only the coach spoke, but with a command spoken over the narration it took most of her voice
@@ -13,94 +12,84 @@ beat: the reference-aware part.
 
 from __future__ import annotations
 
+import itertools
 import math
-import queue
 from collections import deque
 
 import numpy as np
 
-from voicecoach.listen.resample import RATE, Resampler
+from voicecoach.listen.delay import LATEST_S
+from voicecoach.listen.report import EchoMeter
+from voicecoach.listen.resample import RATE
 from voicecoach.listen.speexdsp import SpeexEcho
 from voicecoach.listen.vad import FRAME_S, level_db
 
-# Residual echo is judged from the played signal over this long a window, to cover the delay between
-# playing and hearing (latencies plus the room's reverberation).
-ECHO_WINDOW_S = 0.5
+# Residual echo is judged from the played signal over this long a window: the room's reverberation, once the echo
+# has been found where the reference lines it up; before that, until delay.LATEST_S, as late as it may come.
+ECHO_WINDOW_S = 0.25
+UNFOUND_WINDOW_S = LATEST_S + 0.1
 # Played frames quieter than this are silence: nothing to cancel, and the canceller is not run.
 SILENT_DB = -70.0
 # The canceller keeps running this long after the played signal falls silent, while the room still rings.
 RING_S = 0.5
 # The echo path the canceller models: output and input latency, then the room's reverberation.
-FILTER_S = 0.256
-# How much recent history the residual-echo estimate is a median of.
+FILTER_S = 0.32
+# How much recent history the residual-echo estimate is taken from: the frames whose own played signal (or the
+# frames just before: the reference leads its echo by LEAD_S) was within ALIGNED_DB of the window's loudest, where
+# the echo is surely there to be measured. Frames in the narration's pauses would only say how quiet the room is:
+# through a virtual microphone, with nothing but digital silence there, they took the estimate to -90 dB and let
+# every residual word through.
 COUPLING_WINDOW_S = 5.0
+ALIGNED_DB = 6.0
+ALIGNED_FRAMES = 3
+# The level to beat is this percentile of those frames' residual, not their median: the residual comes in bursts.
+COUPLING_PERCENTILE = 90.0
+# Frames of that kind needed before the estimate replaces the cautious 0 dB.
+COUPLING_MIN_FRAMES = 100
 # After this long of adding more than it removes, the canceller's echo path is wrong and it is started afresh.
 DIVERGED_S = 0.5
-
-
-class PlayedSignal:
-    """The played signal, handed over from the output callback and read back at 16 kHz."""
-
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self._inbox: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
-        self._resampler = Resampler(rate, RATE)
-        self._buffer = np.zeros(0, dtype=np.float32)
-
-    def tap(self, _position: int, block: np.ndarray) -> None:
-        """Give this to Mixer.add_tap. Runs in the audio callback: it copies the block and returns."""
-        self._inbox.put(block.copy())
-
-    def clear(self) -> None:
-        """Drop what was played while nobody listened (the microphone was away), so the reference lines up."""
-        while True:
-            try:
-                self._inbox.get_nowait()
-            except queue.Empty:
-                break
-        self._buffer = np.zeros(0, dtype=np.float32)
-
-    def take(self, n: int) -> np.ndarray:
-        """The next n samples of played signal at 16 kHz; silence where nothing was played."""
-        parts = [self._buffer]
-        while True:
-            try:
-                parts.append(self._resampler.process(self._inbox.get_nowait()))
-            except queue.Empty:
-                break
-        buffered = np.concatenate(parts) if len(parts) > 1 else self._buffer
-        out = np.zeros(n, dtype=np.float32)
-        take = min(n, buffered.size)
-        out[:take] = buffered[:take]
-        self._buffer = buffered[take:]
-        return out
 
 
 class EchoCanceller:
     """speexdsp's echo canceller on 10 ms frames, plus an estimate of how loud the echo it leaves may be.
 
-    The estimate is the played level (the loudest frame in the last ECHO_WINDOW_S) plus the coupling: the
-    median, over recent frames with sound playing, of how much quieter the cleaned signal was than that.
-    A median, so that her speech over the narration does not raise it. Until it has been learnt the
-    coupling is taken as 0 dB, so that while the canceller converges the gate wants speech louder than
-    the narration itself: a command may be missed then, but the narration is never taken for one.
+    The estimate is the played level (the loudest frame in the last ECHO_WINDOW_S, or UNFOUND_WINDOW_S) plus the
+    coupling: a high
+    percentile, over recent frames where the echo was surely there, of how much quieter the cleaned signal was
+    than that. Not the maximum, so that her speech over the narration does not raise it. Until it has been learnt
+    (at first, and whenever the canceller starts afresh) the coupling is that of the echo as it comes into the
+    microphone, so that while the canceller converges the gate wants speech louder than the echo itself: a command
+    may be missed then, but the narration is never taken for one.
     """
 
     def __init__(self, filter_s: float = FILTER_S) -> None:
         self._speex = SpeexEcho(round(filter_s * RATE))
-        self._played_db: deque[float] = deque([-math.inf], maxlen=round(ECHO_WINDOW_S / FRAME_S))
+        self._played_db: deque[float] = deque([-math.inf], maxlen=round(UNFOUND_WINDOW_S / FRAME_S))
         self._ratios: deque[float] = deque(maxlen=round(COUPLING_WINDOW_S / FRAME_S))
+        self._uncancelled: deque[float] = deque(maxlen=round(COUPLING_WINDOW_S / FRAME_S))
         self._ringing = 0
         self._diverged = 0
         self.coupling_db = 0.0
+        self.meter = EchoMeter()
 
-    def process(self, mic: np.ndarray, played: np.ndarray) -> tuple[np.ndarray, float]:
-        """One 10 ms frame of microphone and played signal in; the cleaned frame and its expected echo level out."""
+    def reset(self) -> None:
+        """The reference was moved against the microphone: the echo path learnt so far is wrong; learn it again.
+        Until it is, the echo is expected as loud as it comes into the microphone."""
+        self._speex.reset()
+        self._diverged = 0
+        self._ratios.clear()
+
+    def process(self, mic: np.ndarray, played: np.ndarray, found: bool = True) -> tuple[np.ndarray, float]:
+        """One 10 ms frame of microphone and played signal in (found: its echo has been found where played is lined
+        up, Reference.found); the cleaned frame and its expected echo level out."""
         played_db = level_db(played)
+        mic_db = level_db(mic)
+        self.meter.heard(mic_db)
         self._played_db.append(played_db)
         self._ringing = round(RING_S / FRAME_S) if played_db > SILENT_DB else max(0, self._ringing - 1)
         if not self._ringing:
             # Nothing played lately: nothing to cancel, and idle listening costs no cancelling.
+            self.meter.quiet(mic_db)
             return mic, -math.inf
         cleaned = self._speex.process(mic, played)
         if _energy(cleaned) > _energy(mic):
@@ -111,15 +100,25 @@ class EchoCanceller:
             cleaned = mic
             self._diverged += 1
             if self._diverged >= round(DIVERGED_S / FRAME_S):
-                self._speex.reset()
-                self._diverged = 0
+                self.reset()
         else:
             self._diverged = max(0, self._diverged - 1)
-        reference_db = max(self._played_db)
-        if reference_db > SILENT_DB:
+        window = round((ECHO_WINDOW_S if found else UNFOUND_WINDOW_S) / FRAME_S)
+        reference_db = max(itertools.islice(reversed(self._played_db), window))
+        aligned_db = max(itertools.islice(reversed(self._played_db), ALIGNED_FRAMES))
+        if reference_db > SILENT_DB and aligned_db >= reference_db - ALIGNED_DB:
+            self.meter.echo(aligned_db, mic_db, level_db(cleaned))
             self._ratios.append(level_db(cleaned) - reference_db)
-            if len(self._ratios) == self._ratios.maxlen:
-                self.coupling_db = float(np.median(self._ratios))
+            self._uncancelled.append(mic_db - reference_db)
+            # Until the canceller has been heard at work on an echo found where it is lined up, what it leaves is
+            # taken to be all of the echo, at its loudest; until that has been heard for a while (it may come half a
+            # second after what was played), as loud as what was played.
+            if found and len(self._ratios) >= COUPLING_MIN_FRAMES:
+                self.coupling_db = float(np.percentile(self._ratios, COUPLING_PERCENTILE))
+            elif len(self._uncancelled) >= COUPLING_MIN_FRAMES:
+                self.coupling_db = max(self._uncancelled)
+            else:
+                self.coupling_db = 0.0
         return cleaned, reference_db + self.coupling_db
 
 

@@ -27,6 +27,7 @@ first pause is still acted on: a pause must be fast, and there the played signal
 
 from __future__ import annotations
 
+import logging
 import math
 import unicodedata
 from collections import deque
@@ -36,9 +37,13 @@ import numpy as np
 
 from voicecoach.listen.echo import EchoCanceller
 from voicecoach.listen.matcher import Match
+from voicecoach.listen.own_voice import SAID_BEFORE_S, Judgement, OwnVoice
 from voicecoach.listen.recognizer import CommandRecognizer
+from voicecoach.listen.reference import Reference
 from voicecoach.listen.speexdsp import SpeexDenoiser
 from voicecoach.listen.vad import FRAME, FRAME_S, VoiceGate
+
+log = logging.getLogger(__name__)
 
 # Audio kept from before the gate opens, so the decoder hears the start of the first word, which is
 # quieter than the gate's threshold.
@@ -70,6 +75,9 @@ TARGET_DB = -20.0
 MAX_GAIN_DB = 40.0
 # Frames within this much of the loudest count as the utterance's speech when measuring its level.
 SPEECH_RANGE_DB = 20.0
+# Frames of history kept to tell the coach's own voice from hers: the longest utterance, the time before it in
+# which the coach may have said its words, and the preroll.
+HISTORY_S = MAX_UTTERANCE_S + SAID_BEFORE_S + PREROLL_S
 # Letters that are vowels once their accents are split off ("å", "ä", "ö" are "a", "a", "o").
 VOWELS = frozenset("aeiouy")
 
@@ -86,6 +94,10 @@ class Detection:
     speech_end: float
     emitted_at: float
     minutes: int | None = None
+    # How far her speech stood above the echo the canceller was expected to leave, and how coherent it was with
+    # what was played (None: nothing was playing).
+    above_echo_db: float | None = None
+    coherence: float | None = None
 
     def as_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -100,6 +112,10 @@ class Detection:
             data["exercise"] = self.exercise
         if self.minutes is not None:
             data["minutes"] = self.minutes
+        if self.above_echo_db is not None:
+            data["above_echo_db"] = round(self.above_echo_db, 1)
+        if self.coherence is not None:
+            data["coherence"] = round(self.coherence, 3)
         return data
 
 
@@ -134,22 +150,32 @@ class Listener:
         # An idle command, heard, that waits for the quiet after it (until frame _held_until).
         self._held: Detection | None = None
         self._held_until = 0
+        self._own_voice = OwnVoice(HISTORY_S)
 
     @property
     def time(self) -> float:
         """Seconds of audio taken so far."""
         return self._frames * FRAME_S
 
-    def feed(self, mic: np.ndarray, played: np.ndarray | None = None) -> list[Detection]:
-        """Take the next microphone samples (float32, 16 kHz) and as many played ones; the commands they end."""
+    def feed(self, mic: np.ndarray, reference: Reference | None = None) -> list[Detection]:
+        """Take the next microphone samples (float32, 16 kHz) and what was played meanwhile, lined up with its echo
+        (PlayedSignal.take); the commands they end."""
         self._mic = np.concatenate((self._mic, mic))
+        said: tuple[str, ...] = ()
+        found = True
+        if reference is not None:
+            said, found = reference.texts, reference.found
+            if reference.moved and self.echo is not None:
+                self.echo.reset()
         if self.echo is not None:
-            reference = played if played is not None else np.zeros(mic.size, dtype=np.float32)
-            self._played = np.concatenate((self._played, reference))
+            played = reference.samples if reference is not None else np.zeros(mic.size, dtype=np.float32)
+            self._played = np.concatenate((self._played, played))
         detections: list[Detection] = []
         usable = self._mic.size // FRAME * FRAME
         for start in range(0, usable, FRAME):
-            detections += self._frame(self._mic[start : start + FRAME], self._played[start : start + FRAME])
+            detections += self._frame(
+                self._mic[start : start + FRAME], self._played[start : start + FRAME], said, found
+            )
         self._mic = self._mic[usable:]
         self._played = self._played[usable:]
         return detections
@@ -164,10 +190,11 @@ class Listener:
             found += [detection] if detection is not None else []
         return found
 
-    def _frame(self, mic: np.ndarray, played: np.ndarray) -> list[Detection]:
+    def _frame(self, mic: np.ndarray, played: np.ndarray, said: tuple[str, ...], found: bool) -> list[Detection]:
         echo_db = -math.inf
         if self.echo is not None:
-            mic, echo_db = self.echo.process(mic, played)
+            mic, echo_db = self.echo.process(mic, played, found)
+            self._own_voice.push(mic, played, echo_db, said)
         mic = self._denoiser.process(mic)
         self.gate.push(mic, echo_db)
         self._frames += 1
@@ -237,20 +264,25 @@ class Listener:
         idle = self.state == "idle"
         if idle and self._quiet_before < IDLE_QUIET_BEFORE_S:
             return None
-        match = self.recognizer.decode(pcm16(normalised(np.concatenate(self._utterance))), self.state)
+        utterance = np.concatenate(self._utterance)
+        match = self.recognizer.decode(pcm16(normalised(utterance)), self.state)
         if match is None:
+            return None
+        judgement = self._own_voice.judge(match.phrase, speech_level_db(utterance), len(self._utterance))
+        if judgement.own_voice is not None:
+            log.info("ignored %r: %s", match.phrase, judgement.own_voice)
             return None
         if idle and speech_s > IDLE_BASE_S + IDLE_SYLLABLE_S * syllables(match.phrase):
             return None
         if idle and len(match.phrase.split()) == 1 and match.confidence < IDLE_ONE_WORD_CONFIDENCE:
             return None
-        detection = self._detection(match)
+        detection = self._detection(match, judgement)
         if not final and (idle or self.recognizer.matcher.continues(match.phrase, self.state)):
             self._pending = detection
             return None
         return detection
 
-    def _detection(self, match: Match) -> Detection:
+    def _detection(self, match: Match, judgement: Judgement) -> Detection:
         return Detection(
             intent=match.intent,
             phrase=match.phrase,
@@ -260,18 +292,28 @@ class Listener:
             speech_end=self._last_speech_frame * FRAME_S,
             emitted_at=self.time,
             minutes=match.minutes,
+            above_echo_db=judgement.above_echo_db,
+            coherence=judgement.coherence,
         )
+
+
+def speech_level_db(audio: np.ndarray) -> float:
+    """The level of the speech in audio (dB full scale): the mean power of its frames within SPEECH_RANGE_DB of the
+    loudest, so that the pauses between words do not count."""
+    frames = audio[: audio.size // FRAME * FRAME].reshape(-1, FRAME)
+    if frames.size == 0:
+        return -math.inf
+    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
+    loud = power >= power.max() * 10 ** (-SPEECH_RANGE_DB / 10)
+    return 10 * math.log10(float(power[loud].mean()) + 1e-12)
 
 
 def normalised(audio: np.ndarray) -> np.ndarray:
     """audio scaled so that its speech is at TARGET_DB, amplified by at most MAX_GAIN_DB."""
-    frames = audio[: audio.size // FRAME * FRAME].reshape(-1, FRAME)
-    if frames.size == 0:
+    level = speech_level_db(audio)
+    if level == -math.inf:
         return audio
-    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
-    loud = power >= power.max() * 10 ** (-SPEECH_RANGE_DB / 10)
-    level_db = 10 * math.log10(float(power[loud].mean()) + 1e-12)
-    gain_db = min(TARGET_DB - level_db, MAX_GAIN_DB)
+    gain_db = min(TARGET_DB - level, MAX_GAIN_DB)
     return audio * np.float32(10 ** (gain_db / 20))
 
 

@@ -59,3 +59,26 @@ class Resampler:
 def to_rate(samples: np.ndarray, src_rate: int, dst_rate: int = RATE) -> np.ndarray:
     """A whole signal converted at once."""
     return Resampler(src_rate, dst_rate).process(samples)
+
+
+# Taps either side of a fractional read: 4 keep its error below -60 dB up to 3 kHz, where speech's energy is.
+_READ_TAPS = 8
+
+
+def read_at(signal: np.ndarray, first: int, positions: np.ndarray) -> np.ndarray:
+    """signal (whose sample 0 has index first) at fractional indices, band-limited (windowed sinc); 0 outside it."""
+    lo = max(int(np.floor(positions.min(initial=0.0))) - _READ_TAPS - first, 0)
+    hi = min(int(np.ceil(positions.max(initial=0.0))) + _READ_TAPS + 1 - first, signal.size)
+    if hi <= lo or not signal[lo:hi].any():
+        # Silence in, silence out, at no cost: the coach is quiet most of the day.
+        return np.zeros(positions.size, dtype=np.float32)
+    base = np.floor(positions).astype(np.int64)
+    frac = positions - base
+    offsets = np.arange(-_READ_TAPS + 1, _READ_TAPS + 1)
+    # Each output sample from the 2 * _READ_TAPS input samples around it, weighted by a Hann-windowed sinc.
+    distance = frac[:, None] - offsets[None, :]
+    weights = np.sinc(distance) * (0.5 + 0.5 * np.cos(np.pi * distance / _READ_TAPS))
+    index = base[:, None] + offsets[None, :] - first
+    inside = (index >= 0) & (index < signal.size)
+    taken = np.where(inside, signal[np.clip(index, 0, signal.size - 1)], 0.0)
+    return np.sum(taken * weights, axis=1).astype(np.float32)

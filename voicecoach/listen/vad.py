@@ -26,7 +26,7 @@ class GateSettings:
     # A frame is speech when it is this much louder than the noise floor,
     threshold_db: float = 9.0
     # and this much louder than the echo the canceller is expected to have left.
-    echo_margin_db: float = 3.0
+    echo_margin_db: float = 1.5
     # Quieter than this is never speech, however quiet the room: below it is a silent microphone's hiss.
     min_level_db: float = -55.0
     # Speech frames in a row that open the gate: a click or a knock is shorter.

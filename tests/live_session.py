@@ -1,0 +1,74 @@
+"""`voicecoach ARGS` run live in a process of its own, its output read line by line: for the tests that drive a set
+with a voice and read what it printed (the `live` fixture in conftest.py starts them). Imports nothing from pytest."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pulse import voicecoach_command
+
+
+class SessionEnded(AssertionError):
+    """The process ended while a line was waited for."""
+
+
+class LiveSession:
+    """`voicecoach ARGS` in a process of its own; its stdout read line by line on a thread, its stderr to a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], directory: Path) -> None:
+        self.lines: list[str] = []
+        # When each line arrived (time.monotonic()), and when the last line wait_line returned did.
+        self.arrivals: list[float] = []
+        self.last_arrival = 0.0
+        self._new: queue.SimpleQueue[tuple[str, float] | None] = queue.SimpleQueue()
+        self._stderr = directory / "stderr.txt"
+        with self._stderr.open("w") as stderr:
+            self.process = subprocess.Popen(
+                [*voicecoach_command(), *args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.arrivals.append(time.monotonic())
+            self.lines.append(line.rstrip("\n"))
+            self._new.put((line, self.arrivals[-1]))
+        self._new.put(None)
+
+    def wait_line(self, wanted: Callable[[str], bool], timeout: float, what: str) -> str:
+        """The next line printed that is wanted; TimeoutError if none comes in time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                item = self._new.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(f"{what} was not printed in {timeout:.0f} s") from None
+            if item is None:
+                raise SessionEnded(f"the session ended before {what} was printed: {self.explain()}")
+            line, self.last_arrival = item
+            if wanted(line):
+                return line
+
+    def stderr(self) -> str:
+        return self._stderr.read_text(errors="replace")
+
+    def explain(self) -> str:
+        return f"exit {self.process.poll()}; stdout:\n" + "\n".join(self.lines) + f"\nstderr:\n{self.stderr()}"
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(timeout=5)

@@ -1,0 +1,86 @@
+"""Barge-in in rooms where the microphone hears the speaker: a set narrated in Korean (tests/data/narration-ko.toml,
+whose lines say the Korean command phrases, as the Swedish narration says its own) through the private PulseAudio's
+echo routes, with the one real model installable here. The narration alone must never be taken for a command; her
+pause and stop, said over it, and her resume, must be acted on.
+
+The routes (tests/pulse.py): the microphone is the speaker's monitor (one clock); a loopback 120 ms late whose
+adaptive resampler makes the delay drift (two devices), with her voice as loud as the echo and 6 dB quieter; and the
+same loopback behind PulseAudio's WebRTC echo canceller, as PipeWire's echo-cancel module puts one in front on
+Raspberry Pi OS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from live_session import LiveSession
+from pulse import EchoRoute, PulseServer
+from speech_corpus import KO_COMMANDS, phrase_wavs, require_ko_model, say_until
+
+from voicecoach.clips import read_wav, write_wav
+
+KO_NARRATION = Path(__file__).parent / "data" / "narration-ko.toml"
+# Hang guards only; nothing is measured against them.
+FIRST_REP_S = 180.0
+NARRATION_S = 60.0
+HEARD_S = 10.0
+EXIT_S = 30.0
+# (route, the echo's delay in ms where it has one, how much louder the echo is than her voice in dB)
+ROOMS = [("monitor", 0, 0.0), ("loopback", 120, 0.0), ("loopback", 120, 6.0), ("canceller", 120, 0.0)]
+ROOM_IDS = [f"{route}-{delay}ms-echo{echo:+.0f}dB" for route, delay, echo in ROOMS]
+
+
+def her_voice(directory: Path, quieter_db: float) -> dict[str, Path]:
+    """The test phrases as she says them, quieter_db below the narration's level (both are espeak-ng at its own)."""
+    wavs = phrase_wavs(directory)
+    for wav in wavs.values():
+        samples, rate = read_wav(wav)
+        write_wav(wav, samples * 10 ** (-quieter_db / 20), rate)
+    return wavs
+
+
+def heard(session: LiveSession) -> list[str]:
+    return [line.split("heard: ", 1)[1] for line in session.lines if "heard: " in line]
+
+
+@pytest.mark.audio
+@pytest.mark.model
+@pytest.mark.parametrize(("route", "latency_ms", "echo_db"), ROOMS, ids=ROOM_IDS)
+def test_the_narration_is_never_a_command_and_her_commands_over_it_are_acted_on(
+    pulse: PulseServer,
+    live: Callable[..., LiveSession],
+    tmp_path: Path,
+    route: str,
+    latency_ms: int,
+    echo_db: float,
+) -> None:
+    model = require_ko_model()
+    wavs = her_voice(tmp_path, echo_db)
+    with pulse.echo_route(route, latency_ms) as room:
+        session = _start(live, room, model, tmp_path)
+        # Two repetitions of narration alone: the intro, "Knip", counts, "släpp", "vila", the coach's own words.
+        session.wait_line(lambda line: "release 2: " in line, FIRST_REP_S, "the second repetition")
+        assert heard(session) == [], session.explain()
+
+        def said(phrase: str) -> Callable[[], str]:
+            # A try heard as another command is tried again, up to say_until's limit; only this one will do.
+            return lambda: session.wait_line(lambda line: f"heard: {phrase}" in line, HEARD_S, f"{phrase} heard")
+
+        say_until(room.say, wavs["pause"], said("멈춤"), TimeoutError)
+        say_until(room.say, wavs["resume"], said("계속해"), TimeoutError)
+        # The narration again, alone ("계속해 쉬어요" among it when a rest goes on): nothing more is heard.
+        before = len(heard(session))
+        session.wait_line(lambda line: "release " in line, NARRATION_S, "the set going on")
+        assert len(heard(session)) == before, session.explain()
+        say_until(room.say, wavs["stop"], said("정지"), TimeoutError)
+        assert session.process.wait(EXIT_S) == 0, session.explain()
+    assert "set stopped" in session.stderr()
+
+
+def _start(live: Callable[..., LiveSession], room: EchoRoute, model: Path, tmp_path: Path) -> LiveSession:
+    env = {**room.environ(), "VOICECOACH_STATE_DIR": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path)}
+    args = ["session", "styrka", "--reps", "6", "--listen", "--pack", str(KO_NARRATION)]
+    args += ["--model", str(model), "--commands", str(KO_COMMANDS), "--input-device", "pulse", "--device", "pulse"]
+    return live(args, env)

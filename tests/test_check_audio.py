@@ -1,0 +1,98 @@
+"""`voicecoach check audio`: what the microphone hears of the speaker, measured in the private PulseAudio's rooms,
+and the verdicts its figures give."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import one_error_line
+from pulse import PulseServer, voicecoach_command
+
+from voicecoach.cli import main
+from voicecoach.listen.report import EchoMeter, Verdict, report
+
+CHECK_S = 120.0  # a hang guard only
+
+
+def meter(echo_db: float | None, removed_db: float | None, room_db: float | None) -> EchoMeter:
+    """A meter that heard 2 s of echo at echo_db against what was played, removed_db of it taken out, and 2 s of a
+    room at room_db."""
+    m = EchoMeter()
+    for _ in range(200):
+        if echo_db is not None:
+            m.heard(-20 + echo_db)
+            m.echo(-20.0, -20 + echo_db, -20 + echo_db - (removed_db or 0.0))
+        if room_db is not None:
+            m.heard(room_db)
+            m.quiet(room_db)
+    return m
+
+
+@pytest.mark.parametrize(
+    ("echo_db", "removed_db", "room_db", "verdicts"),
+    [
+        (-5.0, 25.0, -60.0, [Verdict.GOOD]),
+        (-5.0, 8.0, -60.0, [Verdict.WEAK_CANCELLING]),
+        # A system echo canceller in front took most of it: what is left is what counts.
+        (-30.0, 3.0, -60.0, [Verdict.GOOD]),
+        (-70.0, 0.0, -60.0, [Verdict.NO_ECHO]),
+        (8.0, 30.0, -60.0, [Verdict.LOUD_ECHO]),
+        (-5.0, 25.0, -30.0, [Verdict.GOOD, Verdict.NOISY]),
+        (None, None, -60.0, [Verdict.NOT_ENOUGH]),
+    ],
+)
+def test_the_verdict_says_what_the_figures_mean(echo_db, removed_db, room_db, verdicts) -> None:
+    result = report(meter(echo_db, removed_db, room_db), 0.1, 40e-6)
+    assert list(result.verdicts) == verdicts
+    assert result.heard_over_coach is (verdicts[0] in (Verdict.GOOD, Verdict.NO_ECHO))
+
+
+def test_a_microphone_that_gives_nothing_at_all_is_called_silent() -> None:
+    result = report(meter(None, None, -120.0), None, None)
+    assert result.verdicts == (Verdict.SILENT_MICROPHONE,)
+    assert result.as_json()["heard_over_coach"] is False
+
+
+def test_clocks_far_apart_are_named() -> None:
+    result = report(meter(-5.0, 25.0, -60.0), 0.1, 280e-6)
+    assert Verdict.DRIFT in result.verdicts and result.drift_ppm == pytest.approx(280.0)
+
+
+def test_an_unknown_microphone_is_one_line_before_anything_plays(
+    pulse: PulseServer, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "audio", "--input-device", "no-such-mic", "--output-device", "pulse"]) == 1
+    assert "'no-such-mic' is not an input device" in one_error_line(capsys)
+
+
+def _check(room_env: dict[str, str], tmp_path: Path) -> dict[str, object]:
+    env = {**room_env, "VOICECOACH_STATE_DIR": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path)}
+    args = ["check", "audio", "--json", "--input-device", "pulse", "--output-device", "pulse"]
+    out = subprocess.run([*voicecoach_command(), *args], env=env, capture_output=True, text=True, timeout=CHECK_S)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.audio
+@pytest.mark.speech
+def test_a_room_whose_microphone_hears_the_speaker_through_a_second_device(pulse: PulseServer, tmp_path: Path) -> None:
+    with pulse.echo_route("loopback", 120) as room:
+        figures = _check(room.environ(), tmp_path)
+    assert figures["verdicts"] == ["good"] and figures["heard_over_coach"] is True
+    # The loopback plays what it hears at the level it was played; the canceller takes most of it out.
+    assert -12 < figures["echo_db"] < 3
+    assert figures["removed_db"] > 15
+    assert figures["delay_ms"] is not None
+
+
+@pytest.mark.audio
+@pytest.mark.speech
+def test_a_virtual_microphone_that_hears_nothing_is_called_silent(pulse: PulseServer, tmp_path: Path) -> None:
+    with pulse.echo_route("none") as room:
+        figures = _check(room.environ(), tmp_path)
+    assert figures["verdicts"] == ["silent_microphone"]
+    assert figures["heard_over_coach"] is False

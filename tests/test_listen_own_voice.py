@@ -1,0 +1,125 @@
+"""Telling what the echo canceller left of the coach from her voice: coherence with what was played, and the coach's
+own command words. Synthetic signals; the real model's view is in test_listen_model.py."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from voicecoach.listen.own_voice import MAX_COHERENCE, SELF_MARGIN_DB, OwnVoice, coherence, said_in
+from voicecoach.listen.resample import RATE
+from voicecoach.listen.vad import FRAME, level_db
+
+rng = np.random.default_rng(3)
+
+
+def noise(seconds: float, level: float = 0.1) -> np.ndarray:
+    return (rng.standard_normal(int(seconds * RATE)) * level).astype(np.float32)
+
+
+def filtered(signal: np.ndarray) -> np.ndarray:
+    """signal through a short echo path the canceller did not quite learn: a delay and two reflections."""
+    response = np.zeros(64, dtype=np.float32)
+    response[[3, 17, 40]] = (0.5, -0.3, 0.1)
+    return np.convolve(signal, response)[: signal.size].astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "text", "said"),
+    [
+        ("paus", "Paus.", True),
+        ("fortsätt", "Vi fortsätter vila.", True),
+        ("avsluta", "Avslutat.", True),
+        ("stopp", "Avslutat.", False),
+        ("nästa", "Vi går vidare.", False),
+        ("hur många kvar", "Tre kvar", True),
+        ("starta träning", "Säg starta träning när du är redo.", True),
+        ("멈춤", "멈춤.", True),
+        ("계속해", "계속해 쉬어요.", True),
+        ("정지", "천천히 풀어요", False),
+    ],
+)
+def test_a_command_word_is_found_in_what_the_coach_said_even_inside_a_longer_word(
+    phrase: str, text: str, said: bool
+) -> None:
+    assert said_in(phrase, text) is said
+
+
+def test_what_follows_the_played_signal_is_coherent_with_it_and_her_voice_is_not() -> None:
+    played = noise(1.0)
+    assert coherence(filtered(played), played) > 0.9
+    assert coherence(noise(1.0), played) < 0.05
+    # Her voice 10 dB above what the canceller left: mostly hers.
+    mixed = filtered(played) * 0.1 + noise(1.0, 0.1 * 10 ** (10 / 20) * 0.5)
+    assert coherence(mixed, played) < MAX_COHERENCE
+
+
+def test_coherence_of_too_little_audio_or_silence_is_nothing() -> None:
+    assert coherence(noise(0.01), noise(0.01)) == 0.0
+    assert coherence(noise(1.0), np.zeros(RATE, dtype=np.float32)) == 0.0
+
+
+def push(own: OwnVoice, cleaned: np.ndarray, played: np.ndarray, echo_db: float, said: tuple[str, ...] = ()) -> int:
+    frames = 0
+    for i in range(0, cleaned.size - FRAME + 1, FRAME):
+        own.push(cleaned[i : i + FRAME], played[i : i + FRAME], echo_db, said)
+        frames += 1
+    return frames
+
+
+def test_an_utterance_that_follows_what_was_played_is_the_coachs() -> None:
+    own = OwnVoice(5.0)
+    played = noise(0.8)
+    residual = filtered(played) * 0.05
+    frames = push(own, residual, played, echo_db=level_db(residual) - 3)
+    judgement = own.judge("정지", level_db(residual), frames)
+    assert judgement.own_voice is not None and "follows what the coach played" in judgement.own_voice
+    assert judgement.coherence is not None and judgement.coherence > MAX_COHERENCE
+
+
+def test_her_voice_over_the_narration_is_hers() -> None:
+    own = OwnVoice(5.0)
+    played = noise(0.8)
+    hers = noise(0.8, 0.05) + filtered(played) * 0.005
+    frames = push(own, hers, played, echo_db=level_db(played) - 30)
+    judgement = own.judge("정지", level_db(hers), frames)
+    assert judgement.own_voice is None
+    assert judgement.above_echo_db is not None and judgement.above_echo_db > SELF_MARGIN_DB
+
+
+def test_the_coachs_own_word_counts_only_well_above_its_echo() -> None:
+    played = noise(0.8)
+    word = noise(0.8, 0.01)
+    expected = level_db(word) - 4  # her word, or what is left of the coach's, 4 dB above the expected echo
+    own = OwnVoice(5.0)
+    frames = push(own, word, played, expected, said=("Paus.",))
+    judgement = own.judge("paus", level_db(word), frames)
+    assert judgement.own_voice is not None and "just said it" in judgement.own_voice
+    # Not said by the coach: the same utterance may be hers.
+    other = OwnVoice(5.0)
+    frames = push(other, word, played, expected, said=("Vila",))
+    assert other.judge("paus", level_db(word), frames).own_voice is None
+    # Said, but far above the echo: hers.
+    loud = OwnVoice(5.0)
+    frames = push(loud, word, played, level_db(word) - SELF_MARGIN_DB - 5, said=("Paus.",))
+    assert loud.judge("paus", level_db(word), frames).own_voice is None
+
+
+def test_the_coachs_word_said_just_before_the_utterance_still_counts() -> None:
+    own = OwnVoice(5.0)
+    played = noise(1.0)
+    word = noise(0.6, 0.01)
+    expected = level_db(word) - 4
+    push(own, np.zeros(int(0.3 * RATE), dtype=np.float32), played, expected, said=("Paus.",))
+    frames = push(own, word, played, expected)
+    assert own.judge("paus", level_db(word), frames).own_voice is not None
+
+
+def test_nothing_played_means_nothing_of_the_coach_to_hear() -> None:
+    own = OwnVoice(5.0)
+    word = noise(0.5)
+    frames = push(own, word, np.zeros(word.size, dtype=np.float32), -math.inf, said=("Paus.",))
+    judgement = own.judge("paus", level_db(word), frames)
+    assert judgement == judgement.__class__(None, None, None)

@@ -1,0 +1,159 @@
+"""What the microphone hears of the coach, in figures, and whether commands will be heard over it.
+
+`voicecoach check audio` measures these over a test phrase; the daemon logs them once it has spoken long enough.
+The verdict's limits come from the tests' rooms (benchmarks/listening.py, live section).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from voicecoach.listen.vad import FRAME_S
+
+# Figures are medians over this much of the recent past.
+ECHO_HISTORY_S = 30.0
+QUIET_HISTORY_S = 10.0
+# Frames needed before a figure means anything: a second of each.
+MIN_FRAMES = 100
+# Below this the microphone gives nothing at all (digital silence, a muted or missing microphone).
+DEAD_DB = -90.0
+# The echo is as good as inaudible when it is this far below what was played.
+INAUDIBLE_DB = -45.0
+# What is left of the echo (its level less what the canceller removes, against what was played) must be this far
+# down for a command said about as loud as the echo to stand well above it. A system echo canceller in front
+# removes most of it before ours sees it, so the two are judged together.
+GOOD_RESIDUAL_DB = -20.0
+# A microphone this loud in the echo alone clips on her voice on top of it.
+LOUD_ECHO_DB = 6.0
+# A room this noisy hides commands said at a normal voice.
+NOISY_DB = -35.0
+# Two sound cards differ by tens of ppm; this much means one of them is far off, or the path keeps changing
+# (the tracker follows up to 300 ppm).
+MAX_DRIFT_PPM = 250.0
+
+
+class Verdict(StrEnum):
+    """What to tell her; the language packs' [check] tables say each in words."""
+
+    GOOD = "good"
+    NO_ECHO = "no_echo"
+    SILENT_MICROPHONE = "silent_microphone"
+    NOT_ENOUGH = "not_enough"
+    LOUD_ECHO = "loud_echo"
+    WEAK_CANCELLING = "weak_cancelling"
+    NOISY = "noisy"
+    DRIFT = "drift"
+
+
+class EchoMeter:
+    """Collects, frame by frame, how loud the echo is against the played signal, how much of it the canceller
+    removes, and how loud the room is when nothing plays."""
+
+    def __init__(self) -> None:
+        self._echo: deque[float] = deque(maxlen=round(ECHO_HISTORY_S / FRAME_S))
+        self._removed: deque[float] = deque(maxlen=round(ECHO_HISTORY_S / FRAME_S))
+        self._quiet: deque[float] = deque(maxlen=round(QUIET_HISTORY_S / FRAME_S))
+        self.loudest_db = -math.inf
+
+    def heard(self, mic_db: float) -> None:
+        """Every frame: the loudest tells a microphone that gives nothing at all."""
+        self.loudest_db = max(self.loudest_db, mic_db)
+
+    def echo(self, played_db: float, mic_db: float, cleaned_db: float) -> None:
+        """A frame in which the echo of loud played sound was surely there."""
+        self._echo.append(mic_db - played_db)
+        self._removed.append(mic_db - cleaned_db)
+
+    def quiet(self, mic_db: float) -> None:
+        """A frame in which nothing had been played for a while."""
+        self._quiet.append(mic_db)
+
+    @property
+    def echo_frames(self) -> int:
+        return len(self._echo)
+
+    @property
+    def silent(self) -> bool:
+        return self.loudest_db <= DEAD_DB
+
+    def figures(self) -> tuple[float | None, float | None, float | None]:
+        """The echo's level against the played signal, the dB the canceller removes, the room's level (dBFS)."""
+        echo = _median(self._echo) if len(self._echo) >= MIN_FRAMES else None
+        removed = _median(self._removed) if len(self._removed) >= MIN_FRAMES else None
+        quiet = _median(self._quiet) if len(self._quiet) >= MIN_FRAMES else None
+        return echo, removed, quiet
+
+
+def _median(values: deque[float]) -> float:
+    return float(np.median(np.maximum(np.array(values), -120.0)))
+
+
+@dataclass(frozen=True)
+class EchoReport:
+    """The figures (None: not measured) and what they mean."""
+
+    delay_ms: float | None
+    echo_db: float | None
+    drift_ppm: float | None
+    noise_floor_db: float | None
+    removed_db: float | None
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def heard_over_coach(self) -> bool:
+        return self.verdicts[0] in (Verdict.GOOD, Verdict.NO_ECHO)
+
+    def as_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["verdicts"] = [str(v) for v in self.verdicts]
+        data["heard_over_coach"] = self.heard_over_coach
+        return {k: round(v, 1) if isinstance(v, float) else v for k, v in data.items()}
+
+    def summary(self) -> str:
+        """The figures in one line, for a log."""
+
+        def shown(value: float | None, unit: str) -> str:
+            return "not measured" if value is None else f"{value:.0f} {unit}"
+
+        return (
+            f"echo delay {shown(self.delay_ms, 'ms')}, echo level {shown(self.echo_db, 'dB')} against what was"
+            f" played, drift {shown(self.drift_ppm, 'ppm')}, room {shown(self.noise_floor_db, 'dBFS')},"
+            f" canceller removes {shown(self.removed_db, 'dB')}"
+        )
+
+
+def report(meter: EchoMeter, delay_s: float | None, drift: float | None) -> EchoReport:
+    """The report on what a meter collected, with the echo's delay and the clocks' drift as the played signal's
+    pairing found them: the figures, and the verdicts, most important first."""
+    echo_db, removed_db, noise_floor_db = meter.figures()
+    verdicts: list[Verdict] = []
+    if meter.silent:
+        verdicts.append(Verdict.SILENT_MICROPHONE)
+    elif echo_db is None:
+        verdicts.append(Verdict.NOT_ENOUGH)
+    elif echo_db < INAUDIBLE_DB:
+        verdicts.append(Verdict.NO_ECHO)
+    elif echo_db >= LOUD_ECHO_DB:
+        verdicts.append(Verdict.LOUD_ECHO)
+    elif removed_db is None or echo_db - removed_db > GOOD_RESIDUAL_DB:
+        verdicts.append(Verdict.WEAK_CANCELLING)
+    else:
+        verdicts.append(Verdict.GOOD)
+    if noise_floor_db is not None and noise_floor_db > NOISY_DB:
+        verdicts.append(Verdict.NOISY)
+    drift_ppm = None if drift is None else drift * 1e6
+    if drift_ppm is not None and abs(drift_ppm) > MAX_DRIFT_PPM:
+        verdicts.append(Verdict.DRIFT)
+    return EchoReport(
+        delay_ms=None if delay_s is None else delay_s * 1000,
+        echo_db=echo_db,
+        drift_ppm=drift_ppm,
+        noise_floor_db=noise_floor_db if noise_floor_db is None or noise_floor_db > -math.inf else None,
+        removed_db=removed_db,
+        verdicts=tuple(verdicts),
+    )
