@@ -12,8 +12,6 @@ from pulse import PulseServer, missing_tools, reinitialise_portaudio
 
 from voicecoach.language import Pack, load_pack
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
 
 def fake_duration(text: str) -> float:
     """A stand-in for a clip's length: 60 ms a character, like espeak-ng at a calm rate."""

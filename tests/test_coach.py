@@ -4,7 +4,8 @@ from datetime import datetime
 
 import numpy as np
 
-from voicecoach.coach import Coach, Intent
+from voicecoach.coach import Coach
+from voicecoach.intents import Intent
 from voicecoach.mixer import Mixer
 from voicecoach.programme import SPEED, STRENGTH, find_exercise, with_overrides
 from voicecoach.session import Outcome

@@ -15,8 +15,9 @@ import pytest
 
 from voicecoach import control
 from voicecoach.cli import main
-from voicecoach.coach import Coach, Intent
+from voicecoach.coach import Coach
 from voicecoach.control import ControlError, ControlServer, DaemonStatus, Request
+from voicecoach.intents import Intent
 from voicecoach.language import Pack
 from voicecoach.mixer import Mixer
 from voicecoach.programme import find_exercise

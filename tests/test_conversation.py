@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from voicecoach import conversation as conversation_module
-from voicecoach.coach import Intent
 from voicecoach.conversation import STALE, UNSYNCHRONISED, ClockSync, Conversation
 from voicecoach.dialogue import ANSWER_WINDOW_S, QUESTION
+from voicecoach.intents import Intent
 from voicecoach.journal import Journal
 from voicecoach.listen.echo import RING_S
 from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, IDENTIFICATION, STRENGTH, Exercise, with_overrides

@@ -33,7 +33,7 @@ from test_config import BAD
 from voicecoach import config, control, daemon, kept_stream, pulsewatch
 from voicecoach.audio import Device
 from voicecoach.cli import main
-from voicecoach.coach import Intent
+from voicecoach.intents import Intent
 from voicecoach.language import load_pack
 from voicecoach.listen.vad import GateSettings
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicecoach.coach import Intent
 from voicecoach.daemon import Daemon
+from voicecoach.intents import Intent
 from voicecoach.language import load_pack
 from voicecoach.notify import Notifier, Watchdog
 

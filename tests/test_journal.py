@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from voicecoach import journal as journal_module
-from voicecoach.journal import MIGRATIONS, Journal, JournalUnavailable, Outcome
+from voicecoach.journal import MIGRATIONS, Journal, JournalUnavailable, Recorded
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -122,12 +122,12 @@ def test_finished_sessions_keep_their_outcome_and_reps(path):
     with Journal.open(path) as journal:
         done = one_session(journal, 10)
         stopped = one_session(journal, 4, "stopped")
-        tired = one_session(journal, 6, Outcome.COULD_NOT_FINISH)
+        tired = one_session(journal, 6, Recorded.COULD_NOT_FINISH)
     with Journal.open(path) as journal:
         by_id = {s.id: s for s in journal.sessions()}
-    assert (by_id[done].outcome, by_id[done].reps_done) == (Outcome.COMPLETED, 10)
-    assert (by_id[stopped].outcome, by_id[stopped].reps_done) == (Outcome.STOPPED, 4)
-    assert (by_id[tired].outcome, by_id[tired].reps_done) == (Outcome.COULD_NOT_FINISH, 6)
+    assert (by_id[done].outcome, by_id[done].reps_done) == (Recorded.COMPLETED, 10)
+    assert (by_id[stopped].outcome, by_id[stopped].reps_done) == (Recorded.STOPPED, 4)
+    assert (by_id[tired].outcome, by_id[tired].reps_done) == (Recorded.COULD_NOT_FINISH, 6)
     assert [r.rep for r in by_id[done].reps] == list(range(1, 11))
 
 
@@ -173,7 +173,7 @@ def test_a_session_left_open_is_marked_interrupted_at_the_next_open(path):
     with Journal.open(path) as journal:
         (session,) = journal.sessions()
     assert session.id == sid
-    assert session.outcome is Outcome.INTERRUPTED
+    assert session.outcome is Recorded.INTERRUPTED
     assert session.ended_at == session.reps[-1].completed_at
 
 
@@ -185,7 +185,7 @@ def test_a_live_session_in_another_journal_is_not_marked_interrupted(path):
             assert reader.sessions()[0].outcome is None
         live.finish_session(sid, "completed", T0 + timedelta(minutes=2))
     with Journal.open(path) as journal:
-        assert journal.sessions()[0].outcome is Outcome.COMPLETED
+        assert journal.sessions()[0].outcome is Recorded.COMPLETED
 
 
 KILLED_WRITER = """
@@ -226,7 +226,7 @@ def test_sigkill_at_random_points_loses_no_committed_repetition(path):
         with Journal.open(path) as journal:
             assert journal.integrity_ok()
             sessions = {s.id: s for s in journal.sessions()}
-        assert sessions[sid].outcome is Outcome.INTERRUPTED
+        assert sessions[sid].outcome is Recorded.INTERRUPTED
         for killed, printed in reported.items():
             stored = [r.rep for r in sessions[killed].reps]
             assert stored == list(range(1, len(stored) + 1))
@@ -362,7 +362,7 @@ def test_a_full_disk_while_recording_turns_the_journal_off_and_keeps_what_was_wr
         assert journal.integrity_ok()
         (session,) = journal.sessions()
     assert session.reps_done == written
-    assert session.outcome is Outcome.INTERRUPTED
+    assert session.outcome is Recorded.INTERRUPTED
 
 
 def test_a_full_disk_at_open_is_unavailable(path):

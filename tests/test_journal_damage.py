@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from test_journal import T0, read_only, run_child
 
-from voicecoach.journal import Journal, JournalUnavailable, Outcome
+from voicecoach.journal import Journal, JournalUnavailable, Recorded
 
 PAGE = 4096
 
@@ -124,7 +124,7 @@ def test_a_damaged_page_of_the_reps_table_keeps_the_sessions_and_the_damaged_fil
         events = journal.events()
         assert journal.integrity_ok()
     assert [(s.outcome, s.started_at) for s in sessions] == [
-        (Outcome.COMPLETED, T0 + timedelta(days=n)) for n in range(5)
+        (Recorded.COMPLETED, T0 + timedelta(days=n)) for n in range(5)
     ]
     assert [(e.kind, e.value) for e in events] == [("advanced", "speed")]
     # Each repetition kept is one that was recorded, in its place.
@@ -253,7 +253,7 @@ def test_a_session_cut_off_shows_as_interrupted_in_a_read_only_journal(path: Pat
         pass
     with made_read_only(path.parent), Journal.open_to_read(path) as journal:
         (session,) = journal.sessions()
-    assert (session.id, session.outcome) == (sid, Outcome.INTERRUPTED)
+    assert (session.id, session.outcome) == (sid, Recorded.INTERRUPTED)
     assert session.ended_at == session.reps[-1].completed_at
 
 

@@ -21,7 +21,7 @@ from test_journal import T0
 
 from voicecoach import config, journal_queue, paths
 from voicecoach.cli import main
-from voicecoach.journal import Journal, Outcome
+from voicecoach.journal import Journal, Recorded
 from voicecoach.journal_queue import QueuedJournal
 
 # Only a guard against a hang: the retry comes long before.
@@ -164,7 +164,7 @@ def test_closing_while_still_locked_waits_then_says_what_was_not_written(
     )
     with Journal.open(path) as reopened:
         (session,) = reopened.sessions()
-    assert (session.outcome, session.reps_done) == (Outcome.INTERRUPTED, 1)
+    assert (session.outcome, session.reps_done) == (Recorded.INTERRUPTED, 1)
 
 
 def test_progress_accept_on_a_busy_journal_names_the_lock(

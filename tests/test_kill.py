@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from pulse import PulseServer, planned_cues, voicecoach_command
 
-from voicecoach.journal import Journal, Outcome
+from voicecoach.journal import Journal, Recorded
 from voicecoach.timeline import Cue, Phase
 
 pytestmark = pytest.mark.audio
@@ -197,9 +197,9 @@ def check_kill(lane: Lane, planned: list[Cue], run: Run, where: str) -> str:
         assert now is not None and now.reps == before.reps, f"{where}: session {sid} was {before}, now {now}"
         if said:
             # The run got as far as its first cue, so it opened the journal: every earlier session is marked.
-            assert now.outcome == Outcome.INTERRUPTED and now.ended, f"{where}: session {sid} not marked: {now}"
+            assert now.outcome == Recorded.INTERRUPTED and now.ended, f"{where}: session {sid} not marked: {now}"
         else:
-            assert now.outcome in (None, Outcome.INTERRUPTED), f"{where}: session {sid} is {now}"
+            assert now.outcome in (None, Recorded.INTERRUPTED), f"{where}: session {sid} is {now}"
 
     new = sorted(set(after) - set(lane.sessions))
     # The session is written before the first cue is scheduled; a run killed earlier may or may not have one.
@@ -272,7 +272,7 @@ def test_sigkill_at_random_moments_keeps_every_reported_repetition(lanes: list[L
         assert corrupt_files(lane.journal) == []
         assert sessions.keys() == lane.sessions.keys()
         for sid, session in sessions.items():
-            assert session.outcome is Outcome.INTERRUPTED and session.ended_at is not None, session
+            assert session.outcome is Recorded.INTERRUPTED and session.ended_at is not None, session
             assert tuple(r.rep for r in session.reps) == lane.sessions[sid].reps
         stored_reps += sum(len(s.reps) for s in sessions.values())
     # A kill test that never killed a session with repetitions in it would prove little.

@@ -7,7 +7,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import SHARED
+from speech_corpus import SHARED
 
 from voicecoach.language import STATES, Command, load_pack
 from voicecoach.listen.recognizer import GRAMMAR, OPEN, decoding_mode, grammar_json

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from voicecoach.journal import Event, Outcome, Rep, SessionRecord
+from voicecoach.journal import Event, Recorded, Rep, SessionRecord
 from voicecoach.language import LANGUAGES
 from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, IDENTIFICATION, SPEED, STRENGTH, Exercise
 from voicecoach.progress_texts import accepted_text, load_phrases, suggestion_text, summary_text, symptom_answer_text
@@ -51,7 +51,7 @@ class Calendar:
         exercise: Exercise,
         when: datetime,
         reps: int | None = None,
-        outcome: Outcome = Outcome.COMPLETED,
+        outcome: Recorded = Recorded.COMPLETED,
         hold_s: int | None = None,
         planned: int | None = None,
     ) -> None:
@@ -125,10 +125,10 @@ def test_days_are_local_days_not_utc_days():
 @pytest.mark.parametrize(
     ("reps", "outcome", "hold_s"),
     [
-        (IDENTIFICATION.reps - 1, Outcome.COMPLETED, None),
-        (IDENTIFICATION.reps, Outcome.STOPPED, None),
-        (IDENTIFICATION.reps, Outcome.INTERRUPTED, None),
-        (IDENTIFICATION.reps, Outcome.COMPLETED, IDENTIFICATION.hold_range_s[0] - 1),
+        (IDENTIFICATION.reps - 1, Recorded.COMPLETED, None),
+        (IDENTIFICATION.reps, Recorded.STOPPED, None),
+        (IDENTIFICATION.reps, Recorded.INTERRUPTED, None),
+        (IDENTIFICATION.reps, Recorded.COMPLETED, IDENTIFICATION.hold_range_s[0] - 1),
     ],
 )
 def test_a_short_stopped_or_too_easy_session_is_not_confident(reps, outcome, hold_s):
@@ -141,7 +141,7 @@ def test_a_short_stopped_or_too_easy_session_is_not_confident(reps, outcome, hol
 def test_orkar_inte_starts_the_count_again():
     cal = Calendar()
     last = daily(cal, IDENTIFICATION, MONDAY, 2)
-    cal.train(IDENTIFICATION, at(last, 19), reps=4, outcome=Outcome.COULD_NOT_FINISH)
+    cal.train(IDENTIFICATION, at(last, 19), reps=4, outcome=Recorded.COULD_NOT_FINISH)
     last = daily(cal, IDENTIFICATION, last + timedelta(days=1), 2)
     p = cal.progress(at(last, 20))
     assert p.confident_days == 2
@@ -219,8 +219,8 @@ def test_two_complete_sessions_raise_the_hold_by_a_step():
 
 def test_an_unfinished_or_shorter_endurance_session_does_not_count():
     cal = Calendar()
-    cal.train(ENDURANCE, at(MONDAY), reps=1, outcome=Outcome.STOPPED)
-    cal.train(ENDURANCE, at(MONDAY, 12), reps=1, outcome=Outcome.COULD_NOT_FINISH)
+    cal.train(ENDURANCE, at(MONDAY), reps=1, outcome=Recorded.STOPPED)
+    cal.train(ENDURANCE, at(MONDAY, 12), reps=1, outcome=Recorded.COULD_NOT_FINISH)
     cal.train(ENDURANCE, at(MONDAY, 15), hold_s=ENDURANCE.hold_s - 5)
     cal.train(ENDURANCE, at(MONDAY, 18), reps=ENDURANCE.reps - 1, planned=ENDURANCE.reps - 1)
     assert endurance(cal.sessions, Rules()) == endurance([], Rules())
@@ -323,7 +323,7 @@ def test_the_maintenance_phase_plans_maximal_squeezes_once_or_twice_a_week():
     assert (nxt.exercise, nxt.reps, nxt.period) == (STRENGTH.key, DOSAGE.maintenance_squeezes[1], "week")
     assert nxt.wanted == DOSAGE.maintenance_times_per_week
     assert nxt.due_today == 1
-    cal.train(STRENGTH, at(MONDAY, 9), reps=DOSAGE.maintenance_squeezes[0], outcome=Outcome.STOPPED)
+    cal.train(STRENGTH, at(MONDAY, 9), reps=DOSAGE.maintenance_squeezes[0], outcome=Recorded.STOPPED)
     nxt = cal.progress(at(MONDAY + timedelta(days=3))).next_session
     assert (nxt.done, nxt.due_today) == (1, 0)
     # A week later the session has left the 7-day window.
@@ -333,7 +333,7 @@ def test_the_maintenance_phase_plans_maximal_squeezes_once_or_twice_a_week():
 def test_too_few_maximal_squeezes_do_not_count_as_a_maintenance_session():
     cal = Calendar()
     cal.event(EventKind.MAINTENANCE, "accepted", at(MONDAY, 7))
-    cal.train(STRENGTH, at(MONDAY, 9), reps=DOSAGE.maintenance_squeezes[0] - 1, outcome=Outcome.STOPPED)
+    cal.train(STRENGTH, at(MONDAY, 9), reps=DOSAGE.maintenance_squeezes[0] - 1, outcome=Recorded.STOPPED)
     assert cal.progress(at(MONDAY, 20)).next_session.done == 0
 
 
@@ -393,7 +393,7 @@ def test_the_streak_survives_until_today_is_over_and_breaks_on_a_missed_day():
 
 def test_a_session_without_a_single_rep_is_not_a_day_trained():
     cal = Calendar()
-    cal.train(STRENGTH, at(MONDAY), reps=0, outcome=Outcome.STOPPED)
+    cal.train(STRENGTH, at(MONDAY), reps=0, outcome=Recorded.STOPPED)
     assert summary(cal.sessions, cal.events, at(MONDAY, 20)).days_this_week == 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import os
@@ -12,7 +11,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from voicecoach import audio, cli_config, config, paths
+from voicecoach import (
+    audio,
+    cli_check,
+    cli_config,
+    cli_ctl,
+    cli_daemon,
+    cli_journal,
+    cli_listen,
+    cli_model,
+    cli_service,
+    config,
+    paths,
+)
 from voicecoach.cli_ctl import spoken_text
 from voicecoach.cli_journal import local_zone
 from voicecoach.clips import ClipCache, write_wav
@@ -37,17 +48,8 @@ RENDER_RATE = 22050
 NEXT_NAMES = ("next", "nästa")
 # The options of `session` that only voice control uses, and where argparse keeps them.
 _VOICE_FLAGS = {"--model": "model", "--commands": "commands", "--input-device": "input_device"}
-# Modules that add subcommands: each has register(subparsers), setting func= on its parsers.
-EXTENSIONS: tuple[str, ...] = (
-    "voicecoach.cli_model",
-    "voicecoach.cli_journal",
-    "voicecoach.cli_config",
-    "voicecoach.cli_ctl",
-    "voicecoach.cli_listen",
-    "voicecoach.cli_daemon",
-    "voicecoach.cli_service",
-    "voicecoach.cli_check",
-)
+# The modules that add subcommands: each has register(subparsers), setting func= on its parsers.
+EXTENSIONS = (cli_model, cli_journal, cli_config, cli_ctl, cli_listen, cli_daemon, cli_service, cli_check)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("text", nargs="+")
     say.add_argument("--lang", default="sv", choices=LANGUAGES)
     say.add_argument("--device")
-    for name in EXTENSIONS:
-        importlib.import_module(name).register(sub)
+    for extension in EXTENSIONS:
+        extension.register(sub)
     return parser
 
 

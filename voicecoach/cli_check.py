@@ -10,7 +10,7 @@ from voicecoach.audio_check import measure
 from voicecoach.cli_config import add_config_argument, add_override_arguments, load_from_args
 from voicecoach.clips import ClipCache
 from voicecoach.config import ConfigError
-from voicecoach.language import PackError, pack_data, texts
+from voicecoach.language import PackError, read_pack, texts
 from voicecoach.listen import RATE
 from voicecoach.listen.report import EchoReport, Verdict
 from voicecoach.mixer import Mixer
@@ -34,14 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_audio(args: argparse.Namespace) -> int:
     cfg = load_from_args(args)
     try:
-        data, source = pack_data(cfg.language, cfg.speech.pack)
-        spoken = texts(data, source, "check", CHECK_KEYS)
-        printed = texts(*pack_data("en"), "check", CHECK_KEYS)
+        pack = read_pack(cfg.language, cfg.speech.pack)
+        spoken = texts(pack, "check", CHECK_KEYS)
+        printed = texts(read_pack("en"), "check", CHECK_KEYS)
     except PackError as exc:
         raise ConfigError(f"speech.pack: {exc}") from None
     speaker = audio.resolve_output(cfg.audio.output_device)
     microphone = audio.resolve_device(cfg.audio.input_device, "input")
-    voice = cfg.speech.voice or str(data.get("voice", ""))
+    voice = cfg.speech.voice or str(pack.data.get("voice", ""))
     clips = ClipCache(cfg.state_dir / "clips", voice, cfg.speech.rate, speaker.default_rate)
     # Every phrase is rendered first, so that nothing waits for speech synthesis while the microphone listens.
     for key in CHECK_KEYS:

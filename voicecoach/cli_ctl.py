@@ -8,22 +8,22 @@ from pathlib import Path
 
 from voicecoach import control
 from voicecoach.errors import UsageError
+from voicecoach.intents import Name, Slot
 
-# The coach's session intents as subcommands (how_many_left is typed how-many-left).
-SESSION_HELP = {
-    "pause": "pause the running set",
-    "resume": "go on after a pause",
-    "stop": "stop the running set, or between sets what is still to be said",
-    "next": "skip the rest of this exercise and go on to the next",
-    "repeat": "say the instructions again and redo this repetition",
-    "how_many_left": "say how many repetitions are left",
-    "cant": "end the set kindly: this repetition could not be finished",
-}
-IDLE_HELP = {
-    "start_next": "start the exercise due next (like 'starta träning')",
-    "progress": "say how the training is going (like 'hur går det')",
-    "yes": "answer yes to the coach's question",
-    "no": "answer no to the coach's question",
+# The intents without slots as subcommands (how_many_left is typed how-many-left); start, say, snooze and status
+# take arguments and are added one by one.
+HELP: dict[Name, str] = {
+    Name.PAUSE: "pause the running set",
+    Name.RESUME: "go on after a pause",
+    Name.STOP: "stop the running set, or between sets what is still to be said",
+    Name.NEXT: "skip the rest of this exercise and go on to the next",
+    Name.REPEAT: "say the instructions again and redo this repetition",
+    Name.HOW_MANY_LEFT: "say how many repetitions are left",
+    Name.CANT: "end the set kindly: this repetition could not be finished",
+    Name.START_NEXT: "start the exercise due next (like 'starta träning')",
+    Name.PROGRESS: "say how the training is going (like 'hur går det')",
+    Name.YES: "answer yes to the coach's question",
+    Name.NO: "answer no to the coach's question",
 }
 
 
@@ -32,18 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--socket", type=Path, metavar="PATH", help="the daemon's control socket (found if omitted)")
     commands = parser.add_subparsers(dest="command_name", required=True, parser_class=type(parser))
     status = commands.add_parser("status", help="what the daemon is doing")
-    status.set_defaults(intent="status")
+    status.set_defaults(intent=Name.STATUS)
     status.add_argument("--json", action="store_true", help="print the status as one JSON object")
     start = commands.add_parser("start", help="start a set of an exercise")
-    start.set_defaults(intent="start")
+    start.set_defaults(intent=Name.START)
     start.add_argument("exercise", help="e.g. strength or styrka")
     say = commands.add_parser("say", help="speak a phrase")
-    say.set_defaults(intent="say")
+    say.set_defaults(intent=Name.SAY)
     say.add_argument("text", nargs="+")
-    for name, text in (SESSION_HELP | IDLE_HELP).items():
+    for name, text in HELP.items():
         commands.add_parser(name.replace("_", "-"), help=text).set_defaults(intent=name)
     snooze = commands.add_parser("snooze", help="remind me in MINUTES (like 'påminn mig om trettio minuter')")
-    snooze.set_defaults(intent="snooze")
+    snooze.set_defaults(intent=Name.SNOOZE)
     snooze.add_argument("minutes", type=int)
     parser.set_defaults(func=cmd_ctl)
 
@@ -62,19 +62,19 @@ def spoken_text(words: list[str]) -> str:
 
 def cmd_ctl(args: argparse.Namespace) -> int:
     request: dict[str, object] = {"intent": args.intent}
-    if args.intent == "start":
-        request["exercise"] = args.exercise
-    elif args.intent == "say":
-        request["text"] = spoken_text(args.text)
-    elif args.intent == "snooze":
-        request["minutes"] = args.minutes
+    if args.intent is Name.START:
+        request[Slot.EXERCISE] = args.exercise
+    elif args.intent is Name.SAY:
+        request[Slot.TEXT] = spoken_text(args.text)
+    elif args.intent is Name.SNOOZE:
+        request[Slot.MINUTES] = args.minutes
     try:
         # The daemon checks again; checking here too names a typo before looking for the daemon.
         intent = control.parse_intent(request)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     reply = control.request(intent, args.socket)
-    if intent.name == "status":
+    if intent.name is Name.STATUS:
         status = control.DaemonStatus.from_reply(reply)
         print(json.dumps(status.as_json(), ensure_ascii=False) if args.json else status.describe())
     elif reply.get("message"):

@@ -14,6 +14,7 @@ import numpy as np
 from voicecoach import audio, models, paths
 from voicecoach.clips import read_wav
 from voicecoach.errors import UsageError
+from voicecoach.intents import Mode
 from voicecoach.language import LANGUAGES, STATES, Command, load_commands, load_pack
 from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal, open_recognizer
 from voicecoach.listen.resample import to_rate
@@ -34,12 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     recognize.add_argument("files", nargs="+", type=Path, metavar="FILE.wav")
     _pack_options(recognize, model=True)
     recognize.add_argument("--echo", type=Path, metavar="REFERENCE.wav", help="what was played while recording")
-    recognize.add_argument("--state", choices=STATES, default="idle", help="the coach's state (default idle)")
+    recognize.add_argument("--state", choices=STATES, default=Mode.IDLE, help="the coach's state (default idle)")
 
     listen = sub.add_parser("listen", help="recognise voice commands from the microphone, as JSON lines")
     listen.set_defaults(func=cmd_listen)
     _pack_options(listen, model=True)
-    listen.add_argument("--state", choices=STATES, default="idle", help="the coach's state (default idle)")
+    listen.add_argument("--state", choices=STATES, default=Mode.IDLE, help="the coach's state (default idle)")
     listen.add_argument("--device", help="input device name or index (see 'voicecoach devices')")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import voicecoach
 from voicecoach import config, control, paths, service
-from voicecoach.coach import Intent
+from voicecoach.intents import Intent, Name
 from voicecoach.service import DIR_MODE, FILE_MODE, NAME, ServiceError, Setup, Step
 
 
@@ -68,7 +68,7 @@ def _refuse_mid_set(path: Path | None) -> None:
     if path is None or not path.exists():
         return
     try:
-        status = control.DaemonStatus.from_reply(control.request(Intent("status"), path))
+        status = control.DaemonStatus.from_reply(control.request(Intent(Name.STATUS), path))
     except control.ControlError as exc:
         print(f"voicecoach: warning: cannot ask the running coach whether a set is running: {exc}", file=sys.stderr)
         return

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from voicecoach.clips import ClipCache
+from voicecoach.intents import SESSION, Intent, Mode, Name
 from voicecoach.language import Pack
 from voicecoach.mixer import Drained, Mixer, MixerEvent, Scheduled, Started
 from voicecoach.programme import EXERCISES, Exercise
@@ -25,17 +25,6 @@ log = logging.getLogger(__name__)
 # always sees them before their first sample is due.
 LEAD_S = 0.05
 NOTICE_GAP_S = 0.7
-SESSION_INTENTS = ("pause", "resume", "stop", "next", "repeat", "how_many_left", "cant")
-
-
-@dataclass(frozen=True)
-class Intent:
-    """What someone asked for, from any channel."""
-
-    name: str
-    exercise: str | None = None
-    text: str | None = None
-    minutes: int | None = None
 
 
 class JournalSink(Protocol):
@@ -90,7 +79,7 @@ class Coach:
 
     @property
     def state(self) -> str:
-        return "idle" if self.session is None else "session"
+        return Mode.IDLE if self.session is None else Mode.SESSION
 
     def speaking_s(self) -> float:
         """How much is still to be said of the phrases said outside a set (say, progress, notices)."""
@@ -99,10 +88,11 @@ class Coach:
     def status(self) -> dict[str, object]:
         speaking = {"speaking_s": round(self.speaking_s(), 1)}
         if self.session is None:
-            return {"state": "idle", "exercise": None, "rep": None, "reps": None, "paused": False, **speaking}
+            idle: dict[str, object] = {"state": str(Mode.IDLE), "exercise": None, "rep": None, "reps": None}
+            return {**idle, "paused": False, **speaking}
         status = self.session.status(self.now())
         return {
-            "state": "session",
+            "state": str(Mode.SESSION),
             "exercise": self.session.exercise.key,
             "rep": status.rep,
             "reps": status.reps_total,
@@ -115,21 +105,21 @@ class Coach:
 
     def handle(self, intent: Intent) -> bool:
         """Carry out an intent; False when it means nothing in the current state."""
-        if intent.name == "start" and intent.exercise and self.session is None:
+        if intent.name is Name.START and intent.exercise and self.session is None:
             self.start(self._exercises(intent.exercise))
             return True
-        if intent.name == "say" and intent.text:
+        if intent.name is Name.SAY and intent.text:
             at = max(self.now(), self._talk_until)
             self._play((Cue(at, Phase.DONE, None, intent.text),), cut=False)
             self._talk_until = at + self.clips.duration(intent.text)
             return True
-        if intent.name in SESSION_INTENTS and self.session is not None:
+        if intent.name in SESSION and self.session is not None:
             reaction: Reaction | None = getattr(self.session, intent.name)(self.now())
             if reaction is None:
                 return False
             self._play(reaction.cues, cut=reaction.cut)
             return True
-        if intent.name == "stop" and self.speaking_s() > 0:
+        if intent.name is Name.STOP and self.speaking_s() > 0:
             # Between sets, stop silences what is still to be said (a long `ctl say` may queue minutes of it).
             self._play((), cut=True)
             return True

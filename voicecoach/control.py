@@ -26,8 +26,8 @@ from pathlib import Path
 from types import TracebackType
 
 from voicecoach import paths
-from voicecoach.coach import SESSION_INTENTS, Intent
 from voicecoach.errors import UserError
+from voicecoach.intents import MAX_SNOOZE_MIN, VOCABULARY, Intent, Name, Slot
 from voicecoach.programme import ProgrammeError, find_exercise
 from voicecoach.unix_server import Client, UnixServer
 
@@ -35,12 +35,9 @@ SOCKET_NAME = "control.sock"
 # The system unit's RuntimeDirectory=voicecoach; a client outside the unit has no $RUNTIME_DIRECTORY to find it.
 SYSTEM_RUNTIME_DIR = Path("/run/voicecoach")
 SOCKET_MODE = 0o660
-# Between sets: the next exercise due, the spoken progress, answers to the coach's question, a reminder later.
-IDLE_INTENTS = ("start_next", "progress", "yes", "no", "snooze")
-# The coach's own intents, plus status, which the daemon answers itself.
-INTENTS = ("status", "start", "say", *SESSION_INTENTS, *IDLE_INTENTS)
-# A snooze longer than half a day is not a snooze.
-MAX_SNOOZE_MIN = 720
+# Every intent but "help", which says aloud what can be said ('voicecoach commands' lists it at a terminal).
+FIRST = (Name.STATUS, Name.START, Name.SAY)
+INTENTS = (*FIRST, *(name for name in VOCABULARY if name not in (*FIRST, Name.HELP)))
 # A request is a short command; a longer line is a confused or hostile client.
 MAX_LINE = 4096
 MAX_SAY = 500
@@ -62,32 +59,32 @@ class ControlError(UserError):
 def intent_json(intent: Intent) -> dict[str, object]:
     """An intent as a request line's object."""
     extra = {"exercise": intent.exercise, "text": intent.text, "minutes": intent.minutes}
-    return {"intent": intent.name} | {k: v for k, v in extra.items() if v is not None}
+    return {"intent": str(intent.name)} | {k: v for k, v in extra.items() if v is not None}
 
 
 def parse_intent(data: object) -> Intent:
     """Validate a decoded request; ValueError says what is wrong in words a `ctl` user understands."""
     if not isinstance(data, dict) or not isinstance(data.get("intent"), str):
         raise ValueError('a request is a JSON object with an "intent" string')
-    name = data["intent"]
-    if name not in INTENTS:
-        raise ValueError(f"unknown intent {name!r}: use one of {', '.join(INTENTS)}")
-    wanted = {"start": {"exercise"}, "say": {"text"}, "snooze": {"minutes"}}.get(name, set())
-    extra = set(data) - wanted - {"intent"}
+    raw = data["intent"]
+    if raw not in INTENTS:
+        raise ValueError(f"unknown intent {raw!r}: use one of {', '.join(INTENTS)}")
+    name = Name(raw)
+    extra = set(data) - set(VOCABULARY[name].slots) - {"intent"}
     if extra:
         raise ValueError(f"{name} takes no {', '.join(sorted(extra))}")
-    if name == "start":
-        exercise = data.get("exercise")
+    if name is Name.START:
+        exercise = data.get(Slot.EXERCISE)
         if not isinstance(exercise, str):
             raise ValueError("start needs an exercise")
         try:
             return Intent(name, exercise=find_exercise(exercise).key)
         except ProgrammeError as exc:
             raise ValueError(str(exc)) from None
-    if name == "say":
-        return Intent(name, text=say_text(data.get("text")))
-    if name == "snooze":
-        minutes = data.get("minutes")
+    if name is Name.SAY:
+        return Intent(name, text=say_text(data.get(Slot.TEXT)))
+    if name is Name.SNOOZE:
+        minutes = data.get(Slot.MINUTES)
         if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_SNOOZE_MIN:
             raise ValueError(f"snooze needs minutes, a whole number from 1 to {MAX_SNOOZE_MIN}")
         return Intent(name, minutes=minutes)
@@ -297,7 +294,7 @@ class ControlServer:
         try:
             return await asyncio.wait_for(answer, REPLY_TIMEOUT_S)
         except TimeoutError:
-            return failed(f"the daemon did not answer {intent.name!r} within {REPLY_TIMEOUT_S:.0f} s; see its log")
+            return failed(f"the daemon did not answer {str(intent.name)!r} within {REPLY_TIMEOUT_S:.0f} s; see its log")
 
 
 def _line(reply: Reply) -> bytes:

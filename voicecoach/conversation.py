@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from voicecoach import reminders
-from voicecoach.coach import Intent
 from voicecoach.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked
+from voicecoach.intents import Intent, Name
 from voicecoach.journal import Event, Journal, SessionRecord
 from voicecoach.listen.echo import RING_S
 from voicecoach.programme import Exercise
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 # A reminder more than this late (the clock jumped at boot, or a long set ran over it) is dropped, not said late.
 STALE = timedelta(hours=1)
-INTENTS = ("progress", "yes", "no", "snooze")
 # systemd-timesyncd makes this file once it has synchronised the clock; other NTP clients are asked through
 # timedatectl, which reports the kernel's own flag.
 TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
@@ -130,17 +129,17 @@ class Conversation:
     # -- intents ------------------------------------------------------------------------------
 
     def handle(self, intent: Intent, state: str) -> bool:
-        """Carry out one of INTENTS; False when it means nothing now. state: as state() gave it."""
-        if intent.name == "progress" and state == "idle":
+        """Carry out one of intents.CONVERSATION; False when it means nothing now. state: as state() gave it."""
+        if intent.name is Name.PROGRESS and state == "idle":
             self._say_progress()
             return True
-        if intent.name in ("yes", "no") and state == QUESTION and self.question is not None:
-            events, reply = answer(self.question, intent.name == "yes", self._clock(), self._phrases)
+        if intent.name in (Name.YES, Name.NO) and state == QUESTION and self.question is not None:
+            events, reply = answer(self.question, intent.name is Name.YES, self._clock(), self._phrases)
             self.question = None
             self._record(events)
             self._say(reply)
             return True
-        if intent.name == "snooze" and intent.minutes and state != "session":
+        if intent.name is Name.SNOOZE and intent.minutes and state != "session":
             self._snooze(intent.minutes)
             return True
         return False

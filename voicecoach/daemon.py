@@ -20,17 +20,17 @@ import numpy as np
 from voicecoach import audio, config, pulsewatch
 from voicecoach.audio import AudioError, Device, InputStream, OutputStream
 from voicecoach.clips import DISK_BUDGET, ClipCache, SpeechError
-from voicecoach.coach import Coach, Intent
+from voicecoach.coach import Coach
 from voicecoach.control import ControlServer, DaemonStatus, Reply, Request, failed, ok, socket_path
-from voicecoach.conversation import INTENTS as CONVERSATION_INTENTS
 from voicecoach.conversation import Conversation
 from voicecoach.dialogue import QUESTION
+from voicecoach.intents import CONVERSATION, Intent, Mode, Name
 from voicecoach.journal import Journal, JournalUnavailable
 from voicecoach.journal_queue import QueuedJournal
 from voicecoach.kept_stream import KeptStream
 from voicecoach.language import Pack, PackError, load_pack
 from voicecoach.mixer import Mixer
-from voicecoach.notify import Notifier, Watchdog
+from voicecoach.notify import Notifier, Watchdog, ping_interval
 from voicecoach.programme import EXERCISES, Exercise
 from voicecoach.progress_texts import journal_off_text, load_phrases
 from voicecoach.session import Outcome, State
@@ -186,9 +186,9 @@ class Daemon:
     def _answer(self, intent: Intent) -> Reply:
         """Carry out a request from `ctl` or the microphone. One that fails is answered with the error (and said, in
         the pack's language, for whoever hears nothing); it never ends the serving."""
-        if intent.name == "status":
+        if intent.name is Name.STATUS:
             return DaemonStatus(**self._status_fields()).as_reply()
-        if intent.name == "say" and self.coach.speaking_s() > MAX_SPEAKING_S:
+        if intent.name is Name.SAY and self.coach.speaking_s() > MAX_SPEAKING_S:
             queued = f"{self.coach.speaking_s():.0f} s of speech wait"
             return failed(f"{queued} to be said already: wait, or end it with 'voicecoach ctl stop'")
         try:
@@ -219,18 +219,18 @@ class Daemon:
 
     def _handle(self, intent: Intent) -> bool:
         state = self._state()
-        if intent.name in CONVERSATION_INTENTS:
+        if intent.name in CONVERSATION:
             accepted = self.conversation.handle(intent, state)
-        elif intent.name == "start_next" and self.coach.state == "idle":
+        elif intent.name is Name.START_NEXT and self.coach.state is Mode.IDLE:
             self.coach.start(self.conversation.next_exercise())
             accepted = True
-        elif intent.name == "help":
+        elif intent.name is Name.HELP:
             self._say(self._help_text(state))
             accepted = True
         else:
             accepted = self.coach.handle(intent)
         # A set started, or what was being said stopped: a question waiting for its answer is dropped.
-        if accepted and (self.coach.state == "session" or intent.name == "stop"):
+        if accepted and (self.coach.state is Mode.SESSION or intent.name is Name.STOP):
             self.conversation.session_started()
         self._update_status()
         return accepted
@@ -274,7 +274,7 @@ class Daemon:
     def _say(self, text: str) -> float:
         """Say text between sets; how long it takes. If it cannot be rendered, that is logged, and said instead."""
         try:
-            self.coach.handle(Intent("say", text=text))
+            self.coach.handle(Intent(Name.SAY, text=text))
             return self.clips.duration(text)
         except SpeechError as exc:
             log.error("%s", exc)
@@ -283,7 +283,7 @@ class Daemon:
 
     def _notice(self, key: str) -> None:
         """Say one of the pack's notices, which were rendered at start-up and are kept."""
-        self.coach.handle(Intent("say", text=self.pack.cues[key]))
+        self.coach.handle(Intent(Name.SAY, text=self.pack.cues[key]))
 
     def _task(self, part: str, work: Coroutine[object, object, None]) -> asyncio.Task[None]:
         """Run work, a part the watchdog vouches for: if it ends, the watchdog hears so."""
@@ -298,13 +298,13 @@ class Daemon:
 
     async def _supervise(self) -> None:
         """Keeps the devices open and tells the systemd watchdog that the loop and the audio threads live."""
-        interval = min(TICK_S, self.notifier.watchdog_s / 2) if self.notifier.watchdog_s else TICK_S
+        interval = min(TICK_S, ping_interval(self.notifier.watchdog_s)) if self.notifier.watchdog_s else TICK_S
         glitches: dict[str, int] = {}
         while True:
             await asyncio.sleep(interval)
             self._check_devices()
             self._log_glitches(glitches)
-            self.conversation.tick(busy=self._state() != "idle")
+            self.conversation.tick(busy=self._state() != Mode.IDLE)
             self.watchdog.ping()
 
     def _log_glitches(self, seen: dict[str, int]) -> None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from voicecoach.intents import Mode
 from voicecoach.journal import Event
 from voicecoach.progress_texts import Phrases, accepted_text, declined_text, suggestion_text, symptom_answer_text
 from voicecoach.progression import EventKind, Progress, Suggestion, SymptomAnswer, accepted, declined
 
-QUESTION = "question"
+QUESTION = Mode.QUESTION
 # Long enough to open her eyes and think; short enough that a "ja" said to someone else later is not taken.
 ANSWER_WINDOW_S = 20.0
 

@@ -24,6 +24,7 @@ from types import TracebackType
 from voicecoach.journal_faults import (
     EMPTY,
     JournalUnavailable,
+    Recorded,
     emptied,
     integrity_problem,
     is_busy,
@@ -36,7 +37,6 @@ from voicecoach.journal_faults import (
     set_aside,
     unavailable,
 )
-from voicecoach.session import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class SessionRecord:
     rest_s: int
     started_at: datetime
     ended_at: datetime | None
-    outcome: Outcome | None
+    outcome: Recorded | None
     reps: tuple[Rep, ...]
 
     @property
@@ -299,9 +299,9 @@ class Journal:
             (sid, rep, hold_s, _utc_text(completed_at)),
         )
 
-    def finish_session(self, sid: int, outcome: Outcome | str, ended_at: datetime) -> None:
+    def finish_session(self, sid: int, outcome: Recorded | str, ended_at: datetime) -> None:
         """Record how a session ended: completed, stopped, or could_not_finish ("orkar inte")."""
-        result = caller_outcome(outcome)
+        result = recorded(outcome)
         self._write(
             "UPDATE sessions SET outcome = ?, ended_at = ? WHERE id = ?", (str(result), _utc_text(ended_at), sid)
         )
@@ -347,7 +347,7 @@ class Journal:
                 rest_s=rest,
                 started_at=datetime.fromisoformat(started),
                 ended_at=_from_text(ended),
-                outcome=Outcome(outcome) if outcome else None,
+                outcome=Recorded(outcome) if outcome else None,
                 reps=tuple(reps.get(sid, ())),
             )
             for sid, exercise, planned, hold, rest, started, ended, outcome in rows
@@ -389,12 +389,11 @@ class Journal:
 
 def _interrupted(record: SessionRecord) -> SessionRecord:
     ended = max((r.completed_at for r in record.reps), default=record.started_at)
-    return replace(record, outcome=Outcome.INTERRUPTED, ended_at=ended)
+    return replace(record, outcome=Recorded.INTERRUPTED, ended_at=ended)
 
 
-def caller_outcome(outcome: Outcome | str) -> Outcome:
+def recorded(outcome: Recorded | str) -> Recorded:
     """How a caller may end a session; interrupted is for the journal to set."""
-    result = Outcome(outcome)
-    if result is Outcome.INTERRUPTED:
+    if str(outcome) == Recorded.INTERRUPTED:
         raise ValueError("interrupted is set by the journal for sessions cut off, not by a caller")
-    return result
+    return Recorded(str(outcome))

@@ -18,11 +18,11 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import quote
 
 from voicecoach.errors import UserError
-from voicecoach.session import Outcome
 
 # Its lines are the journal's: the same logger as voicecoach.journal.
 log = logging.getLogger("voicecoach.journal")
@@ -190,6 +190,16 @@ class Rows:
         return f"{', '.join(words[:-1])} and {words[-1]}"
 
 
+class Recorded(StrEnum):
+    """How a set ended, as the journal records it: the sessions table's outcome (its CHECK names the same)."""
+
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    COULD_NOT_FINISH = "could_not_finish"
+    # Set by the journal, never by a caller: a session cut off (a crash, a power cut).
+    INTERRUPTED = "interrupted"
+
+
 def _time(value: object) -> bool:
     if not isinstance(value, str):
         return False
@@ -202,7 +212,7 @@ def _time(value: object) -> bool:
 def _session_ok(row: tuple) -> bool:
     _sid, exercise, planned, hold, rest, started, ended, outcome = row
     whole = all(isinstance(n, int) and n > 0 for n in (planned, hold, rest))
-    finished = (ended is None or _time(ended)) and (outcome is None or outcome in set(Outcome))
+    finished = (ended is None or _time(ended)) and (outcome is None or outcome in set(Recorded))
     return isinstance(exercise, str) and whole and _time(started) and finished
 
 

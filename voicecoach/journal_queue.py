@@ -21,9 +21,8 @@ from collections import deque
 from datetime import datetime
 from pathlib import Path
 
-from voicecoach.journal import BUSY_TIMEOUT_S, Journal, caller_outcome
+from voicecoach.journal import BUSY_TIMEOUT_S, Journal, Recorded, recorded
 from voicecoach.journal_faults import JournalBusy, JournalUnavailable
-from voicecoach.session import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +63,8 @@ class QueuedJournal(Journal):
         """Record a repetition: on disk when this returns, unless another process holds the lock."""
         self._hold("record_rep", (sid, rep, hold_s, completed_at))
 
-    def finish_session(self, sid: int, outcome: Outcome | str, ended_at: datetime) -> None:
-        self._hold("finish_session", (sid, caller_outcome(outcome), ended_at))
+    def finish_session(self, sid: int, outcome: Recorded | str, ended_at: datetime) -> None:
+        self._hold("finish_session", (sid, recorded(outcome), ended_at))
 
     def record_event(self, kind: str, value: str, at: datetime) -> None:
         self._hold("record_event", (kind, value, at))

@@ -30,11 +30,6 @@ class Started:
 
 
 @dataclass(frozen=True)
-class CutDone:
-    sample: int
-
-
-@dataclass(frozen=True)
 class Drained:
     """Nothing is playing or scheduled any more."""
 
@@ -53,7 +48,7 @@ class Played:
     tags: tuple[object, ...]
 
 
-MixerEvent = Started | CutDone | Drained
+MixerEvent = Started | Drained
 Tap = Callable[[Played], None]
 
 
@@ -137,7 +132,6 @@ class Mixer:
                 return
             if command.cut:
                 self._voices = []
-                self._on_event(CutDone(block_start))
             for item in command.items:
                 # A clip scheduled in the past (a late command) starts now rather than being lost.
                 if item.start < block_start:

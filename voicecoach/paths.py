@@ -1,4 +1,4 @@
-"""Where voicecoach keeps its state: speech models, the clip cache and (later) the journal."""
+"""Where voicecoach keeps its state: speech models, the clip cache and the journal."""
 
 from __future__ import annotations
 

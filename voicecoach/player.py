@@ -17,9 +17,9 @@ import numpy as np
 
 from voicecoach.audio import BLOCK_FRAMES, InputStream, OutputStream
 from voicecoach.clips import ClipCache
-from voicecoach.coach import Coach, Intent, JournalSink, scheduled
-from voicecoach.intents import match_text
-from voicecoach.language import Pack
+from voicecoach.coach import Coach, JournalSink, scheduled
+from voicecoach.intents import Intent, Mode, Name
+from voicecoach.language import Pack, typed_intent
 from voicecoach.listen import Detection
 from voicecoach.mixer import Drained, Mixer, Scheduled
 from voicecoach.programme import Exercise
@@ -91,7 +91,7 @@ def run_live(
         coach = Coach(mixer, clips, pack, exercises, journal, on_cue, done.set_result, journal_off_notice)
         # Loaded before the stream runs, like every clip: loading a model holds the GIL for seconds.
         voice = listening.open_voice(mixer) if listening is not None else None
-        stop = Intent("stop")
+        stop = Intent(Name.STOP)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _stop_or_quit, coach, done, stop)
         _watch_stdin(loop, tuple(typed_packs), coach.handle)
@@ -155,7 +155,7 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, packs: tuple[Pack, ...], handl
         if not line:
             loop.remove_reader(fd)
             return
-        intent = match_text(line, packs, "session")
+        intent = typed_intent(line, packs, Mode.SESSION)
         if intent is not None:
             handle(Intent(intent))
 

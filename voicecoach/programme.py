@@ -11,8 +11,6 @@ from enum import Enum
 
 from voicecoach.errors import UserError
 
-SOURCE = "Träning av bäckenbotten (svensk patientinformation)"
-
 
 class Release(Enum):
     """How the squeeze ends: slowly (most exercises) or at once (speed)."""

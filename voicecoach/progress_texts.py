@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicecoach.language import Pack, load_pack, pack_data, texts
+from voicecoach.language import Pack, load_pack, read_pack, texts
 from voicecoach.programme import DOSAGE, ENDURANCE, find_exercise
 from voicecoach.progression import Suggestion, SuggestionKind, Summary, TrainingPhase
 
@@ -58,9 +58,9 @@ class Phrases:
 def load_phrases(lang: str = "sv", path: Path | None = None) -> Phrases:
     """The progress phrases of a built-in language pack, or of the pack file at path."""
     pack = load_pack(lang, path)
-    data, source = pack_data(lang, path)
-    phrases = texts(data, source, "progress", PHRASE_KEYS)
-    table = data["progress"]
+    source = read_pack(lang, path)
+    phrases = texts(source, "progress", PHRASE_KEYS)
+    table = source.data["progress"]
     counts = table.get("counts", {}) if isinstance(table, dict) else {}
     return Phrases(pack, phrases, {int(k): str(v) for k, v in counts.items()})
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from voicecoach.journal import Event, SessionRecord
+from voicecoach.journal import Event, Recorded, SessionRecord
 from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, STRENGTH, Exercise, find_exercise, with_overrides
-from voicecoach.session import Outcome
 
 
 class EventKind(StrEnum):
@@ -185,9 +184,9 @@ def confident_days(sessions: list[SessionRecord], exercise: Exercise, now: datet
     for s in sessions:
         if s.exercise != exercise.key:
             continue
-        if s.outcome is Outcome.COULD_NOT_FINISH:
+        if s.outcome is Recorded.COULD_NOT_FINISH:
             days.clear()
-        elif s.outcome is Outcome.COMPLETED and s.reps_done >= needed and s.hold_s >= shortest_hold:
+        elif s.outcome is Recorded.COMPLETED and s.reps_done >= needed and s.hold_s >= shortest_hold:
             days.add(_day(s.started_at, now))
     return len(days)
 
@@ -199,7 +198,7 @@ def endurance(sessions: list[SessionRecord], rules: Rules) -> Endurance:
     for s in sessions:
         if (
             s.exercise == ENDURANCE.key
-            and s.outcome is Outcome.COMPLETED
+            and s.outcome is Recorded.COMPLETED
             and s.reps_done >= ENDURANCE.reps
             and s.hold_s >= hold
             and hold < goal
@@ -304,7 +303,7 @@ def _next_session(
     done = sum(
         1
         for s in sessions
-        if s.exercise == exercise.key and s.outcome is Outcome.COMPLETED and _day(s.started_at, now) == today
+        if s.exercise == exercise.key and s.outcome is Recorded.COMPLETED and _day(s.started_at, now) == today
     )
     # "More than once a day" sets a minimum and no upper limit.
     least = DOSAGE.learning_sessions_per_day_min

@@ -15,14 +15,12 @@ from voicecoach.timeline import Cue, Durations, Layout, Phase, Segment, Timeline
 
 
 class Outcome(StrEnum):
-    """How a set ended, as the journal records it."""
+    """How the engine ended a set (the journal records it as journal.Recorded)."""
 
     COMPLETED = "completed"
     STOPPED = "stopped"
     COULD_NOT_FINISH = "could_not_finish"
     SKIPPED = "skipped"
-    # Never reached by the engine: the journal gives it to a session that was cut off (a crash, a power cut).
-    INTERRUPTED = "interrupted"
 
 
 class State(StrEnum):

@@ -9,9 +9,9 @@ from dataclasses import replace
 import numpy as np
 
 from voicecoach import models
-from voicecoach.coach import Intent
 from voicecoach.config import Config, ConfigError
 from voicecoach.errors import UserError
+from voicecoach.intents import Intent
 from voicecoach.language import PackError, load_commands, load_pack
 from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal
 from voicecoach.listen.recognizer import ModelError, load_model

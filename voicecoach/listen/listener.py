@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from voicecoach.intents import Mode
 from voicecoach.listen.echo import EchoCanceller
 from voicecoach.listen.matcher import Match
 from voicecoach.listen.own_voice import SAID_BEFORE_S, Judgement, OwnVoice
@@ -127,7 +128,7 @@ class Listener:
         recognizer: CommandRecognizer,
         echo: EchoCanceller | None = None,
         gate: VoiceGate | None = None,
-        state: str = "idle",
+        state: str = Mode.IDLE,
     ) -> None:
         self.recognizer = recognizer
         self.echo = echo
@@ -220,10 +221,10 @@ class Listener:
             self._pending = None
         detection = None
         if not self._decided and self.gate.since_speech >= round(PAUSE_S / FRAME_S):
-            detection = self._decide(final=self.gate.closed and self.state != "idle")
+            detection = self._decide(final=self.gate.closed and self.state != Mode.IDLE)
         if self.gate.closed and detection is None:
             detection = self._pending
-            if detection is not None and self.state == "idle":
+            if detection is not None and self.state == Mode.IDLE:
                 # Held until the room has been quiet IDLE_QUIET_AFTER_S, and dropped should anything follow.
                 self._held, detection = detection, None
                 self._held_until = self._last_speech_frame + round(IDLE_QUIET_AFTER_S / FRAME_S)
@@ -261,7 +262,7 @@ class Listener:
         speech_s = self._speech_s()
         if speech_s < MIN_SPEECH_S:
             return None
-        idle = self.state == "idle"
+        idle = self.state == Mode.IDLE
         if idle and self._quiet_before < IDLE_QUIET_BEFORE_S:
             return None
         utterance = np.concatenate(self._utterance)
