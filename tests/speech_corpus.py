@@ -89,16 +89,17 @@ def say_until(
     wav: Path,
     effect: Callable[[], T],
     missed: type[Exception] | tuple[type[Exception], ...],
+    tries: int = VOICE_TRIES,
 ) -> T:
-    """play(wav) (into a virtual microphone), then effect(): again while effect raises missed, at most
-    VOICE_TRIES times. effect waits for what the command should do, and returns it."""
-    for attempt in range(1, VOICE_TRIES + 1):
+    """play(wav) (into a virtual microphone), then effect(): again while effect raises missed, at most tries
+    times. effect waits for what the command should do, and returns it."""
+    for attempt in range(1, tries + 1):
         player = play(wav)
         assert player.wait(timeout=30) == 0, player.stderr.read() if player.stderr else ""
         try:
             return effect()
         except missed:
-            if attempt == VOICE_TRIES:
+            if attempt == tries:
                 raise
     raise AssertionError("unreachable")
 

@@ -46,6 +46,8 @@ from voicecoach.voice import Voice, open_voice
 # Clips are rendered by espeak-ng at this rate; an offline render keeps it.
 RENDER_RATE = 22050
 NEXT_NAMES = ("next", "nästa")
+# After a heard command the set had no use for (resume while it runs), in the session's output.
+NOTHING_NOW = " (means nothing now)"
 # The options of `session` that only voice control uses, and where argparse keeps them.
 _VOICE_FLAGS = {"--model": "model", "--commands": "commands", "--input-device": "input_device"}
 # The modules that add subcommands: each has register(subparsers), setting func= on its parsers.
@@ -114,7 +116,7 @@ def _print_cue(cue: Cue) -> None:
 
 
 def _print_heard(t: float, detection: Detection, accepted: bool) -> None:
-    _print_line(t, f"heard: {detection.phrase}" + ("" if accepted else " (means nothing now)"))
+    _print_line(t, f"heard: {detection.phrase}" + ("" if accepted else NOTHING_NOW))
 
 
 def _open_journal() -> Journal | None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voicecoach.listen.delay import EARLIEST, LATEST, WINDOW, Pairing, gcc_phat
+from voicecoach.listen.delay import EARLIEST, LATEST, MIN_PEAK_RATIO, WINDOW, Pairing, gcc_phat
 from voicecoach.listen.echo import SILENT_DB
 from voicecoach.listen.resample import RATE, Resampler, read_at
 from voicecoach.listen.vad import FRAME, level_db
@@ -42,6 +42,8 @@ CLOCK_JUMP_S = 0.25
 TRACK_EVERY_S = 1.0
 # An estimate needs this share of its window's played frames to carry sound.
 MIN_SOUNDING = 0.25
+# Estimates in a row, while the coach speaks, that find no echo at all before the microphone is taken not to hear it.
+NOTHING_TO_FIND = 5
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class PlayedSignal:
         self._base_lag: float | None = None  # where the clocks (or the count) put the echo, for echo_delay_s
         self._mic_history = np.zeros(0, dtype=np.float32)
         self._since_track = 0
+        self._unheard = 0  # estimates in a row, while the coach spoke, that found no echo
 
     @property
     def drift(self) -> float | None:
@@ -151,7 +154,7 @@ class PlayedSignal:
         samples = read_at(self._ring, self._ring_start, positions)
         first = round(float(positions[0])) - 2 * lead
         texts = self._texts_between(first, first + mic.size + lead)
-        return Reference(samples, texts, moved, self._pairing.measured)
+        return Reference(samples, texts, moved, self.found)
 
     # -- inside ---------------------------------------------------------------------------------------------------
 
@@ -236,7 +239,15 @@ class PlayedSignal:
         if sounding < MIN_SOUNDING:
             return False
         estimate = gcc_phat(self._mic_history, played, EARLIEST, LATEST)
+        self._unheard = self._unheard + 1 if estimate.peak_ratio < MIN_PEAK_RATIO else 0
         return self._pairing.found(mic_start + WINDOW // 2, base, estimate)
+
+    @property
+    def found(self) -> bool:
+        """Whether the echo has been found where the reference lines it up, or looked for long enough to tell that
+        the microphone hardly hears the coach (headphones; a system echo canceller in front, which took it out):
+        then there is nothing to find, and nothing to be cautious of."""
+        return self._pairing.measured or self._unheard >= NOTHING_TO_FIND
 
     def _slice(self, start: int, end: int) -> np.ndarray:
         """Played samples [start, end) by index; silence where nothing is kept (too old, or not played yet)."""
