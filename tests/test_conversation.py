@@ -329,7 +329,7 @@ def test_no_reminder_is_said_before_the_clock_is_synchronised_and_the_status_say
     assert coach.said == []
     assert coach.conversation.reminder_status() == UNSYNCHRONISED
     coach.synchronised = True
-    assert coach.conversation.reminder_status() == "next at 2024-06-03 18:00"
+    assert coach.conversation.reminder_status() == "next at 2024-06-03 18:00+02:00"
 
 
 def test_once_the_clock_is_set_the_next_reminder_is_worked_out_again(journal: Journal) -> None:

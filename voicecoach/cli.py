@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 from voicecoach import (
@@ -25,8 +24,8 @@ from voicecoach import (
     paths,
 )
 from voicecoach.cli_ctl import spoken_text
-from voicecoach.cli_journal import local_zone
 from voicecoach.clips import ClipCache, write_wav
+from voicecoach.clock import local_now
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.errors import UsageError, UserError
 from voicecoach.journal import Journal, JournalUnavailable
@@ -130,7 +129,7 @@ def _open_journal() -> Journal | None:
 def _exercise(args: argparse.Namespace, cfg: config.Config, journal: Journal | None) -> Exercise:
     """The exercise asked for, with the configuration's programme and rules, under the command line's numbers."""
     if args.exercise.strip().lower() in NEXT_NAMES:
-        now = datetime.now(local_zone())
+        now = local_now()
         sessions, events = (journal.sessions(), journal.events()) if journal else ([], [])
         base = next_exercise(sessions, events, now, cfg.rules, cfg.exercise)
     else:

@@ -10,9 +10,9 @@ import sys
 from dataclasses import asdict
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from voicecoach import cli_config, paths
+from voicecoach.clock import local_now, local_zone
 from voicecoach.errors import UsageError, UserError
 from voicecoach.journal import FILE_MODE, Event, Journal, SessionRecord
 from voicecoach.programme import ProgrammeError, find_exercise
@@ -61,21 +61,6 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2024-05-01") from None
-
-
-def local_zone() -> tzinfo:
-    """The system's time zone with its daylight-saving rules, so a day is a local day on both sides of a change."""
-    name = os.environ.get("TZ", "").lstrip(":")
-    try:
-        if name:
-            return ZoneInfo(name)
-        with open("/etc/localtime", "rb") as localtime:
-            return ZoneInfo.from_file(localtime)
-    except (OSError, ValueError, ZoneInfoNotFoundError):
-        # A POSIX TZ string or no zone database: today's offset is the best there is.
-        zone = datetime.now().astimezone().tzinfo
-        assert zone is not None
-        return zone
 
 
 def _local(when: datetime | None, zone: tzinfo) -> str | None:
@@ -203,7 +188,7 @@ def _report(p: Progress, rules: Rules) -> list[str]:
 def cmd_progress(args: argparse.Namespace) -> int:
     cfg = cli_config.load_from_args(args)
     rules = cfg.rules
-    now = datetime.now(local_zone())
+    now = local_now()
     # Accepting writes an event; reading alone works in a read-only state directory too.
     with (Journal.open if args.accept else Journal.open_to_read)(paths.journal_path()) as journal:
         current = progress(journal.sessions(), journal.events(), now, rules, cfg.exercise)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from voicecoach import reminders
+from voicecoach.clock import local_now
 from voicecoach.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked
 from voicecoach.intents import Intent, Name
 from voicecoach.journal import Event, Journal, SessionRecord
@@ -36,10 +37,6 @@ TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
 # Until the clock is synchronised it is asked again at most this often: timedatectl is a subprocess.
 CLOCK_CHECK_S = 60.0
 UNSYNCHRONISED = "held until the system clock is synchronised (timedatectl show -p NTPSynchronized says no)"
-
-
-def local_now() -> datetime:
-    return datetime.now().astimezone()
 
 
 def timedatectl_synchronised() -> bool | None:
@@ -226,7 +223,8 @@ class Conversation:
             return "on, none due" if self._settings.enabled else "off"
         if not self._synchronised():
             return UNSYNCHRONISED
-        return f"next at {self.reminder_due:%Y-%m-%d %H:%M}"
+        # With the offset: on a daylight-saving change day it says which 08:00 is meant.
+        return f"next at {self.reminder_due.isoformat(' ', 'minutes')}"
 
     def next_exercise(self) -> Exercise:
         """What "starta träning" plays now."""
