@@ -47,12 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     output = history.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object per session")
     output.add_argument("--export", nargs=2, metavar=("csv", "FILE"), help="write the history to FILE as CSV")
+    # The configuration's state_dir says where the journal is.
+    cli_config.add_config_argument(history)
 
     prog = sub.add_parser("progress", help="current exercise, endurance hold, phase, and what is due today")
     prog.set_defaults(func=cmd_progress)
     prog.add_argument("--json", action="store_true", help="print the progress as one JSON object")
     prog.add_argument("--accept", action="store_true", help="accept the suggested next step (like a spoken 'ja')")
-    # The configuration's [progression] rules decide when a step is suggested.
+    # The configuration's state_dir says where the journal is; its [progression] rules when a step is suggested.
     cli_config.add_config_argument(prog)
 
 
@@ -89,7 +91,8 @@ def _row(s: SessionRecord, zone: tzinfo) -> dict[str, object]:
 def cmd_history(args: argparse.Namespace) -> int:
     zone = local_zone()
     since = datetime.combine(args.since, time(), zone) if args.since else None
-    with Journal.open_to_read(paths.journal_path()) as journal:
+    state = cli_config.load_from_args(args).state_dir
+    with Journal.open_to_read(paths.journal_path(state)) as journal:
         sessions = journal.sessions(since=since)
     if args.export:
         return _export(args.export, sessions, zone)
@@ -190,7 +193,7 @@ def cmd_progress(args: argparse.Namespace) -> int:
     rules = cfg.rules
     now = local_now()
     # Accepting writes an event; reading alone works in a read-only state directory too.
-    with (Journal.open if args.accept else Journal.open_to_read)(paths.journal_path()) as journal:
+    with (Journal.open if args.accept else Journal.open_to_read)(paths.journal_path(cfg.state_dir)) as journal:
         current = progress(journal.sessions(), journal.events(), now, rules, cfg.exercise)
         if args.accept:
             if current.suggestion is None:
