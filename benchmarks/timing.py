@@ -36,8 +36,9 @@ from tests.pulse import (
     voicecoach_command,
 )
 from voicecoach import paths
-from voicecoach.cli import DEFAULT_RATE_WPM, RENDER_RATE
+from voicecoach.cli import RENDER_RATE
 from voicecoach.clips import SILENCE, ClipCache, read_wav
+from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.language import Pack, load_pack
 
 RESULTS = Path(__file__).resolve().parent / "results" / "timing.json"
@@ -294,10 +295,11 @@ def table(timings: list[Timing], naive: dict[str, object], first: dict[str, obje
 
 def run_all(work: Path, quick: bool) -> tuple[list[Timing], dict[str, object], dict[str, object]]:
     # A state directory of our own, so the clip cache starts cold and its warming is part of the run.
-    os.environ["VOICECOACH_STATE_DIR"] = str(work / "state")
+    state = work / "state"
+    os.environ["VOICECOACH_STATE_DIR"] = str(state)
     pack = load_pack("sv")
-    render_clips = ClipCache(paths.clip_dir(), pack.voice, DEFAULT_RATE_WPM, RENDER_RATE)
-    live_clips = ClipCache(paths.clip_dir(), pack.voice, DEFAULT_RATE_WPM, RATE)
+    render_clips = ClipCache(paths.clip_dir(state), pack.voice, DEFAULT_RATE_WPM, RENDER_RATE)
+    live_clips = ClipCache(paths.clip_dir(state), pack.voice, DEFAULT_RATE_WPM, RATE)
     timings: list[Timing] = []
     with PulseServer(work / "pulse") as server:
         env = server.environ()

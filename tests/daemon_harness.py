@@ -128,6 +128,7 @@ class Daemon:
         watchdog_s: float | None = 4.0,
         state_dir: Path | None = None,
         ready_probe: Callable[[Daemon], object] | None = None,
+        state_from_env: bool = True,
     ) -> None:
         self.directory = directory
         self.args = list(args)
@@ -141,12 +142,16 @@ class Daemon:
         config_home.mkdir(parents=True, exist_ok=True)
         self.env = {
             **(os.environ if env is None else env),
-            "VOICECOACH_STATE_DIR": str(self.state_dir),
             "XDG_CONFIG_HOME": str(config_home),
             # systemd's variable for RuntimeDirectory=: the control socket goes there, one per daemon.
             "RUNTIME_DIRECTORY": str(self.runtime_dir),
             "NOTIFY_SOCKET": str(directory / "notify.sock"),
         }
+        if state_from_env:
+            self.env["VOICECOACH_STATE_DIR"] = str(self.state_dir)
+        else:
+            # The configuration names it (state_dir = ...), as a user's config.toml would.
+            self.env.pop("VOICECOACH_STATE_DIR", None)
         self.env.pop("WATCHDOG_PID", None)
         self.env.pop("WATCHDOG_USEC", None)
         if watchdog_s is not None:

@@ -28,8 +28,8 @@ from pulse import (
 )
 
 from voicecoach import paths
-from voicecoach.cli import DEFAULT_RATE_WPM
 from voicecoach.clips import ClipCache
+from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.language import load_pack
 
 pytestmark = pytest.mark.audio
@@ -75,7 +75,7 @@ def coach(pulse: PulseServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("VOICECOACH_STATE_DIR", str(state))
         pack = load_pack("sv")
-        clips = ClipCache(paths.clip_dir(), pack.voice, DEFAULT_RATE_WPM, RATE)
+        clips = ClipCache(paths.clip_dir(state), pack.voice, DEFAULT_RATE_WPM, RATE)
         yield Coach(pulse, {**pulse.environ(), "VOICECOACH_STATE_DIR": str(state)}, clips)
 
 

@@ -69,11 +69,17 @@ def test_an_unknown_microphone_is_one_line_before_anything_plays(
 
 
 def _check(room_env: dict[str, str], tmp_path: Path) -> dict[str, object]:
-    env = {**room_env, "VOICECOACH_STATE_DIR": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path)}
+    # The state directory is named in the user's config.toml alone, as the daemon would take it (issue 11).
+    state, default = tmp_path / "state", tmp_path / "default-state"
+    (tmp_path / "voicecoach").mkdir()
+    (tmp_path / "voicecoach" / "config.toml").write_text(f"state_dir = {json.dumps(str(state))}\n", encoding="utf-8")
+    env = {k: v for k, v in room_env.items() if k != "VOICECOACH_STATE_DIR"}
+    env.update(XDG_CONFIG_HOME=str(tmp_path), XDG_STATE_HOME=str(default))
     args = ["check", "audio", "--json", "--input-device", "pulse", "--output-device", "pulse"]
     out = subprocess.run([*voicecoach_command(), *args], env=env, capture_output=True, text=True, timeout=CHECK_S)
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
+    assert any((state / "clips").glob("*.wav")) and not default.exists()
     return json.loads(out.stdout)
 
 

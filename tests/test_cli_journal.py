@@ -27,7 +27,7 @@ def journal(state_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("TZ", "Europe/Stockholm")
     monkeypatch.setattr(config, "SYSTEM_FILE", tmp_path / "etc" / "config.toml")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    with Journal.open(paths.journal_path()) as journal:
+    with Journal.open(paths.journal_path(state_dir)) as journal:
         yield journal
 
 
@@ -154,13 +154,15 @@ def test_accepting_a_step_in_an_unwritable_journal_is_one_clear_line(state_dir, 
     assert "writable" in line
 
 
-def test_history_export_and_progress_read_a_read_only_state_directory(journal, capsys, made_read_only, tmp_path):
+def test_history_export_and_progress_read_a_read_only_state_directory(
+    journal, state_dir, capsys, made_read_only, tmp_path
+):
     """A state directory that cannot be written (a card the kernel made read-only, ReadOnlyPaths=) is still read."""
     for n in (3, 2, 1):
         record(journal, IDENTIFICATION, days_ago(n), 10)
     journal.close()
     export = tmp_path / "export.csv"
-    with made_read_only(paths.journal_path().parent):
+    with made_read_only(paths.journal_path(state_dir).parent):
         assert main(["history"]) == 0
         assert len(out_lines(capsys)) == 1 + 3
         assert main(["history", "--json"]) == 0

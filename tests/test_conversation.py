@@ -10,11 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from voicecoach import conversation as conversation_module
-from voicecoach.conversation import STALE, UNSYNCHRONISED, ClockSync, Conversation
+from voicecoach.conversation import ECHO_TAIL_S, STALE, UNSYNCHRONISED, ClockSync, Conversation
 from voicecoach.dialogue import ANSWER_WINDOW_S, QUESTION
 from voicecoach.intents import Intent
 from voicecoach.journal import Journal
-from voicecoach.listen.echo import RING_S
 from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, IDENTIFICATION, STRENGTH, Exercise, with_overrides
 from voicecoach.progress_texts import load_phrases
 from voicecoach.progression import DEFAULT_RULES, EventKind, SymptomAnswer, add_months
@@ -131,8 +130,10 @@ def test_after_a_completed_set_the_next_step_is_asked_and_a_yes_takes_it(journal
     ]
     # Not while the coach asks: the question itself says "ja eller nej".
     assert conversation.state("idle", 100.0 + SAY_S - 0.1) == "idle"
-    assert conversation.state("idle", 100.0 + SAY_S + RING_S) == QUESTION
-    assert conversation.state("idle", 100.0 + SAY_S + RING_S + ANSWER_WINDOW_S - 0.1) == QUESTION
+    # Nor while the room still rings with it.
+    assert conversation.state("idle", 100.0 + SAY_S + ECHO_TAIL_S - 0.1) == "idle"
+    assert conversation.state("idle", 100.0 + SAY_S + ECHO_TAIL_S) == QUESTION
+    assert conversation.state("idle", 100.0 + SAY_S + ECHO_TAIL_S + ANSWER_WINDOW_S - 0.1) == QUESTION
     assert coach.intent("yes", QUESTION)
     assert coach.said[-1] == "Bra. Nu går vi vidare till styrkeknip."
     assert [(e.kind, e.value) for e in journal.events()] == [(EventKind.ADVANCED, STRENGTH.key)]
@@ -159,7 +160,7 @@ def test_silence_is_no_answer(journal: Journal) -> None:
     now = confident_identification(journal)
     coach = Coach(journal, now)
     coach.conversation.set_ended(Outcome.COMPLETED, now=0.0)
-    assert coach.conversation.state("idle", SAY_S + RING_S + ANSWER_WINDOW_S + 0.1) == "idle"
+    assert coach.conversation.state("idle", SAY_S + ECHO_TAIL_S + ANSWER_WINDOW_S + 0.1) == "idle"
     assert not coach.intent("yes", "idle")
     assert journal.events() == []
     # Asked again after the next set.
@@ -329,7 +330,7 @@ def test_no_reminder_is_said_before_the_clock_is_synchronised_and_the_status_say
     assert coach.said == []
     assert coach.conversation.reminder_status() == UNSYNCHRONISED
     coach.synchronised = True
-    assert coach.conversation.reminder_status() == "next at 2024-06-03 18:00"
+    assert coach.conversation.reminder_status() == "next at 2024-06-03 18:00+02:00"
 
 
 def test_once_the_clock_is_set_the_next_reminder_is_worked_out_again(journal: Journal) -> None:

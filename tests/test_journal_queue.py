@@ -176,7 +176,7 @@ def test_progress_accept_on_a_busy_journal_names_the_lock(
     monkeypatch.setattr(Journal, "busy_timeout_s", 0.05)
     # Three confident days: there is a step to accept, and accepting it writes.
     confident_days(state_dir)
-    with write_lock(paths.journal_path()):
+    with write_lock(paths.journal_path(state_dir)):
         assert main(["progress", "--accept"]) == 1
     line = one_error_line(capsys)
     assert "is busy: another program holds its write lock" in line

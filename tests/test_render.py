@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from voicecoach.cli import DEFAULT_RATE_WPM, RENDER_RATE, main
+from voicecoach.cli import RENDER_RATE, main
 from voicecoach.clips import ClipCache, read_wav
+from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.language import load_pack
 from voicecoach.mixer import Mixer, Scheduled
 

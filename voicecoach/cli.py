@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 from voicecoach import (
@@ -25,9 +24,8 @@ from voicecoach import (
     paths,
 )
 from voicecoach.cli_ctl import spoken_text
-from voicecoach.cli_journal import local_zone
-from voicecoach.clips import ClipCache, write_wav
-from voicecoach.config import DEFAULT_RATE_WPM
+from voicecoach.clips import ClipCache, configured_cache, write_wav
+from voicecoach.clock import local_now
 from voicecoach.errors import UsageError, UserError
 from voicecoach.journal import Journal, JournalUnavailable
 from voicecoach.journal_queue import QueuedJournal
@@ -74,13 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     session = sub.add_parser("session", help="play a narrated set in real time")
     session.set_defaults(func=cmd_session)
     session.add_argument("exercise", help=f"one of {names}, or next (nästa) for the one due")
-    session.add_argument("--lang", default="sv", choices=LANGUAGES, help="language (default sv)")
+    session.add_argument("--lang", choices=LANGUAGES, help="language (default: the configuration's, else sv)")
     session.add_argument("--pack", type=Path, metavar="PACK.toml", help="speak this language pack file, not --lang's")
     session.add_argument("--reps", type=_seconds, help="repetitions in the set")
     session.add_argument("--hold", type=_seconds, help="seconds to hold each squeeze")
     session.add_argument("--rest", type=_seconds, help="seconds to rest between squeezes")
     session.add_argument("--device", help="output device name or index (see 'voicecoach devices')")
-    # For what the configuration decides here: the programme, the progression's rules (next) and voice (--listen).
+    # For what the configuration decides here: the state directory, the language, [speech], the programme, the
+    # progression's rules (next) and voice (--listen).
     cli_config.add_config_argument(session)
     mode = session.add_mutually_exclusive_group()
     mode.add_argument("--timeline", action="store_true", help="print the planned cues as JSON lines and exit")
@@ -96,15 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
     say = sub.add_parser("say", help="speak one phrase")
     say.set_defaults(func=cmd_say)
     say.add_argument("text", nargs="+")
-    say.add_argument("--lang", default="sv", choices=LANGUAGES)
+    say.add_argument("--lang", choices=LANGUAGES, help="language (default: the configuration's, else sv)")
     say.add_argument("--device")
+    cli_config.add_config_argument(say)
     for extension in EXTENSIONS:
         extension.register(sub)
     return parser
 
 
-def _clips(pack: Pack, sample_rate: int) -> ClipCache:
-    return ClipCache(paths.clip_dir(), pack.voice, DEFAULT_RATE_WPM, sample_rate)
+def _clips(cfg: config.Config, pack: Pack, sample_rate: int) -> ClipCache:
+    # The daemon's cache: a phrase rendered here is one it need not render, and the other way round.
+    return configured_cache(cfg, pack.voice, sample_rate)
 
 
 def _print_line(t: float, text: str) -> None:
@@ -119,11 +120,11 @@ def _print_heard(t: float, detection: Detection, accepted: bool) -> None:
     _print_line(t, f"heard: {detection.phrase}" + ("" if accepted else NOTHING_NOW))
 
 
-def _open_journal() -> Journal | None:
+def _open_journal(cfg: config.Config) -> Journal | None:
     """The training journal, or None (with a warning) when it cannot be used: the set is played anyway. Its writes
     never wait for another process's lock, which would hold up the set's loop."""
     try:
-        return QueuedJournal.open(paths.journal_path())
+        return QueuedJournal.open(paths.journal_path(cfg.state_dir))
     except JournalUnavailable as exc:
         print(f"voicecoach: warning: {exc}", file=sys.stderr)
         return None
@@ -132,7 +133,7 @@ def _open_journal() -> Journal | None:
 def _exercise(args: argparse.Namespace, cfg: config.Config, journal: Journal | None) -> Exercise:
     """The exercise asked for, with the configuration's programme and rules, under the command line's numbers."""
     if args.exercise.strip().lower() in NEXT_NAMES:
-        now = datetime.now(local_zone())
+        now = local_now()
         sessions, events = (journal.sessions(), journal.events()) if journal else ([], [])
         base = next_exercise(sessions, events, now, cfg.rules, cfg.exercise)
     else:
@@ -146,16 +147,8 @@ def cmd_session(args: argparse.Namespace) -> int:
         names = " and ".join(given)
         raise UsageError(f"{names} {'needs' if len(given) == 1 else 'need'} --listen: add it, or leave {names} out")
     live = args.render is None and not args.timeline
-    journal = _open_journal() if live or args.exercise.strip().lower() in NEXT_NAMES else None
-    try:
-        return _session(args, journal, live)
-    finally:
-        if journal is not None:
-            journal.close()
-
-
-def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> int:
-    # Read once: the programme and rules for every set, and under --listen its flags over [listen] and the microphone.
+    # Read once: the state directory, the programme and rules for every set, and under --listen its flags over
+    # [listen] and the microphone.
     overrides = {
         "language": args.lang,
         "speech.pack": str(args.pack) if args.pack else None,
@@ -164,11 +157,20 @@ def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> i
         "audio.input_device": args.input_device,
     }
     cfg = config.load(args.config, overrides)
+    journal = _open_journal(cfg) if live or args.exercise.strip().lower() in NEXT_NAMES else None
+    try:
+        return _session(args, cfg, journal, live)
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+def _session(args: argparse.Namespace, cfg: config.Config, journal: Journal | None, live: bool) -> int:
     exercise = _exercise(args, cfg, journal)
     pack = _narration(cfg)
     if args.render is not None:
         _check_writable(args.render)
-        clips = _clips(pack, RENDER_RATE)
+        clips = _clips(cfg, pack, RENDER_RATE)
         samples = render(Session(exercise, pack, clips.duration), clips)
         try:
             write_wav(args.render, samples, RENDER_RATE)
@@ -177,13 +179,13 @@ def _session(args: argparse.Namespace, journal: Journal | None, live: bool) -> i
         print(f"wrote {args.render} ({samples.size / RENDER_RATE:.1f} s)", file=sys.stderr)
         return 0
     if args.timeline:
-        clips = _clips(pack, RENDER_RATE)
+        clips = _clips(cfg, pack, RENDER_RATE)
         for cue in Session(exercise, pack, clips.duration).start(0.0).cues:
             print(json.dumps(cue.as_json(), ensure_ascii=False))
         return 0
     device = audio.resolve_output(args.device)
     listening = _listening(cfg) if args.listen else None
-    clips = _clips(pack, device.default_rate)
+    clips = _clips(cfg, pack, device.default_rate)
     outcome = run_live(
         exercise,
         pack,
@@ -248,9 +250,10 @@ def cmd_devices(_args: argparse.Namespace) -> int:
 
 def cmd_say(args: argparse.Namespace) -> int:
     text = spoken_text(args.text)
-    pack = load_pack(args.lang)
+    cfg = config.load(args.config, {"language": args.lang})
+    pack = _narration(cfg)
     device = audio.resolve_output(args.device)
-    clips = _clips(pack, device.default_rate)
+    clips = _clips(cfg, pack, device.default_rate)
     play_phrase(text, clips, lambda mixer: audio.OutputStream(device, mixer))
     return 0
 

@@ -8,7 +8,7 @@ import json
 from voicecoach import audio
 from voicecoach.audio_check import measure
 from voicecoach.cli_config import add_config_argument, add_override_arguments, load_from_args
-from voicecoach.clips import ClipCache
+from voicecoach.clips import configured_cache
 from voicecoach.config import ConfigError
 from voicecoach.language import PackError, read_pack, texts
 from voicecoach.listen import RATE
@@ -41,8 +41,7 @@ def cmd_audio(args: argparse.Namespace) -> int:
         raise ConfigError(f"speech.pack: {exc}") from None
     speaker = audio.resolve_output(cfg.audio.output_device)
     microphone = audio.resolve_device(cfg.audio.input_device, "input")
-    voice = cfg.speech.voice or str(pack.data.get("voice", ""))
-    clips = ClipCache(cfg.state_dir / "clips", voice, cfg.speech.rate, speaker.default_rate)
+    clips = configured_cache(cfg, str(pack.data.get("voice", "")), speaker.default_rate)
     # Every phrase is rendered first, so that nothing waits for speech synthesis while the microphone listens.
     for key in CHECK_KEYS:
         clips.clip(spoken[key])

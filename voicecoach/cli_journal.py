@@ -10,9 +10,9 @@ import sys
 from dataclasses import asdict
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from voicecoach import cli_config, paths
+from voicecoach.clock import local_now, local_zone
 from voicecoach.errors import UsageError, UserError
 from voicecoach.journal import FILE_MODE, Event, Journal, SessionRecord
 from voicecoach.programme import ProgrammeError, find_exercise
@@ -47,12 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     output = history.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object per session")
     output.add_argument("--export", nargs=2, metavar=("csv", "FILE"), help="write the history to FILE as CSV")
+    # The configuration's state_dir says where the journal is.
+    cli_config.add_config_argument(history)
 
     prog = sub.add_parser("progress", help="current exercise, endurance hold, phase, and what is due today")
     prog.set_defaults(func=cmd_progress)
     prog.add_argument("--json", action="store_true", help="print the progress as one JSON object")
     prog.add_argument("--accept", action="store_true", help="accept the suggested next step (like a spoken 'ja')")
-    # The configuration's [progression] rules decide when a step is suggested.
+    # The configuration's state_dir says where the journal is; its [progression] rules when a step is suggested.
     cli_config.add_config_argument(prog)
 
 
@@ -61,21 +63,6 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2024-05-01") from None
-
-
-def local_zone() -> tzinfo:
-    """The system's time zone with its daylight-saving rules, so a day is a local day on both sides of a change."""
-    name = os.environ.get("TZ", "").lstrip(":")
-    try:
-        if name:
-            return ZoneInfo(name)
-        with open("/etc/localtime", "rb") as localtime:
-            return ZoneInfo.from_file(localtime)
-    except (OSError, ValueError, ZoneInfoNotFoundError):
-        # A POSIX TZ string or no zone database: today's offset is the best there is.
-        zone = datetime.now().astimezone().tzinfo
-        assert zone is not None
-        return zone
 
 
 def _local(when: datetime | None, zone: tzinfo) -> str | None:
@@ -104,7 +91,8 @@ def _row(s: SessionRecord, zone: tzinfo) -> dict[str, object]:
 def cmd_history(args: argparse.Namespace) -> int:
     zone = local_zone()
     since = datetime.combine(args.since, time(), zone) if args.since else None
-    with Journal.open_to_read(paths.journal_path()) as journal:
+    state = cli_config.load_from_args(args).state_dir
+    with Journal.open_to_read(paths.journal_path(state)) as journal:
         sessions = journal.sessions(since=since)
     if args.export:
         return _export(args.export, sessions, zone)
@@ -203,9 +191,9 @@ def _report(p: Progress, rules: Rules) -> list[str]:
 def cmd_progress(args: argparse.Namespace) -> int:
     cfg = cli_config.load_from_args(args)
     rules = cfg.rules
-    now = datetime.now(local_zone())
+    now = local_now()
     # Accepting writes an event; reading alone works in a read-only state directory too.
-    with (Journal.open if args.accept else Journal.open_to_read)(paths.journal_path()) as journal:
+    with (Journal.open if args.accept else Journal.open_to_read)(paths.journal_path(cfg.state_dir)) as journal:
         current = progress(journal.sessions(), journal.events(), now, rules, cfg.exercise)
         if args.accept:
             if current.suggestion is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voicecoach import audio, models, paths
+from voicecoach import audio, cli_config, models, paths
 from voicecoach.clips import read_wav
 from voicecoach.errors import UsageError
 from voicecoach.intents import Mode
@@ -50,6 +50,8 @@ def _pack_options(parser: argparse.ArgumentParser, model: bool) -> None:
     which.add_argument("--commands", type=Path, metavar="PACK.toml", help="a pack file's [[commands]] instead")
     if model:
         parser.add_argument("--model", type=Path, metavar="DIR", help="vosk model directory (default: installed)")
+        # Its state_dir says where the installed models are.
+        cli_config.add_config_argument(parser)
 
 
 def _commands(args: argparse.Namespace) -> tuple[Command, ...]:
@@ -57,7 +59,10 @@ def _commands(args: argparse.Namespace) -> tuple[Command, ...]:
 
 
 def _recognizer(args: argparse.Namespace) -> CommandRecognizer:
-    model_dir = args.model or paths.models_dir() / models.MODELS[args.lang].name
+    model_dir = args.model
+    if model_dir is None:
+        # The installed one, where the daemon looks.
+        model_dir = paths.models_dir(cli_config.load_from_args(args).state_dir) / models.MODELS[args.lang].name
     return open_recognizer(model_dir, _commands(args), fetch_hint=args.lang)
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from voicecoach import models, paths
+from voicecoach import cli_config, models, paths
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,15 +18,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     fetch.add_argument("lang", nargs="?", default="sv", choices=sorted(models.MODELS), help="language (default sv)")
     fetch.add_argument("--url", help="a mirror: the zip's URL, or a directory URL holding the same file name")
     fetch.add_argument("--dir", type=Path, help="models directory (default: the state directory's models/)")
+    cli_config.add_config_argument(fetch)
 
     listing = actions.add_parser("list", help="show installed models, their language and decoding mode")
     listing.set_defaults(func=cmd_list)
     listing.add_argument("--dir", type=Path, help="models directory (default: the state directory's models/)")
+    cli_config.add_config_argument(listing)
+
+
+def _models_dir(args: argparse.Namespace) -> Path:
+    """--dir, else the models/ of the configuration's state directory, where the daemon looks."""
+    return args.dir or paths.models_dir(cli_config.load_from_args(args).state_dir)
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     spec = models.MODELS[args.lang]
-    models_dir = args.dir or paths.models_dir()
+    models_dir = _models_dir(args)
     target = models_dir / spec.name
     if models.is_model(target):
         print(f"{spec.name} is already installed in {models_dir}", file=sys.stderr)
@@ -37,7 +44,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    models_dir = args.dir or paths.models_dir()
+    models_dir = _models_dir(args)
     found = models.installed(models_dir)
     if not found:
         print(f"no models in {models_dir}; install one with 'voicecoach model fetch sv'", file=sys.stderr)

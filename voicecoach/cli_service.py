@@ -90,11 +90,12 @@ def find_setup(system: bool, dry_run: bool) -> Setup:
         )
     cfg = config.load()
     account = invoking_account(os.environ, os.geteuid())
-    # Under sudo, the models to copy are the ones the user fetched, not root's.
-    if os.environ.get(config.STATE_ENV) or account.pw_uid == os.geteuid():
-        models_from = paths.models_dir()
+    # Under sudo, the models to copy are the ones the user fetched, not root's: unless the configuration or
+    # $VOICECOACH_STATE_DIR names the state directory, those in the default one in the user's home.
+    if cfg.origins["state_dir"] != config.DEFAULT or account.pw_uid == os.geteuid():
+        models_from = paths.models_dir(cfg.state_dir)
     else:
-        models_from = Path(account.pw_dir) / service.USER_STATE / "models"
+        models_from = paths.models_dir(Path(account.pw_dir) / service.USER_STATE)
     return Setup(
         system=system,
         venv=venv,

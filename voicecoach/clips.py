@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from voicecoach import paths
+from voicecoach.config import Config
 from voicecoach.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -264,3 +266,10 @@ class ClipCache:
                 self.directory,
                 exc.strerror or exc,
             )
+
+
+def configured_cache(cfg: Config, pack_voice: str, sample_rate: int, disk_budget: int | None = None) -> ClipCache:
+    """The clip cache as the configuration has it: in its state directory, in its [speech] voice (else the pack's)
+    and rate. The daemon and every command take this one, so a phrase rendered by one is found by the others."""
+    voice = cfg.speech.voice or pack_voice
+    return ClipCache(paths.clip_dir(cfg.state_dir), voice, cfg.speech.rate, sample_rate, disk_budget=disk_budget)

@@ -2,7 +2,8 @@
 
 Precedence, lowest first: built-in defaults, /etc/voicecoach/config.toml, $XDG_CONFIG_HOME/voicecoach/config.toml,
 --config FILE, command-line flags, and $VOICECOACH_STATE_DIR (for the state directory only). Every effective value
-remembers which of these it came from, so `voicecoach config show` can say why a value is what it is.
+remembers which of these it came from, so `voicecoach config show` can say why a value is what it is. state_dir is
+the one answer to where the journal, the clips and the models are: the daemon and every command take it from here.
 
 Each layer is validated on its own, so an error names the file that holds the bad value. The few checks that need
 two keys at once ([reminders]) run on the merged values and name the file each key came from.
@@ -37,9 +38,8 @@ from voicecoach.reminders import (
 SYSTEM_FILE = Path("/etc/voicecoach/config.toml")
 # A configuration is a few kilobytes; reading stops here, so a huge file cannot take the memory.
 MAX_BYTES = 1 << 20
-STATE_ENV = "VOICECOACH_STATE_DIR"
 DEFAULT = "default"
-ENVIRONMENT = f"${STATE_ENV}"
+ENVIRONMENT = f"${paths.STATE_ENV}"
 # espeak-ng speaks from 80 words a minute; above about 300 counting cues run together.
 RATE_WPM = (80, 300)
 DEFAULT_RATE_WPM = 160
@@ -322,7 +322,7 @@ def load(explicit: Path | None = None, overrides: Mapping[str, object] | None = 
             raise ValueError(f"{key!r} is not a configuration key")
         flag = FLAGS.get(key, "command line")
         layers.append((flag, {key: _check(flag, key, value, Path.cwd())}))
-    state = os.environ.get(STATE_ENV)
+    state = os.environ.get(paths.STATE_ENV)
     if state:
         layers.append((ENVIRONMENT, {"state_dir": Path(state)}))
 

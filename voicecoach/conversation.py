@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from voicecoach import reminders
+from voicecoach.clock import local_now
 from voicecoach.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked
 from voicecoach.intents import Intent, Name
 from voicecoach.journal import Event, Journal, SessionRecord
-from voicecoach.listen.echo import RING_S
 from voicecoach.programme import Exercise
 from voicecoach.progress_texts import Phrases, summary_text
 from voicecoach.progression import Progress, Rules, next_exercise, progress
@@ -36,10 +36,12 @@ TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
 # Until the clock is synchronised it is asked again at most this often: timedatectl is a subprocess.
 CLOCK_CHECK_S = 60.0
 UNSYNCHRONISED = "held until the system clock is synchronised (timedatectl show -p NTPSynchronized says no)"
-
-
-def local_now() -> datetime:
-    return datetime.now().astimezone()
+# After the coach's last word the room still rings (its reverberation, and the echo path's delay). The question ends
+# with "ja eller nej": heard during that tail, a "ja" may be the coach's own, so the answer is listened for only
+# after it. The conversation's own constant, not listen.echo.RING_S: that one is how long the echo canceller keeps
+# running, a detail of the listener tuned with it; this one is when the dialogue starts to listen. They are the same
+# length because both wait out the same ringing.
+ECHO_TAIL_S = 0.5
 
 
 def timedatectl_synchronised() -> bool | None:
@@ -181,8 +183,7 @@ class Conversation:
         self._record(asked(question, self._clock()))
         log.info("asked: %s", question.text)
         self.question = question
-        # The room still rings with the question's last words for as long as the echo canceller keeps listening.
-        self._question_from = now + self._say(question.text) + RING_S
+        self._question_from = now + self._say(question.text) + ECHO_TAIL_S
         self._question_until = self._question_from + ANSWER_WINDOW_S
 
     def session_started(self) -> None:
@@ -226,7 +227,8 @@ class Conversation:
             return "on, none due" if self._settings.enabled else "off"
         if not self._synchronised():
             return UNSYNCHRONISED
-        return f"next at {self.reminder_due:%Y-%m-%d %H:%M}"
+        # With the offset: on a daylight-saving change day it says which 08:00 is meant.
+        return f"next at {self.reminder_due.isoformat(' ', 'minutes')}"
 
     def next_exercise(self) -> Exercise:
         """What "starta träning" plays now."""

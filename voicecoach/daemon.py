@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable, Coroutine
@@ -17,9 +16,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from voicecoach import audio, config, pulsewatch
+from voicecoach import audio, config, paths, pulsewatch
 from voicecoach.audio import AudioError, Device, InputStream, OutputStream
-from voicecoach.clips import DISK_BUDGET, ClipCache, SpeechError
+from voicecoach.clips import DISK_BUDGET, SpeechError, configured_cache
 from voicecoach.coach import Coach
 from voicecoach.control import ControlServer, DaemonStatus, Reply, Request, failed, ok, socket_path
 from voicecoach.conversation import Conversation
@@ -69,20 +68,13 @@ class Daemon:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        os.environ[config.STATE_ENV] = str(self.cfg.state_dir)
         try:
             rate = audio.resolve_output(self.cfg.audio.output_device).default_rate
         except AudioError as exc:
             # The speaker may be plugged in later; PulseAudio and ALSA's plugins take any rate.
             log.error("%s; will keep trying", exc)
             rate = FALLBACK_RATE
-        self.clips = ClipCache(
-            self.cfg.state_dir / "clips",
-            self.cfg.speech.voice or self.pack.voice,
-            self.cfg.speech.rate,
-            rate,
-            disk_budget=DISK_BUDGET,
-        )
+        self.clips = configured_cache(self.cfg, self.pack.voice, rate, disk_budget=DISK_BUDGET)
         self.mixer = Mixer(rate, self.cfg.audio.volume, lambda e: loop.call_soon_threadsafe(self._on_mixer_event, e))
         self.journal = self._open_journal()
         self.voice = self._open_voice()
@@ -126,7 +118,7 @@ class Daemon:
     def _open_journal(self) -> Journal | None:
         try:
             # Writes never wait for another process's lock here: the loop keeps the audio and the watchdog going.
-            return QueuedJournal.open(self.cfg.state_dir / "journal.sqlite3")
+            return QueuedJournal.open(paths.journal_path(self.cfg.state_dir))
         except JournalUnavailable as exc:
             log.error("%s", exc)
             return None

@@ -1,14 +1,23 @@
-"""Where voicecoach keeps its state: speech models, the clip cache and the journal."""
+"""The state directory's layout: where the journal, the clip cache and the speech models are in it.
+
+Which directory it is, the configuration decides: Config.state_dir (config.load), with state_dir() below as its
+default, then the configuration files, the flags, and $VOICECOACH_STATE_DIR over them all. The daemon and every
+command that opens the journal, the clips or the models use Config.state_dir, so that they all open the same ones.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+STATE_ENV = "VOICECOACH_STATE_DIR"
+
 
 def state_dir() -> Path:
-    """$VOICECOACH_STATE_DIR, else $XDG_STATE_HOME/voicecoach, else ~/.local/state/voicecoach."""
-    explicit = os.environ.get("VOICECOACH_STATE_DIR")
+    """The state directory before the configuration is read: $VOICECOACH_STATE_DIR, else
+    $XDG_STATE_HOME/voicecoach, else ~/.local/state/voicecoach. The configuration's default; besides config.load
+    only the control socket's lookup uses it (it runs without reading the configuration)."""
+    explicit = os.environ.get(STATE_ENV)
     if explicit:
         return Path(explicit)
     xdg = os.environ.get("XDG_STATE_HOME")
@@ -16,13 +25,13 @@ def state_dir() -> Path:
     return base / "voicecoach"
 
 
-def clip_dir() -> Path:
-    return state_dir() / "clips"
+def clip_dir(state: Path) -> Path:
+    return state / "clips"
 
 
-def journal_path() -> Path:
-    return state_dir() / "journal.sqlite3"
+def journal_path(state: Path) -> Path:
+    return state / "journal.sqlite3"
 
 
-def models_dir() -> Path:
-    return state_dir() / "models"
+def models_dir(state: Path) -> Path:
+    return state / "models"

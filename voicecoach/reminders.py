@@ -1,7 +1,7 @@
 """Spoken reminders: when one is due, snoozing, quiet hours. Pure functions; the caller passes "now".
 
 Times are local wall-clock times: a reminder at 08:00 is at 08:00 on both sides of a daylight-saving change.
-`now` is an aware datetime in local time, with a zoneinfo tzinfo where the zone has daylight saving.
+`now` is an aware datetime in local time with the zone's daylight-saving rules, as clock.local_now gives it.
 A reminder never starts a session; these functions only say when to speak.
 """
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from voicecoach import models
+from voicecoach import models, paths
 from voicecoach.config import Config, ConfigError
 from voicecoach.errors import UserError
 from voicecoach.intents import Intent
@@ -79,7 +79,7 @@ def open_voice(cfg: Config, mixer: Mixer) -> Voice:
     """Load the model for the configuration. A missing or damaged model is VoiceUnavailable; a command pack
     that cannot be read, or a command word the model cannot say, is a ConfigError (exit 78): restarting
     the service cannot fix either."""
-    model_dir = cfg.listen.model or cfg.state_dir / "models" / models.MODELS[cfg.language].name
+    model_dir = cfg.listen.model or paths.models_dir(cfg.state_dir) / models.MODELS[cfg.language].name
     try:
         if cfg.listen.commands:
             commands = load_commands(cfg.listen.commands)
