@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from voicecoach.daemon import Daemon
+from voicecoach.daemon.run import Daemon
 
 
 def daemon_with(underruns: int, overflows: int) -> Daemon:

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicecoach.daemon import Daemon
+from voicecoach.daemon.notify import Notifier, Watchdog
+from voicecoach.daemon.run import Daemon
+from voicecoach.engine.language import load_pack
 from voicecoach.intents import Intent
-from voicecoach.language import load_pack
-from voicecoach.notify import Notifier, Watchdog
 
 SV = load_pack("sv")
 

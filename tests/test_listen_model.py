@@ -25,15 +25,15 @@ from speech_corpus import (
     speaking,
 )
 
-from voicecoach.cli import main
-from voicecoach.clips import write_wav
-from voicecoach.language import Command, load_commands, load_pack
+from voicecoach.cli.main import main
+from voicecoach.engine.language import Command, load_commands, load_pack
 from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal, open_recognizer
 from voicecoach.listen.listener import IDLE_QUIET_AFTER_S, normalised, pcm16
 from voicecoach.listen.recognizer import GRAMMAR, OPEN, load_model
 from voicecoach.listen.vocab import VocabularyError
-from voicecoach.mixer import Played
-from voicecoach.voice import REPORT_AFTER_S, Voice
+from voicecoach.listen.voice import REPORT_AFTER_S, Voice
+from voicecoach.sound.clips import write_wav
+from voicecoach.sound.mixer import Played
 
 pytestmark = pytest.mark.model
 
@@ -250,9 +250,9 @@ def test_a_pack_with_words_the_model_lacks_is_refused() -> None:
 def test_recognize_command_prints_one_line_per_command(tmp_path: Path, capsys) -> None:
     import json
 
-    from voicecoach.cli import main
-    from voicecoach.clips import write_wav
+    from voicecoach.cli.main import main
     from voicecoach.listen.resample import to_rate
+    from voicecoach.sound.clips import write_wav
 
     model = require_ko_model()
     spoken = espeak("멈춤", "ko", 170, 50)

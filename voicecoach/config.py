@@ -23,10 +23,10 @@ from voicecoach import config_values as check
 from voicecoach import paths
 from voicecoach.config_values import Check, Invalid, shown
 from voicecoach.config_values import toml_value as toml_value  # `config show` uses config.toml_value
+from voicecoach.engine.programme import BOUNDS, EXERCISES, Exercise, ProgrammeError, find_exercise, with_overrides
 from voicecoach.errors import UserError
-from voicecoach.programme import BOUNDS, EXERCISES, Exercise, ProgrammeError, find_exercise, with_overrides
-from voicecoach.progression import DEFAULT_RULES, Rules
-from voicecoach.reminders import (
+from voicecoach.training.progression import DEFAULT_RULES, Rules
+from voicecoach.training.reminders import (
     ReminderSettings,
     format_clock,
     format_quiet_hours,

@@ -10,8 +10,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from voicecoach.language import LANGUAGES
-from voicecoach.reminders import MAX_TIMES, parse_clock, parse_quiet_hours
+from voicecoach.engine.language import LANGUAGES
+from voicecoach.training.reminders import MAX_TIMES, parse_clock, parse_quiet_hours
 
 Check = Callable[[object, Path], object]
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from voicecoach import audio
-from voicecoach.audio_check import measure
-from voicecoach.cli_config import add_config_argument, add_override_arguments, load_from_args
-from voicecoach.clips import configured_cache
+from voicecoach.cli.config import add_config_argument, add_override_arguments, load_from_args
+from voicecoach.cli.player import play_phrase
 from voicecoach.config import ConfigError
-from voicecoach.language import PackError, read_pack, texts
+from voicecoach.engine.language import PackError, read_pack, texts
 from voicecoach.listen import RATE
+from voicecoach.listen.audio_check import measure
 from voicecoach.listen.report import EchoReport, Verdict
-from voicecoach.mixer import Mixer
-from voicecoach.player import play_phrase
+from voicecoach.sound import audio
+from voicecoach.sound.clips import configured_cache
+from voicecoach.sound.mixer import Mixer
 
 CHECK_KEYS = ("test", *(str(v) for v in Verdict))
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from voicecoach import config
-from voicecoach.progression import Shortfall, shortfalls
+from voicecoach.training.progression import Shortfall, shortfalls
 
 HELP = {
     "language": "language: sv or en",

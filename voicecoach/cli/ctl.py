@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from voicecoach import control
+from voicecoach.daemon import control
 from voicecoach.errors import UsageError
 from voicecoach.intents import Name, Slot
 

@@ -13,9 +13,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import voicecoach
-from voicecoach import config, control, paths, service
+from voicecoach import config, paths
+from voicecoach.cli import service_steps as service
+from voicecoach.cli.service_steps import DIR_MODE, FILE_MODE, NAME, ServiceError, Setup, Step
+from voicecoach.daemon import control
 from voicecoach.intents import Intent, Name
-from voicecoach.service import DIR_MODE, FILE_MODE, NAME, ServiceError, Setup, Step
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -11,12 +11,13 @@ from dataclasses import asdict
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 
-from voicecoach import cli_config, paths
-from voicecoach.clock import local_now, local_zone
+from voicecoach import paths
+from voicecoach.cli import config as cli_config
+from voicecoach.engine.programme import ProgrammeError, find_exercise
 from voicecoach.errors import UsageError, UserError
-from voicecoach.journal import FILE_MODE, Event, Journal, SessionRecord
-from voicecoach.programme import ProgrammeError, find_exercise
-from voicecoach.progression import (
+from voicecoach.training.clock import local_now, local_zone
+from voicecoach.training.journal import FILE_MODE, Event, Journal, SessionRecord
+from voicecoach.training.progression import (
     EventKind,
     Progress,
     Rules,

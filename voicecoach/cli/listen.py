@@ -11,14 +11,25 @@ from pathlib import Path
 
 import numpy as np
 
-from voicecoach import audio, cli_config, models, paths
-from voicecoach.clips import read_wav
+from voicecoach import paths
+from voicecoach.cli import config as cli_config
+from voicecoach.engine.language import LANGUAGES, STATES, Command, load_commands, load_pack
 from voicecoach.errors import UsageError
 from voicecoach.intents import Mode
-from voicecoach.language import LANGUAGES, STATES, Command, load_commands, load_pack
-from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal, open_recognizer
+from voicecoach.listen import (
+    RATE,
+    CommandRecognizer,
+    Detection,
+    EchoCanceller,
+    Listener,
+    PlayedSignal,
+    models,
+    open_recognizer,
+)
 from voicecoach.listen.resample import to_rate
-from voicecoach.mixer import Played
+from voicecoach.sound import audio
+from voicecoach.sound.clips import read_wav
+from voicecoach.sound.mixer import Played
 
 # How much of a file is fed at a time: what the live input stream delivers.
 BLOCK = audio.INPUT_BLOCK_FRAMES

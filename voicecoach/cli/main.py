@@ -10,36 +10,33 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from voicecoach import (
-    audio,
-    cli_check,
-    cli_config,
-    cli_ctl,
-    cli_daemon,
-    cli_journal,
-    cli_listen,
-    cli_model,
-    cli_service,
-    config,
-    paths,
-)
-from voicecoach.cli_ctl import spoken_text
-from voicecoach.clips import ClipCache, configured_cache, write_wav
-from voicecoach.clock import local_now
+from voicecoach import config, paths
+from voicecoach.cli import check as cli_check
+from voicecoach.cli import config as cli_config
+from voicecoach.cli import ctl as cli_ctl
+from voicecoach.cli import install_service as cli_service
+from voicecoach.cli import journal as cli_journal
+from voicecoach.cli import listen as cli_listen
+from voicecoach.cli import model as cli_model
+from voicecoach.cli import run as cli_daemon
+from voicecoach.cli.ctl import spoken_text
+from voicecoach.cli.player import Listening, play_phrase, render, run_live
+from voicecoach.engine.language import LANGUAGES, Pack, PackError, load_pack
+from voicecoach.engine.programme import EXERCISES, Exercise, with_overrides
+from voicecoach.engine.session import Session
+from voicecoach.engine.timeline import Cue
 from voicecoach.errors import UsageError, UserError
-from voicecoach.journal import Journal, JournalUnavailable
-from voicecoach.journal_queue import QueuedJournal
-from voicecoach.language import LANGUAGES, Pack, PackError, load_pack
 from voicecoach.listen import RATE as LISTEN_RATE
 from voicecoach.listen import Detection
-from voicecoach.mixer import Mixer
-from voicecoach.player import Listening, play_phrase, render, run_live
-from voicecoach.programme import EXERCISES, Exercise, with_overrides
-from voicecoach.progress_texts import journal_off_text, load_phrases
-from voicecoach.progression import next_exercise
-from voicecoach.session import Session
-from voicecoach.timeline import Cue
-from voicecoach.voice import Voice, open_voice
+from voicecoach.listen.voice import Voice, open_voice
+from voicecoach.sound import audio
+from voicecoach.sound.clips import ClipCache, configured_cache, write_wav
+from voicecoach.sound.mixer import Mixer
+from voicecoach.training.clock import local_now
+from voicecoach.training.journal import Journal, JournalUnavailable
+from voicecoach.training.journal_queue import QueuedJournal
+from voicecoach.training.progress_texts import journal_off_text, load_phrases
+from voicecoach.training.progression import next_exercise
 
 # Clips are rendered by espeak-ng at this rate; an offline render keeps it.
 RENDER_RATE = 22050

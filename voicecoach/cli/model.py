@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from voicecoach import cli_config, models, paths
+from voicecoach import paths
+from voicecoach.cli import config as cli_config
+from voicecoach.listen import models
 
 
 def register(sub: argparse._SubParsersAction) -> None:

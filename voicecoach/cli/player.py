@@ -15,17 +15,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voicecoach.audio import BLOCK_FRAMES, InputStream, OutputStream
-from voicecoach.clips import ClipCache
 from voicecoach.coach import Coach, JournalSink, scheduled
+from voicecoach.engine.language import Pack, typed_intent
+from voicecoach.engine.programme import Exercise
+from voicecoach.engine.session import Outcome, Session
+from voicecoach.engine.timeline import Cue
 from voicecoach.intents import Intent, Mode, Name
-from voicecoach.language import Pack, typed_intent
 from voicecoach.listen import Detection
-from voicecoach.mixer import Drained, Mixer, Scheduled
-from voicecoach.programme import Exercise
-from voicecoach.session import Outcome, Session
-from voicecoach.timeline import Cue
-from voicecoach.voice import Voice, as_intent
+from voicecoach.listen.voice import Voice, as_intent
+from voicecoach.sound.audio import BLOCK_FRAMES, InputStream, OutputStream
+from voicecoach.sound.clips import ClipCache
+from voicecoach.sound.mixer import Drained, Mixer, Scheduled
 
 log = logging.getLogger(__name__)
 

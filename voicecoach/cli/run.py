@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import logging
 
-from voicecoach.cli_config import add_config_argument, add_override_arguments, load_from_args
-from voicecoach.notify import Notifier, log_handler
+from voicecoach.cli.config import add_config_argument, add_override_arguments, load_from_args
+from voicecoach.daemon.notify import Notifier, log_handler
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(handlers=[log_handler()], level=logging.INFO, force=True)
     # Imported here: the daemon loads vosk and the listener, which no other command should wait for.
-    from voicecoach.daemon import Daemon
+    from voicecoach.daemon.run import Daemon
 
     cfg = load_from_args(args)
     return asyncio.run(Daemon(cfg, Notifier(), reload=lambda: load_from_args(args)).run())

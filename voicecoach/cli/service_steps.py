@@ -7,8 +7,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicecoach import models
 from voicecoach.errors import UserError
+from voicecoach.listen import models
 
 NAME = "voicecoach"
 UNIT = f"{NAME}.service"

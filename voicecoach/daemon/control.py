@@ -26,10 +26,10 @@ from pathlib import Path
 from types import TracebackType
 
 from voicecoach import paths
+from voicecoach.daemon.unix_server import Client, UnixServer
+from voicecoach.engine.programme import ProgrammeError, find_exercise
 from voicecoach.errors import UserError
 from voicecoach.intents import MAX_SNOOZE_MIN, VOCABULARY, Intent, Name, Slot
-from voicecoach.programme import ProgrammeError, find_exercise
-from voicecoach.unix_server import Client, UnixServer
 
 SOCKET_NAME = "control.sock"
 # The system unit's RuntimeDirectory=voicecoach; a client outside the unit has no $RUNTIME_DIRECTORY to find it.

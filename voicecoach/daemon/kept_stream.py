@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from voicecoach.audio import AudioError, InputStream, OutputStream
+from voicecoach.sound.audio import AudioError, InputStream, OutputStream
 
 log = logging.getLogger(__name__)
 

@@ -16,25 +16,27 @@ from dataclasses import replace
 
 import numpy as np
 
-from voicecoach import audio, config, paths, pulsewatch
-from voicecoach.audio import AudioError, Device, InputStream, OutputStream
-from voicecoach.clips import DISK_BUDGET, SpeechError, configured_cache
+from voicecoach import config, paths
 from voicecoach.coach import Coach
-from voicecoach.control import ControlServer, DaemonStatus, Reply, Request, failed, ok, socket_path
-from voicecoach.conversation import Conversation
-from voicecoach.dialogue import QUESTION
+from voicecoach.daemon import pulsewatch
+from voicecoach.daemon.control import ControlServer, DaemonStatus, Reply, Request, failed, ok, socket_path
+from voicecoach.daemon.kept_stream import KeptStream
+from voicecoach.daemon.notify import Notifier, Watchdog, ping_interval
+from voicecoach.engine.language import Pack, PackError, load_pack
+from voicecoach.engine.programme import EXERCISES, Exercise
+from voicecoach.engine.session import Outcome, State
+from voicecoach.engine.timeline import Phase
 from voicecoach.intents import CONVERSATION, Intent, Mode, Name
-from voicecoach.journal import Journal, JournalUnavailable
-from voicecoach.journal_queue import QueuedJournal
-from voicecoach.kept_stream import KeptStream
-from voicecoach.language import Pack, PackError, load_pack
-from voicecoach.mixer import Mixer
-from voicecoach.notify import Notifier, Watchdog, ping_interval
-from voicecoach.programme import EXERCISES, Exercise
-from voicecoach.progress_texts import journal_off_text, load_phrases
-from voicecoach.session import Outcome, State
-from voicecoach.timeline import Phase
-from voicecoach.voice import Voice, VoiceUnavailable, open_voice
+from voicecoach.listen.voice import Voice, VoiceUnavailable, open_voice
+from voicecoach.sound import audio
+from voicecoach.sound.audio import AudioError, Device, InputStream, OutputStream
+from voicecoach.sound.clips import DISK_BUDGET, SpeechError, configured_cache
+from voicecoach.sound.mixer import Mixer
+from voicecoach.training.conversation import Conversation
+from voicecoach.training.dialogue import QUESTION
+from voicecoach.training.journal import Journal, JournalUnavailable
+from voicecoach.training.journal_queue import QueuedJournal
+from voicecoach.training.progress_texts import journal_off_text, load_phrases
 
 log = logging.getLogger("voicecoach")
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from voicecoach.engine.programme import BOUNDS, EXERCISES, Exercise
 from voicecoach.errors import UserError
 from voicecoach.intents import MAX_SNOOZE_MIN, VOCABULARY, Mode, Name, Slot
-from voicecoach.programme import BOUNDS, EXERCISES, Exercise
 
 LANGUAGES = ("sv", "en")
 CUE_KEYS = (

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from voicecoach.language import Pack
-from voicecoach.programme import Exercise
-from voicecoach.timeline import Cue, Durations, Layout, Phase, Segment, Timeline
+from voicecoach.engine.language import Pack
+from voicecoach.engine.programme import Exercise
+from voicecoach.engine.timeline import Cue, Durations, Layout, Phase, Segment, Timeline
 
 
 class Outcome(StrEnum):

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from voicecoach.language import Pack
-from voicecoach.programme import Exercise, Release
+from voicecoach.engine.language import Pack
+from voicecoach.engine.programme import Exercise, Release
 
 COUNTED_MAX_S = 10
 COUNTDOWN_FROM = 3

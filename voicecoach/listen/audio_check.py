@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from voicecoach.audio import InputStream, OutputStream
 from voicecoach.listen import RATE, EchoCanceller, PlayedSignal
 from voicecoach.listen.report import EchoReport, report
 from voicecoach.listen.vad import FRAME
-from voicecoach.mixer import Mixer, Scheduled
+from voicecoach.sound.audio import InputStream, OutputStream
+from voicecoach.sound.mixer import Mixer, Scheduled
 
 # The room is listened to this long before the test phrase, for its noise floor.
 QUIET_S = 2.0

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from voicecoach.language import Command
+from voicecoach.engine.language import Command
 
 # How far an open-vocabulary guess may be from a phrase: edits per letter, letters counted after splitting
 # accents off (so "fortsatt" is one edit from "fortsätt"). Low, because a near-miss of a short command is

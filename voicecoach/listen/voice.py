@@ -8,18 +8,18 @@ from dataclasses import replace
 
 import numpy as np
 
-from voicecoach import models, paths
+from voicecoach import paths
 from voicecoach.config import Config, ConfigError
+from voicecoach.engine.language import PackError, load_commands, load_pack
 from voicecoach.errors import UserError
 from voicecoach.intents import Intent
-from voicecoach.language import PackError, load_commands, load_pack
-from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal
+from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal, models
 from voicecoach.listen.recognizer import ModelError, load_model
 from voicecoach.listen.report import EchoReport, report
 from voicecoach.listen.speexdsp import SpeexError
 from voicecoach.listen.vad import FRAME_S, GateSettings, VoiceGate
 from voicecoach.listen.vocab import VocabularyError
-from voicecoach.mixer import Mixer
+from voicecoach.sound.mixer import Mixer
 
 # The echo is reported once this much of it has been heard: enough for its figures, and the drift, to settle.
 REPORT_AFTER_S = 20.0

@@ -10,7 +10,7 @@ from types import ModuleType
 import numpy as np
 
 from voicecoach.errors import UserError
-from voicecoach.mixer import Mixer
+from voicecoach.sound.mixer import Mixer
 
 BLOCK_FRAMES = 256
 OUTPUT_LATENCY_S = 0.2

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from voicecoach import reminders
-from voicecoach.clock import local_now
-from voicecoach.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked
+from voicecoach.engine.programme import Exercise
+from voicecoach.engine.session import Outcome
 from voicecoach.intents import Intent, Name
-from voicecoach.journal import Event, Journal, SessionRecord
-from voicecoach.programme import Exercise
-from voicecoach.progress_texts import Phrases, summary_text
-from voicecoach.progression import Progress, Rules, next_exercise, progress
-from voicecoach.reminders import ReminderSettings
-from voicecoach.session import Outcome
+from voicecoach.training import reminders
+from voicecoach.training.clock import local_now
+from voicecoach.training.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked
+from voicecoach.training.journal import Event, Journal, SessionRecord
+from voicecoach.training.progress_texts import Phrases, summary_text
+from voicecoach.training.progression import Progress, Rules, next_exercise, progress
+from voicecoach.training.reminders import ReminderSettings
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from voicecoach.intents import Mode
-from voicecoach.journal import Event
-from voicecoach.progress_texts import Phrases, accepted_text, declined_text, suggestion_text, symptom_answer_text
-from voicecoach.progression import EventKind, Progress, Suggestion, SymptomAnswer, accepted, declined
+from voicecoach.training.journal import Event
+from voicecoach.training.progress_texts import (
+    Phrases,
+    accepted_text,
+    declined_text,
+    suggestion_text,
+    symptom_answer_text,
+)
+from voicecoach.training.progression import EventKind, Progress, Suggestion, SymptomAnswer, accepted, declined
 
 QUESTION = Mode.QUESTION
 # Long enough to open her eyes and think; short enough that a "ja" said to someone else later is not taken.

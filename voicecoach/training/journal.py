@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from voicecoach.journal_faults import (
+from voicecoach.training.journal_faults import (
     EMPTY,
     JournalUnavailable,
     Recorded,

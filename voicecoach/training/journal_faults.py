@@ -1,6 +1,6 @@
 """What can go wrong with the journal's file, and what is done about it: the errors a caller sees (unavailable:
 the disk, the directory; busy: another process's write lock), a damaged file and what of it still reads, and a
-journal that can only be read. voicecoach.journal decides when each applies.
+journal that can only be read. voicecoach.training.journal decides when each applies.
 
 A card that fails damages a page or two, not the whole file. So the rows that still read are saved into the new
 journal: sessions and events by their ids, stepping past ids whose page cannot be read, and each saved session's
@@ -24,8 +24,8 @@ from urllib.parse import quote
 
 from voicecoach.errors import UserError
 
-# Its lines are the journal's: the same logger as voicecoach.journal.
-log = logging.getLogger("voicecoach.journal")
+# Its lines are the journal's: the same logger as voicecoach.training.journal.
+log = logging.getLogger("voicecoach.training.journal")
 
 CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 EMPTY = "the file is empty, 0 bytes"

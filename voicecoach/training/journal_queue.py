@@ -21,8 +21,8 @@ from collections import deque
 from datetime import datetime
 from pathlib import Path
 
-from voicecoach.journal import BUSY_TIMEOUT_S, Journal, Recorded, recorded
-from voicecoach.journal_faults import JournalBusy, JournalUnavailable
+from voicecoach.training.journal import BUSY_TIMEOUT_S, Journal, Recorded, recorded
+from voicecoach.training.journal_faults import JournalBusy, JournalUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicecoach.language import Pack, load_pack, read_pack, texts
-from voicecoach.programme import DOSAGE, ENDURANCE, find_exercise
-from voicecoach.progression import Suggestion, SuggestionKind, Summary, TrainingPhase
+from voicecoach.engine.language import Pack, load_pack, read_pack, texts
+from voicecoach.engine.programme import DOSAGE, ENDURANCE, find_exercise
+from voicecoach.training.progression import Suggestion, SuggestionKind, Summary, TrainingPhase
 
 PHRASE_KEYS = (
     "week_none",

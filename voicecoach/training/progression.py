@@ -1,7 +1,7 @@
 """Progression by the programme's rules: pure functions of the journal's records and an injected "now".
 
 Days are calendar days in now's time zone, so the caller decides what "today" is (local time in real use,
-a fake calendar in tests). The numbers come from voicecoach.programme; Rules holds the choices the guide
+a fake calendar in tests). The numbers come from voicecoach.engine.programme; Rules holds the choices the guide
 leaves to us (how many days make "confident", how fast the endurance hold rises, what counts as steady).
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from voicecoach.journal import Event, Recorded, SessionRecord
-from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, STRENGTH, Exercise, find_exercise, with_overrides
+from voicecoach.engine.programme import DOSAGE, ENDURANCE, EXERCISES, STRENGTH, Exercise, find_exercise, with_overrides
+from voicecoach.training.journal import Event, Recorded, SessionRecord
 
 
 class EventKind(StrEnum):
