@@ -117,7 +117,8 @@ def shown(value: object) -> str:
 
 
 def _kind(value: object) -> str:
-    return {dict: "table", list: "list"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "table", list: "list"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def toml_value(value: object) -> str:

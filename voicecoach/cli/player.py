@@ -64,7 +64,7 @@ class Listening:
     set's clock, and whether it meant anything then)."""
 
     open_voice: Callable[[Mixer], Voice]
-    open_microphone: Callable[[Callable[[np.ndarray, float | None], None]], InputStream]
+    open_microphone: Callable[[Callable[[np.ndarray, float | None], object]], InputStream]
     on_heard: Callable[[float, Detection, bool], None] = lambda _t, _detection, _accepted: None
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from voicecoach import paths
 from voicecoach.daemon.unix_server import Client, UnixServer
@@ -111,7 +112,7 @@ class Request:
     """An intent from the socket and how to answer it. reply may be called from any thread, once."""
 
     intent: Intent
-    reply: Callable[[Reply], None]
+    reply: Callable[[Reply], object]
 
 
 def ok(**extra: object) -> Reply:
@@ -153,7 +154,8 @@ class DaemonStatus:
     def from_reply(reply: Mapping[str, object]) -> DaemonStatus:
         known = {f.name for f in fields(DaemonStatus)}
         try:
-            return DaemonStatus(**{k: v for k, v in reply.items() if k in known})
+            given: dict[str, Any] = {k: v for k, v in reply.items() if k in known}
+            return DaemonStatus(**given)
         except TypeError:
             raise ControlError("the daemon's status lacks a field: is it another voicecoach version?") from None
 

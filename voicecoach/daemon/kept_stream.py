@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from voicecoach.sound.audio import AudioError, InputStream, OutputStream
 
@@ -15,9 +16,11 @@ BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 # Mic blocks are 100 ms; a stream that has delivered nothing for this long has stopped.
 STALL_S = 3.0
 
+S = TypeVar("S", bound=OutputStream | InputStream)
+
 
 @dataclass
-class KeptStream:
+class KeptStream(Generic[S]):
     """One audio stream kept open, reopened with backoff after it stops; the loss is logged once.
 
     misplaced, if given, says what is wrong with where the open stream really is (None: nothing); a stream
@@ -25,10 +28,10 @@ class KeptStream:
     while the stream runs whenever recheck is set."""
 
     name: str
-    opener: Callable[[], OutputStream | InputStream]
-    progress: Callable[[OutputStream | InputStream], int]
+    opener: Callable[[], S]
+    progress: Callable[[S], int]
     misplaced: Callable[[], str | None] | None = None
-    stream: OutputStream | InputStream | None = None
+    stream: S | None = None
     failures: int = 0
     retry_at: float = 0.0
     last_progress: int = -1

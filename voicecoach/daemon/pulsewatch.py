@@ -19,6 +19,7 @@ import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 # pactl answers in milliseconds; a server that takes longer is stuck, and then we cannot tell.
 PACTL_TIMEOUT_S = 3.0
@@ -40,7 +41,7 @@ class Source:
     monitor: bool
 
 
-def _pactl_json(*args: str) -> list[dict[str, object]] | None:
+def _pactl_json(*args: str) -> list[dict[str, Any]] | None:
     try:
         done = subprocess.run(
             ["pactl", "-f", "json", *args],
@@ -70,10 +71,11 @@ def recording_source(pid: int | None = None) -> Source | None:
         return None
     for source in _pactl_json("list", "sources") or []:
         # The newest recording is the live one: ALSA's pulse plugin opens a new one after an overrun.
-        if source.get("index") == ours[-1] and isinstance(source.get("name"), str):
+        name = source.get("name")
+        if source.get("index") == ours[-1] and isinstance(name, str):
             properties = source.get("properties")
             device_class = properties.get("device.class") if isinstance(properties, dict) else None
-            return Source(source["name"], device_class == "monitor" or source["name"].endswith(".monitor"))
+            return Source(name, device_class == "monitor" or name.endswith(".monitor"))
     return None
 
 

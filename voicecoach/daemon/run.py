@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -197,7 +198,7 @@ class Daemon:
             return failed(f"{intent.name} failed ({type(exc).__name__}: {exc}); see the daemon's log")
         return ok() if accepted else failed(f"{intent.name} means nothing now ({self.coach.state})")
 
-    def _status_fields(self) -> dict[str, object]:
+    def _status_fields(self) -> dict[str, Any]:
         return {
             **self.coach.status(),
             "microphone": self.microphone.up,
@@ -282,7 +283,12 @@ class Daemon:
     def _task(self, part: str, work: Coroutine[object, object, None]) -> asyncio.Task[None]:
         """Run work, a part the watchdog vouches for: if it ends, the watchdog hears so."""
         task = asyncio.create_task(work)
-        task.add_done_callback(lambda t: t.cancelled() or self.watchdog.fail(part, t.exception() or "it ended"))
+
+        def ended(t: asyncio.Task[None]) -> None:
+            if not t.cancelled():
+                self.watchdog.fail(part, t.exception() or "it ended")
+
+        task.add_done_callback(ended)
         return task
 
     def _on_part_failed(self, _part: str) -> None:

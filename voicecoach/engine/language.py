@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from voicecoach.engine.programme import BOUNDS, EXERCISES, Exercise
 from voicecoach.errors import UserError
@@ -204,7 +205,7 @@ def load_commands(path: Path) -> tuple[Command, ...]:
 class PackSource:
     """A pack's TOML as read: its tables, its name for messages, and its text (for line numbers)."""
 
-    data: dict[str, object]
+    data: dict[str, Any]  # as tomllib gives it; parse_pack checks each part
     name: str
     text: str
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Any
 
 from voicecoach.errors import UserError
 
@@ -144,7 +145,7 @@ def with_overrides(
     exercise: Exercise, *, hold_s: int | None = None, rest_s: int | None = None, reps: int | None = None
 ) -> Exercise:
     """Return the exercise with a run's overrides applied, refusing values outside BOUNDS."""
-    changes: dict[str, int] = {}
+    changes: dict[str, Any] = {}  # all int fields; replace() is typed per field, a dict of them cannot be
     for field, value, (low, high), unit in (
         ("hold_s", hold_s, BOUNDS.hold_s, "seconds"),
         ("rest_s", rest_s, BOUNDS.rest_s, "seconds"),

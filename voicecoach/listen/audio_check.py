@@ -26,7 +26,7 @@ def measure(
     clip: np.ndarray,
     mixer: Mixer,
     open_speaker: Callable[[Mixer], OutputStream],
-    open_microphone: Callable[[Callable[[np.ndarray, float | None], None]], InputStream],
+    open_microphone: Callable[[Callable[[np.ndarray, float | None], object]], InputStream],
 ) -> EchoReport:
     """Play clip (at the mixer's rate) after QUIET_S of silence and measure its echo in the microphone."""
     played = PlayedSignal(mixer.rate)

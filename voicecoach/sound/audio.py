@@ -152,7 +152,7 @@ class InputStream:
     recorded (PortAudio's stream clock, None where unknown), to on_block and returns at once: the receiver
     (the event loop) does all the work. Counts overflows."""
 
-    def __init__(self, device: Device, rate: int, on_block: Callable[[np.ndarray, float | None], None]) -> None:
+    def __init__(self, device: Device, rate: int, on_block: Callable[[np.ndarray, float | None], object]) -> None:
         self.device = device
         self.rate = rate
         self.frames = 0

@@ -59,7 +59,7 @@ class _Command:
 
 
 class Mixer:
-    def __init__(self, rate: int, gain: float = 1.0, on_event: Callable[[MixerEvent], None] | None = None) -> None:
+    def __init__(self, rate: int, gain: float = 1.0, on_event: Callable[[MixerEvent], object] | None = None) -> None:
         self.rate = rate
         self.gain = gain
         self.position = 0

@@ -20,6 +20,7 @@ import sqlite3
 from collections import deque
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from voicecoach.training.journal import BUSY_TIMEOUT_S, Journal, Recorded, recorded
 from voicecoach.training.journal_faults import JournalBusy, JournalUnavailable
@@ -38,7 +39,7 @@ class QueuedJournal(Journal):
 
     def __init__(self, path: Path, conn: sqlite3.Connection, read_only: bool = False) -> None:
         super().__init__(path, conn, read_only)
-        self._held: deque[tuple[str, tuple[object, ...]]] = deque()
+        self._held: deque[tuple[str, tuple[Any, ...]]] = deque()
         # Stand-in session ids, and the journal's ids for them once written.
         self._ids: dict[int, int] = {}
         self._stand_ins = 0
@@ -69,7 +70,7 @@ class QueuedJournal(Journal):
     def record_event(self, kind: str, value: str, at: datetime) -> None:
         self._hold("record_event", (kind, value, at))
 
-    def _hold(self, method: str, args: tuple[object, ...]) -> None:
+    def _hold(self, method: str, args: tuple[Any, ...]) -> None:
         self._held.append((method, args))
         if not self._write_held():
             self._schedule_retry()
@@ -102,15 +103,15 @@ class QueuedJournal(Journal):
             log.info("the journal %s is free again: wrote the %d entries kept in memory", self.path, written)
         return True
 
-    def _write_one(self, method: str, args: tuple[object, ...]) -> None:
+    def _write_one(self, method: str, args: tuple[Any, ...]) -> None:
         if method == "start_session":
             stand_in, *rest = args
-            self._ids[stand_in] = super().start_session(*rest)  # type: ignore[arg-type]
+            self._ids[stand_in] = super().start_session(*rest)
         elif method == "record_event":
-            super().record_event(*args)  # type: ignore[arg-type]
+            super().record_event(*args)
         else:
             sid, *rest = args
-            getattr(super(), method)(self._ids.get(sid, sid), *rest)  # type: ignore[call-overload]
+            getattr(super(), method)(self._ids.get(sid, sid), *rest)
 
     def _schedule_retry(self) -> None:
         if self._retry is not None:
