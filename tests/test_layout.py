@@ -18,6 +18,7 @@ FLOORS: list[set[str]] = [
     {"sound"},
     {"listen"},
     {"coach"},
+    {"assembly"},
     {"daemon"},
     {"cli"},
     {"__main__"},

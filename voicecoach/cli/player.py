@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from voicecoach.assembly import Assembly, BlockCallback
 from voicecoach.coach import Coach, JournalSink, scheduled
 from voicecoach.engine.language import Pack, typed_intent
 from voicecoach.engine.programme import Exercise
@@ -22,7 +23,7 @@ from voicecoach.engine.session import Outcome, Session
 from voicecoach.engine.timeline import Cue
 from voicecoach.intents import Intent, Mode, Name
 from voicecoach.listen import Detection
-from voicecoach.listen.voice import Voice, as_intent
+from voicecoach.listen.voice import Voice
 from voicecoach.sound.audio import BLOCK_FRAMES, InputStream, OutputStream
 from voicecoach.sound.clips import ClipCache
 from voicecoach.sound.mixer import Drained, Mixer, Scheduled
@@ -64,7 +65,7 @@ class Listening:
     set's clock, and whether it meant anything then)."""
 
     open_voice: Callable[[Mixer], Voice]
-    open_microphone: Callable[[Callable[[np.ndarray, float | None], object]], InputStream]
+    open_microphone: Callable[[BlockCallback], InputStream]
     on_heard: Callable[[float, Detection, bool], None] = lambda _t, _detection, _accepted: None
 
 
@@ -87,17 +88,21 @@ def run_live(
     async def main() -> Outcome:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Outcome] = loop.create_future()
-        mixer = Mixer(clips.sample_rate, gain, lambda e: loop.call_soon_threadsafe(coach.on_mixer_event, e))
-        coach = Coach(mixer, clips, pack, exercises, journal, on_cue, done.set_result, journal_off_notice)
-        # Loaded before the stream runs, like every clip: loading a model holds the GIL for seconds.
-        voice = listening.open_voice(mixer) if listening is not None else None
+        parts = Assembly(
+            loop,
+            clips.sample_rate,
+            gain,
+            lambda mixer: Coach(mixer, clips, pack, exercises, journal, on_cue, done.set_result, journal_off_notice),
+            lambda mixer: listening.open_voice(mixer) if listening is not None else None,
+        )
+        coach, mixer = parts.coach, parts.mixer
         stop = Intent(Name.STOP)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _stop_or_quit, coach, done, stop)
         _watch_stdin(loop, tuple(typed_packs), coach.handle)
         coach.prepare(exercise)
         with open_stream(mixer) as stream:
-            with _microphone(listening, voice, loop, coach, done):
+            with _microphone(listening, parts, done):
                 coach.start(exercise)
                 outcome = await done
             await asyncio.sleep(stream.tail_s)
@@ -109,30 +114,24 @@ def run_live(
 
 
 @contextlib.contextmanager
-def _microphone(
-    listening: Listening | None,
-    voice: Voice | None,
-    loop: asyncio.AbstractEventLoop,
-    coach: Coach,
-    done: asyncio.Future[Outcome],
-) -> Iterator[None]:
-    """The microphone, open while the set runs; what it hears goes to the coach on the loop's thread."""
-    if listening is None or voice is None:
+def _microphone(listening: Listening | None, parts: Assembly, done: asyncio.Future[Outcome]) -> Iterator[None]:
+    """The microphone, open while the set runs; what it hears goes to the coach."""
+    if listening is None or parts.voice is None:
         yield
         return
+    coach = parts.coach
 
-    def on_block(block: np.ndarray, adc_time: float | None) -> None:
+    def heard(detection: Detection, accepted: bool) -> None:
+        listening.on_heard(coach.mixer.position / coach.mixer.rate, detection, accepted)
+
+    def hear(block: np.ndarray, adc_time: float | None) -> None:
         # Once the set is over the coach is idle, where a start phrase would begin another set.
-        if done.done():
-            return
-        for detection in voice.hear(block, coach.state, adc_time):
-            accepted = coach.handle(as_intent(detection))
-            listening.on_heard(coach.mixer.position / coach.mixer.rate, detection, accepted)
+        if not done.done():
+            parts.hear(block, adc_time, coach.state, coach.handle, heard)
 
-    # The callback only hands the block over; decoding happens on the loop's thread.
-    with listening.open_microphone(lambda block, at: loop.call_soon_threadsafe(on_block, block, at)):
+    with listening.open_microphone(parts.on_block(hear)):
         # The speaker started first: the played signal from before the microphone ran echoes nowhere.
-        voice.reset()
+        parts.voice.reset()
         yield
 
 

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from voicecoach import config, paths
+from voicecoach.assembly import Assembly
 from voicecoach.coach import Coach
-from voicecoach.daemon import pulsewatch
 from voicecoach.daemon.control import ControlServer, DaemonStatus, Reply, Request, failed, ok, socket_path
-from voicecoach.daemon.kept_stream import KeptStream
+from voicecoach.daemon.devices import Devices
 from voicecoach.daemon.notify import Notifier, Watchdog, ping_interval
 from voicecoach.engine.language import Pack, PackError, load_pack
 from voicecoach.engine.programme import EXERCISES, Exercise
@@ -32,7 +32,7 @@ from voicecoach.listen.voice import Voice, VoiceUnavailable, open_voice
 from voicecoach.sound import audio
 from voicecoach.sound.audio import AudioError, Device, InputStream, OutputStream
 from voicecoach.sound.clips import DISK_BUDGET, SpeechError, configured_cache
-from voicecoach.sound.mixer import Mixer
+from voicecoach.sound.mixer import Mixer, MixerEvent
 from voicecoach.training.conversation import Conversation
 from voicecoach.training.dialogue import QUESTION
 from voicecoach.training.journal import Journal, JournalUnavailable
@@ -44,8 +44,6 @@ log = logging.getLogger("voicecoach")
 # Without a systemd watchdog the supervisor still checks the devices this often.
 TICK_S = 5.0
 FALLBACK_RATE = 48000
-# PulseAudio reports a change as a burst of events; the devices are checked once it is over.
-SETTLE_S = 0.2
 # A `ctl say` is refused while more than this much speech waits to be said: 50 long ones once queued 29 minutes.
 MAX_SPEAKING_S = 60.0
 
@@ -62,9 +60,6 @@ class Daemon:
             raise config.ConfigError(f"speech.pack: {exc}") from None
         self._status_text = ""
         self._stop = asyncio.Event()
-        # The source the microphone's recording first opened on; see _microphone_misplaced.
-        self._mic_source: str | None = None
-        self._check_pending: asyncio.TimerHandle | None = None
         self.watchdog = Watchdog(notifier, self._on_part_failed)
 
     # -- start-up --------------------------------------------------------------------------
@@ -78,27 +73,23 @@ class Daemon:
             log.error("%s; will keep trying", exc)
             rate = FALLBACK_RATE
         self.clips = configured_cache(self.cfg, self.pack.voice, rate, disk_budget=DISK_BUDGET)
-        self.mixer = Mixer(rate, self.cfg.audio.volume, lambda e: loop.call_soon_threadsafe(self._on_mixer_event, e))
         self.journal = self._open_journal()
-        self.voice = self._open_voice()
+        self.parts = Assembly(
+            loop, rate, self.cfg.audio.volume, self._make_coach, self._open_voice, self._on_mixer_event
+        )
+        self.mixer, self.coach, self.voice = self.parts.mixer, self.parts.coach, self.parts.voice
         self.conversation = Conversation(
             self.journal, self._phrases, self.cfg.rules, self.cfg.reminders, self._say, self._exercise
         )
-        self.coach = Coach(
-            self.mixer,
-            self.clips,
-            self.pack,
-            self.cfg.exercise,
-            self.journal,
-            on_set_end=self._on_set_end,
-            journal_off_notice=None if self.journal else journal_off_text(self._phrases),
-        )
         self._warm_clips()
-        self.speaker = KeptStream("speaker", self._open_speaker, lambda _s: self.mixer.position)
-        self.microphone = KeptStream(
-            "microphone", lambda: self._open_microphone(loop), lambda s: s.frames, self._microphone_misplaced
+        self.devices = Devices(
+            self._open_speaker,
+            lambda _s: self.mixer.position,
+            self._open_microphone,
+            self.voice is not None,
+            lambda: self._say(self.pack.cues["audio_back"]),
+            self._on_microphone_up,
         )
-        self.sources = pulsewatch.SourceEvents(self._on_source_event)
         for sig, handler in (
             (signal.SIGTERM, self._stop.set),
             (signal.SIGINT, self._stop.set),
@@ -107,7 +98,7 @@ class Daemon:
             loop.add_signal_handler(sig, handler)
         requests: asyncio.Queue[Request] = asyncio.Queue()
         async with ControlServer(socket_path(self.cfg.state_dir), requests) as control:
-            self._check_devices()
+            self.devices.check()
             self._say(self.pack.cues["ready"])
             self.notifier.ready(self._status())
             self._status_text = self._status()
@@ -126,9 +117,20 @@ class Daemon:
             log.error("%s", exc)
             return None
 
-    def _open_voice(self) -> Voice | None:
+    def _make_coach(self, mixer: Mixer) -> Coach:
+        return Coach(
+            mixer,
+            self.clips,
+            self.pack,
+            self.cfg.exercise,
+            self.journal,
+            on_set_end=self._on_set_end,
+            journal_off_notice=None if self.journal else journal_off_text(self._phrases),
+        )
+
+    def _open_voice(self, mixer: Mixer) -> Voice | None:
         try:
-            return open_voice(self.cfg, self.mixer)
+            return open_voice(self.cfg, mixer)
         except VoiceUnavailable as exc:
             if self.cfg.listen.voice_required:
                 raise config.ConfigError(f"{exc}; voice is required by listen.voice_required") from None
@@ -139,25 +141,15 @@ class Daemon:
         # Resolved again on every attempt: a device plugged back in may come back with another index.
         return OutputStream(audio.resolve_output(self.cfg.audio.output_device), self.mixer)
 
-    def _open_microphone(self, loop: asyncio.AbstractEventLoop) -> InputStream:
+    def _on_microphone_up(self) -> None:
+        if self.voice is not None:
+            self.voice.reset()
+
+    def _open_microphone(self) -> InputStream:
         if self.voice is None:
             raise AudioError("no speech model, so the microphone is not used")
         device: Device = audio.resolve_device(self.cfg.audio.input_device, "input")
-        return InputStream(
-            device, self.voice.rate, lambda block, at: loop.call_soon_threadsafe(self._on_mic, block, at)
-        )
-
-    def _microphone_misplaced(self) -> str | None:
-        """PulseAudio moves a recording whose source went away to another source, often the monitor of the
-        speaker: the coach would hear itself. A monitor is accepted only if the recording started on it."""
-        source = pulsewatch.recording_source()
-        if source is None:
-            return None
-        if self._mic_source is None:
-            self._mic_source = source.name
-        if source.monitor and source.name != self._mic_source:
-            return f"{self._mic_source} is gone: the sound server would record {source.name}, a speaker's sound"
-        return None
+        return InputStream(device, self.voice.rate, self.parts.on_block(self._on_mic))
 
     def _warm_clips(self) -> None:
         """Render every phrase of every exercise now, so a set never waits for speech synthesis, and every notice,
@@ -201,8 +193,8 @@ class Daemon:
     def _status_fields(self) -> dict[str, Any]:
         return {
             **self.coach.status(),
-            "microphone": self.microphone.up,
-            "speaker": self.speaker.up,
+            "microphone": self.devices.microphone.up,
+            "speaker": self.devices.speaker.up,
             "model": self.voice is not None,
             "question": self._state() == QUESTION,
             "reminders": self.conversation.reminder_status(),
@@ -239,7 +231,8 @@ class Daemon:
         if self.voice is None or "listener" in self.watchdog.failed:
             return
         try:
-            intents = self.voice.feed(block, self._state(), adc_time)
+            # _answer catches what carrying a command out raises: what is caught here is the listener's.
+            self.parts.hear(block, adc_time, self._state(), self._route)
         except Exception as exc:
             self.watchdog.fail("listener", exc)
             return
@@ -247,13 +240,14 @@ class Daemon:
         if echo is not None:
             advice = "" if echo.heard_over_coach else "; run 'voicecoach check audio' for advice"
             log.info("%s: %s%s", echo.summary(), ", ".join(echo.verdicts), advice)
-        for intent in intents:
-            log.info("heard %s", intent.name)
-            self._answer(intent)
 
-    def _on_mixer_event(self, event: object) -> None:
+    def _route(self, intent: Intent) -> bool:
+        log.info("heard %s", intent.name)
+        return self._answer(intent)["ok"] is True
+
+    def _on_mixer_event(self, event: MixerEvent) -> None:
         try:
-            self.coach.on_mixer_event(event)  # type: ignore[arg-type]
+            self.coach.on_mixer_event(event)
         except Exception as exc:
             # What was played is no longer followed: sets would neither be recorded nor end.
             self.watchdog.fail("audio", exc)
@@ -302,47 +296,10 @@ class Daemon:
         glitches: dict[str, int] = {}
         while True:
             await asyncio.sleep(interval)
-            self._check_devices()
-            self._log_glitches(glitches)
+            self.devices.check()
+            self.devices.log_glitches(glitches)
             self.conversation.tick(busy=self._state() != Mode.IDLE)
             self.watchdog.ping()
-
-    def _log_glitches(self, seen: dict[str, int]) -> None:
-        """Log underruns and overflows as they happen (counted in the callbacks), never the same ones twice."""
-        counts = {
-            "speaker underruns (later words came late)": getattr(self.speaker.stream, "underruns", 0),
-            "microphone overflows (audio was lost)": getattr(self.microphone.stream, "overflows", 0),
-        }
-        for what, count in counts.items():
-            # A reopened stream counts from zero again.
-            new = count - seen.get(what, 0) if count >= seen.get(what, 0) else count
-            if new > 0:
-                log.warning("%d %s", new, what)
-            seen[what] = count
-
-    def _check_devices(self) -> None:
-        now = time.monotonic()
-        if self.speaker.check(now) == "back":
-            self._say(self.pack.cues["audio_back"])
-        if self.voice is not None and self.microphone.check(now) in ("up", "back"):
-            self.voice.reset()
-            # (Again) subscribe to the sound server's news of sources; a lost server ended the subscription.
-            self.sources.start()
-
-    def _on_source_event(self, event: str) -> None:
-        if event == pulsewatch.SOURCE_ADDED and self.microphone.lost and not self.microphone.up:
-            # Perhaps the microphone is back: try now, not when the backoff is over.
-            self.microphone.retry_at = 0.0
-        elif event == pulsewatch.RECORDING_MAY_HAVE_MOVED and self.microphone.up:
-            self.microphone.recheck = True
-        else:
-            return
-        if self._check_pending is None:
-            self._check_pending = asyncio.get_running_loop().call_later(SETTLE_S, self._settled)
-
-    def _settled(self) -> None:
-        self._check_pending = None
-        self._check_devices()
 
     # -- status, reload, stop --------------------------------------------------------------
 
@@ -402,11 +359,7 @@ class Daemon:
         for task in tasks:
             task.cancel()
         self.coach.abandon()
-        if self._check_pending is not None:
-            self._check_pending.cancel()
-        self.sources.close()
-        self.speaker.close()
-        self.microphone.close()
+        self.devices.close()
         if self.journal is not None:
             self.journal.close()
         log.info("stopped")

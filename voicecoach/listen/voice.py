@@ -47,9 +47,6 @@ class Voice:
         self.listener = make_listener()
         self._reported = False
 
-    def feed(self, block: np.ndarray, state: str, adc_time: float | None = None) -> list[Intent]:
-        return [as_intent(d) for d in self.hear(block, state, adc_time)]
-
     def hear(self, block: np.ndarray, state: str, adc_time: float | None = None) -> list[Detection]:
         """The commands a microphone block (recorded from adc_time on PortAudio's clock) ends, with the phrases
         they were heard as."""
