@@ -27,7 +27,7 @@ from pathlib import Path
 from tests.daemon_harness import Daemon, children, cpu_seconds, rss_kib
 from tests.pulse import PulseServer
 from tests.speech_corpus import KO_COMMANDS, ko_model_dir
-from voicecoach.language import load_pack
+from voicecoach.engine.language import load_pack
 
 RESULTS = Path(__file__).resolve().parent / "results" / "daemon.json"
 WATCHDOG_S = 30.0

@@ -38,7 +38,7 @@ from speech_corpus import (  # noqa: E402
     speaking,
 )
 
-from voicecoach.language import STATES, Command, load_commands  # noqa: E402
+from voicecoach.engine.language import STATES, Command, load_commands  # noqa: E402
 from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener  # noqa: E402
 from voicecoach.listen.recognizer import grammar_json, load_model  # noqa: E402
 

@@ -42,7 +42,7 @@ from live_session import LiveSession, SessionEnded  # noqa: E402
 from pulse import EchoRoute, PulseServer, voicecoach_command  # noqa: E402
 from speech_corpus import KO_COMMANDS, PHRASES, active_rms, espeak, ko_model_dir  # noqa: E402
 
-from voicecoach.clips import read_wav, write_wav  # noqa: E402
+from voicecoach.sound.clips import read_wav, write_wav  # noqa: E402
 
 KO_NARRATION = ROOT / "tests" / "data" / "narration-ko.toml"
 ROUTES = {"monitor": 0, "loopback": 120, "canceller": 120}

@@ -36,10 +36,10 @@ from tests.pulse import (
     voicecoach_command,
 )
 from voicecoach import paths
-from voicecoach.cli import RENDER_RATE
-from voicecoach.clips import SILENCE, ClipCache, read_wav
+from voicecoach.cli.main import RENDER_RATE
 from voicecoach.config import DEFAULT_RATE_WPM
-from voicecoach.language import Pack, load_pack
+from voicecoach.engine.language import Pack, load_pack
+from voicecoach.sound.clips import SILENCE, ClipCache, read_wav
 
 RESULTS = Path(__file__).resolve().parent / "results" / "timing.json"
 SETS = {

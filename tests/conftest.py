@@ -10,7 +10,7 @@ import pytest
 from live_session import LiveSession
 from pulse import PulseServer, missing_tools, reinitialise_portaudio
 
-from voicecoach.language import Pack, load_pack
+from voicecoach.engine.language import Pack, load_pack
 
 
 def fake_duration(text: str) -> float:

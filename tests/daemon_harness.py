@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voicecoach import control
-from voicecoach.cli import main
+from voicecoach.cli.main import main
+from voicecoach.daemon import control
 
 # Only guards against a hung daemon; nothing is measured against them.
 START_TIMEOUT_S = 120.0

@@ -20,10 +20,10 @@ from typing import TypeVar
 import numpy as np
 import pytest
 
-from voicecoach.clips import read_wav
 from voicecoach.listen import Detection, Listener, PlayedSignal
 from voicecoach.listen.resample import RATE, read_at, to_rate
-from voicecoach.mixer import Played
+from voicecoach.sound.clips import read_wav
+from voicecoach.sound.mixer import Played
 
 KO_COMMANDS = Path(__file__).parent / "data" / "commands-ko.toml"
 KO_NARRATION = Path(__file__).parent / "data" / "narration-ko.toml"
@@ -197,7 +197,7 @@ def _state_dir(path: Path) -> Iterator[None]:
 def narration(directory: Path, seconds: float, lang: str = "sv", pack: Path | None = None) -> np.ndarray:
     """At least `seconds` of the coach's own narration, rendered by `voicecoach session --render` (in a pack file's
     words, if given: KO_NARRATION says the Korean commands)."""
-    from voicecoach.cli import main
+    from voicecoach.cli.main import main
 
     parts: list[np.ndarray] = []
     total = 0

@@ -28,9 +28,9 @@ from pulse import (
 )
 
 from voicecoach import paths
-from voicecoach.clips import ClipCache
 from voicecoach.config import DEFAULT_RATE_WPM
-from voicecoach.language import load_pack
+from voicecoach.engine.language import load_pack
+from voicecoach.sound.clips import ClipCache
 
 pytestmark = pytest.mark.audio
 

@@ -19,8 +19,8 @@ from live_session import LiveSession
 from pulse import EchoRoute, PulseServer
 from speech_corpus import KO_COMMANDS, VOICE_TRIES, phrase_wavs, require_ko_model, say_until
 
-from voicecoach.cli import NOTHING_NOW
-from voicecoach.clips import read_wav, write_wav
+from voicecoach.cli.main import NOTHING_NOW
+from voicecoach.sound.clips import read_wav, write_wav
 
 KO_NARRATION = Path(__file__).parent / "data" / "narration-ko.toml"
 # Hang guards only; nothing is measured against them.

@@ -11,7 +11,7 @@ import pytest
 from conftest import one_error_line
 from pulse import PulseServer, voicecoach_command
 
-from voicecoach.cli import main
+from voicecoach.cli.main import main
 from voicecoach.listen.report import EchoMeter, Verdict, report
 
 CHECK_S = 120.0  # a hang guard only

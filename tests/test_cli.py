@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import one_error_line
 
-from voicecoach.cli import main
+from voicecoach.cli.main import main
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -21,11 +21,11 @@ from pulse import PulseServer
 from test_models import NAME, assert_nothing_installed, model_zip, partial, serve
 from test_models import server as server  # the fixture: a local HTTP mirror
 
-from voicecoach.cli import main
-from voicecoach.clips import ClipCache
+from voicecoach.cli.main import main
 from voicecoach.config import DEFAULT_RATE_WPM
-from voicecoach.language import load_pack
-from voicecoach.models import ModelError, fetch
+from voicecoach.engine.language import load_pack
+from voicecoach.listen.models import ModelError, fetch
+from voicecoach.sound.clips import ClipCache
 
 NOT_UTF8 = b"\xff\xfe"
 

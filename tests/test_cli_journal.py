@@ -14,9 +14,9 @@ from test_journal import read_only
 from test_journal_damage import made_read_only as made_read_only  # the fixture: immutable, or a ro mount
 
 from voicecoach import config, paths
-from voicecoach.cli import main
-from voicecoach.journal import Journal
-from voicecoach.programme import ENDURANCE, IDENTIFICATION, STRENGTH
+from voicecoach.cli.main import main
+from voicecoach.engine.programme import ENDURANCE, IDENTIFICATION, STRENGTH
+from voicecoach.training.journal import Journal
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicecoach.clips import ClipCache
 from voicecoach.config import DEFAULT_RATE_WPM
-from voicecoach.language import load_pack
+from voicecoach.engine.language import load_pack
+from voicecoach.sound.clips import ClipCache
 
 pytestmark = pytest.mark.speech
 

@@ -71,7 +71,7 @@ def run_python(code: str, env: dict[str, str]) -> str:
 
 
 def test_local_now_has_the_offset_of_each_side_of_the_change(tmp_path: Path) -> None:
-    code = "from voicecoach.clock import local_now; print(local_now().isoformat(timespec='minutes'))"
+    code = "from voicecoach.training.clock import local_now; print(local_now().isoformat(timespec='minutes'))"
     assert run_python(code, faked_env(tmp_path, BEFORE_THE_CHANGE)) == "2026-03-29T01:30+01:00"
     assert run_python(code, faked_env(tmp_path, AFTER_THE_CHANGE)) == "2026-03-29T03:30+02:00"
 
@@ -80,10 +80,10 @@ def test_the_conversations_default_clock_puts_08_00_after_the_change_at_08_00_su
     """The daemon builds its Conversation without a clock: this is the default it gets."""
     code = """
 from datetime import time
-from voicecoach.conversation import Conversation
-from voicecoach.progress_texts import load_phrases
-from voicecoach.progression import DEFAULT_RULES
-from voicecoach.reminders import ReminderSettings
+from voicecoach.training.conversation import Conversation
+from voicecoach.training.progress_texts import load_phrases
+from voicecoach.training.progression import DEFAULT_RULES
+from voicecoach.training.reminders import ReminderSettings
 
 settings = ReminderSettings(enabled=True, times=(time(8, 0),), quiet=None)
 talk = Conversation(None, load_phrases("sv"), DEFAULT_RULES, settings, lambda _t: 0.0, lambda _k: None)

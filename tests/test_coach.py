@@ -5,11 +5,11 @@ from datetime import datetime
 import numpy as np
 
 from voicecoach.coach import Coach
+from voicecoach.engine.programme import SPEED, STRENGTH, find_exercise, with_overrides
+from voicecoach.engine.session import Outcome
+from voicecoach.engine.timeline import Phase
 from voicecoach.intents import Intent
-from voicecoach.mixer import Mixer
-from voicecoach.programme import SPEED, STRENGTH, find_exercise, with_overrides
-from voicecoach.session import Outcome
-from voicecoach.timeline import Phase
+from voicecoach.sound.mixer import Mixer
 
 RATE = 1000
 BLOCK = 50
@@ -156,7 +156,7 @@ def test_a_failing_journal_is_switched_off_and_the_set_goes_on(sv):
 
 
 def test_a_skipped_set_is_journalled_and_the_journal_stays_on(sv, tmp_path):
-    from voicecoach.journal import Journal
+    from voicecoach.training.journal import Journal
 
     journal = Journal.open(tmp_path / "journal.sqlite3")
     rig = Rig(sv, journal)

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach import cli_config, config
-from voicecoach.cli import main
-from voicecoach.programme import BOUNDS, STRENGTH
-from voicecoach.progression import DEFAULT_RULES, Rules
-from voicecoach.reminders import ReminderSettings
+from voicecoach import config
+from voicecoach.cli import config as cli_config
+from voicecoach.cli.main import main
+from voicecoach.engine.programme import BOUNDS, STRENGTH
+from voicecoach.training.progression import DEFAULT_RULES, Rules
+from voicecoach.training.reminders import ReminderSettings
 
 HOLD = f"use a whole number of seconds from {BOUNDS.hold_s[0]} to {BOUNDS.hold_s[1]}"
 REPS = f"use a whole number of repetitions from {BOUNDS.reps[0]} to {BOUNDS.reps[1]}"

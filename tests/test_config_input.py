@@ -16,7 +16,7 @@ from daemon_harness import Daemon
 from test_config import isolated as isolated  # the fixture: no real /etc or ~/.config file
 from test_config import write
 
-from voicecoach.cli import main
+from voicecoach.cli.main import main
 
 DEEP = "x = " + "[" * 500 + "]" * 500 + "\n"
 # Enough for the command's imports; an unbounded read of /dev/zero runs into it at once.

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach import control
-from voicecoach.cli import main
+from voicecoach.cli.main import main
 from voicecoach.coach import Coach
-from voicecoach.control import ControlError, ControlServer, DaemonStatus, Request
+from voicecoach.daemon import control
+from voicecoach.daemon.control import ControlError, ControlServer, DaemonStatus, Request
+from voicecoach.engine.language import Pack
+from voicecoach.engine.programme import find_exercise
 from voicecoach.intents import Intent
-from voicecoach.language import Pack
-from voicecoach.mixer import Mixer
-from voicecoach.programme import find_exercise
+from voicecoach.sound.mixer import Mixer
 
 RUNNING = DaemonStatus(
     state="session", microphone=True, speaker=False, model=False, exercise="strength", rep=3, reps=10, reps_done=2

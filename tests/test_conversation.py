@@ -9,16 +9,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from voicecoach import conversation as conversation_module
-from voicecoach.conversation import ECHO_TAIL_S, STALE, UNSYNCHRONISED, ClockSync, Conversation
-from voicecoach.dialogue import ANSWER_WINDOW_S, QUESTION
+from voicecoach.engine.programme import DOSAGE, ENDURANCE, EXERCISES, IDENTIFICATION, STRENGTH, Exercise, with_overrides
+from voicecoach.engine.session import Outcome
 from voicecoach.intents import Intent
-from voicecoach.journal import Journal
-from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, IDENTIFICATION, STRENGTH, Exercise, with_overrides
-from voicecoach.progress_texts import load_phrases
-from voicecoach.progression import DEFAULT_RULES, EventKind, SymptomAnswer, add_months
-from voicecoach.reminders import ReminderSettings
-from voicecoach.session import Outcome
+from voicecoach.training import conversation as conversation_module
+from voicecoach.training.conversation import ECHO_TAIL_S, STALE, UNSYNCHRONISED, ClockSync, Conversation
+from voicecoach.training.dialogue import ANSWER_WINDOW_S, QUESTION
+from voicecoach.training.journal import Journal
+from voicecoach.training.progress_texts import load_phrases
+from voicecoach.training.progression import DEFAULT_RULES, EventKind, SymptomAnswer, add_months
+from voicecoach.training.reminders import ReminderSettings
 
 ZONE = ZoneInfo("Europe/Stockholm")
 MONDAY = date(2024, 6, 3)

@@ -30,12 +30,14 @@ from pulse import RATE, SILENT, PulseServer, Recording, loud_spans, planned_cues
 from speech_corpus import KO_COMMANDS, VOICE_TRIES, phrase_wavs, require_ko_model, say_until
 from test_config import BAD
 
-from voicecoach import config, control, daemon, kept_stream, pulsewatch
-from voicecoach.audio import Device
-from voicecoach.cli import main
+from voicecoach import config
+from voicecoach.cli.main import main
+from voicecoach.daemon import control, kept_stream, pulsewatch
+from voicecoach.daemon import run as daemon
+from voicecoach.engine.language import load_pack
 from voicecoach.intents import Intent
-from voicecoach.language import load_pack
 from voicecoach.listen.vad import GateSettings
+from voicecoach.sound.audio import Device
 
 SV = load_pack("sv")
 SPEED = SV.exercises["speed"]["short"]

@@ -17,10 +17,10 @@ from pulse import PulseServer
 from speech_corpus import KO_COMMANDS, phrase_wavs, require_ko_model, say_until
 from test_daemon import HEARD_S, WATCHDOG_S, heard
 
-from voicecoach.journal import Journal
-from voicecoach.programme import IDENTIFICATION, STRENGTH
-from voicecoach.progress_texts import load_phrases, suggestion_text
-from voicecoach.progression import Suggestion, SuggestionKind
+from voicecoach.engine.programme import IDENTIFICATION, STRENGTH
+from voicecoach.training.journal import Journal
+from voicecoach.training.progress_texts import load_phrases, suggestion_text
+from voicecoach.training.progression import Suggestion, SuggestionKind
 
 PHRASES = load_phrases("sv")
 # The identification set's introduction is long; then one repetition, and the question.

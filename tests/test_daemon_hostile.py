@@ -27,14 +27,15 @@ import pytest
 from daemon_harness import Daemon, DaemonError, hold_connections
 from pulse import RATE, SILENT, PulseServer, find_clip, loud_spans
 
-from voicecoach import daemon, unix_server
-from voicecoach.clips import ClipCache
 from voicecoach.config import DEFAULT_RATE_WPM
-from voicecoach.control import MAX_CLIENTS
-from voicecoach.conversation import TIMESYNC_FLAG, UNSYNCHRONISED
-from voicecoach.language import load_pack
-from voicecoach.progress_texts import load_phrases, summary_text
-from voicecoach.progression import progress
+from voicecoach.daemon import run as daemon
+from voicecoach.daemon import unix_server
+from voicecoach.daemon.control import MAX_CLIENTS
+from voicecoach.engine.language import load_pack
+from voicecoach.sound.clips import ClipCache
+from voicecoach.training.conversation import TIMESYNC_FLAG, UNSYNCHRONISED
+from voicecoach.training.progress_texts import load_phrases, summary_text
+from voicecoach.training.progression import progress
 
 pytestmark = pytest.mark.audio
 

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicecoach.daemon import Daemon
+from voicecoach.assembly import Assembly
+from voicecoach.daemon.notify import Notifier, Watchdog
+from voicecoach.daemon.run import Daemon
+from voicecoach.engine.language import load_pack
 from voicecoach.intents import Intent
-from voicecoach.language import load_pack
-from voicecoach.notify import Notifier, Watchdog
 
 SV = load_pack("sv")
 
@@ -47,7 +48,7 @@ class BrokenVoice:
     def __init__(self) -> None:
         self.fed = 0
 
-    def feed(self, _block: np.ndarray, _state: str, _adc_time: float | None = None) -> list[Intent]:
+    def hear(self, _block: np.ndarray, _state: str, _adc_time: float | None = None) -> list[Intent]:
         self.fed += 1
         raise ValueError("the recognizer fell over")
 
@@ -74,7 +75,14 @@ def pings(sock: socket.socket) -> list[bytes]:
             return [m for m in got if m == b"WATCHDOG=1"]
 
 
-def daemon_for(systemd: socket.socket) -> tuple[Daemon, FakeCoach]:
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def daemon_for(systemd: socket.socket, loop: asyncio.AbstractEventLoop) -> tuple[Daemon, FakeCoach]:
     notifier = Notifier(
         {"NOTIFY_SOCKET": systemd.getsockname(), "WATCHDOG_USEC": "4000000", "WATCHDOG_PID": str(os.getpid())}
     )
@@ -82,8 +90,8 @@ def daemon_for(systemd: socket.socket) -> tuple[Daemon, FakeCoach]:
     daemon.notifier = notifier
     daemon.pack = SV
     daemon.watchdog = Watchdog(notifier, daemon._on_part_failed)
-    daemon.coach = FakeCoach()  # type: ignore[assignment]
-    daemon.voice = BrokenVoice()  # type: ignore[assignment]
+    daemon.parts = Assembly(loop, 16000, 1.0, lambda _mixer: FakeCoach(), lambda _mixer: BrokenVoice())  # type: ignore[arg-type,return-value]
+    daemon.coach, daemon.voice = daemon.parts.coach, daemon.parts.voice
     daemon.conversation = FakeConversation()  # type: ignore[assignment]
     daemon._status_text = ""
     return daemon, daemon.coach  # type: ignore[return-value]
@@ -94,9 +102,9 @@ def restarting(coach: FakeCoach) -> list[Intent]:
 
 
 def test_a_listener_that_fails_stops_the_pings_and_is_said_and_logged_once(
-    systemd: socket.socket, caplog: pytest.LogCaptureFixture
+    systemd: socket.socket, loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    daemon, coach = daemon_for(systemd)
+    daemon, coach = daemon_for(systemd, loop)
     assert daemon.watchdog.ping()
     block = np.zeros(1600, dtype=np.float32)
     with caplog.at_level(logging.ERROR, logger="voicecoach"):
@@ -111,8 +119,10 @@ def test_a_listener_that_fails_stops_the_pings_and_is_said_and_logged_once(
     ]
 
 
-def test_audio_events_that_cannot_be_followed_stop_the_pings(systemd: socket.socket) -> None:
-    daemon, coach = daemon_for(systemd)
+def test_audio_events_that_cannot_be_followed_stop_the_pings(
+    systemd: socket.socket, loop: asyncio.AbstractEventLoop
+) -> None:
+    daemon, coach = daemon_for(systemd, loop)
     coach.broken = True
     daemon._on_mixer_event(object())
     assert daemon.watchdog.failed == {"audio": "RuntimeError: the mixer's events make no sense"}
@@ -121,8 +131,10 @@ def test_audio_events_that_cannot_be_followed_stop_the_pings(systemd: socket.soc
     assert len(restarting(coach)) == 1
 
 
-def test_a_control_channel_whose_server_ended_stops_the_pings(systemd: socket.socket) -> None:
-    daemon, coach = daemon_for(systemd)
+def test_a_control_channel_whose_server_ended_stops_the_pings(
+    systemd: socket.socket, loop: asyncio.AbstractEventLoop
+) -> None:
+    daemon, coach = daemon_for(systemd, loop)
 
     async def serve() -> None:
         raise OSError(24, "Too many open files")

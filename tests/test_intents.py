@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach import cli_ctl, control
+from voicecoach.cli import ctl as cli_ctl
+from voicecoach.daemon import control
+from voicecoach.engine.language import PackError, load_commands, load_pack
 from voicecoach.intents import SESSION, VOCABULARY, Intent, Name
-from voicecoach.language import PackError, load_commands, load_pack
 
 
 def test_an_intent_nobody_declared_is_refused_where_it_is_made() -> None:

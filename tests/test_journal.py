@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from voicecoach import journal as journal_module
-from voicecoach.journal import MIGRATIONS, Journal, JournalUnavailable, Recorded
+from voicecoach.training import journal as journal_module
+from voicecoach.training.journal import MIGRATIONS, Journal, JournalUnavailable, Recorded
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -192,7 +192,7 @@ KILLED_WRITER = """
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from voicecoach.journal import Journal
+from voicecoach.training.journal import Journal
 
 journal = Journal.open(Path(sys.argv[1]))
 sid = journal.start_session("strength", 10_000, 5, 5, datetime.now(UTC))
@@ -277,7 +277,7 @@ def test_a_journal_from_a_newer_voicecoach_is_refused_clearly(path):
 def test_a_file_that_is_not_a_database_is_moved_aside_and_a_new_journal_started(path, caplog):
     path.parent.mkdir(mode=0o700)
     path.write_bytes(b"this is not sqlite, it is a shopping list\n" * 200)
-    with caplog.at_level(logging.WARNING, logger="voicecoach.journal"), Journal.open(path) as journal:
+    with caplog.at_level(logging.WARNING, logger="voicecoach.training.journal"), Journal.open(path) as journal:
         assert journal.sessions() == []
         one_session(journal, 1)
     (aside,) = path.parent.glob("journal.sqlite3.corrupt-*")
@@ -298,7 +298,7 @@ def test_a_damaged_database_is_moved_aside(path, caplog):
     # Overwrite the second page (the first table's b-tree root) with noise.
     data[page : 2 * page] = random.Random(1).randbytes(page)
     path.write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="voicecoach.journal"), Journal.open(path) as journal:
+    with caplog.at_level(logging.WARNING, logger="voicecoach.training.journal"), Journal.open(path) as journal:
         assert journal.sessions() == []
         assert journal.integrity_ok()
     assert len(list(path.parent.glob("journal.sqlite3.corrupt-*"))) == 1
@@ -327,7 +327,7 @@ FULL_DISK_WRITER = """
 import resource, sys
 from datetime import UTC, datetime
 from pathlib import Path
-from voicecoach.journal import Journal, JournalUnavailable
+from voicecoach.training.journal import Journal, JournalUnavailable
 
 path, limit, at_open = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "at-open"
 if at_open:

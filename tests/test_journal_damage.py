@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from test_journal import T0, read_only, run_child
 
-from voicecoach.journal import Journal, JournalUnavailable, Recorded
+from voicecoach.training.journal import Journal, JournalUnavailable, Recorded
 
 PAGE = 4096
 
@@ -97,7 +97,9 @@ def test_an_open_that_failed_leaves_no_empty_file_to_be_called_damaged(
     path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A file-size limit of 0 fails the first write of a new journal (as a full disk does), after the file was made.
-    script = "import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0)); from voicecoach.cli import main"
+    script = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0)); from voicecoach.cli.main import main"
+    )
     env = {**os.environ, "VOICECOACH_STATE_DIR": str(path.parent)}
     done = subprocess.run(
         [sys.executable, "-c", f"{script}; sys.exit(main(['history']))"], env=env, capture_output=True, text=True
@@ -216,7 +218,7 @@ LIVE_WRITER = """
 import sys, time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from voicecoach.journal import Journal
+from voicecoach.training.journal import Journal
 
 t0 = datetime(2024, 5, 10, 8, 0, tzinfo=UTC)
 journal = Journal.open(Path(sys.argv[1]))

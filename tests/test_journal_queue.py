@@ -19,10 +19,11 @@ from conftest import one_error_line
 from test_daemon_conversation import confident_days
 from test_journal import T0
 
-from voicecoach import config, journal_queue, paths
-from voicecoach.cli import main
-from voicecoach.journal import Journal, Recorded
-from voicecoach.journal_queue import QueuedJournal
+from voicecoach import config, paths
+from voicecoach.cli.main import main
+from voicecoach.training import journal_queue
+from voicecoach.training.journal import Journal, Recorded
+from voicecoach.training.journal_queue import QueuedJournal
 
 # Only a guard against a hang: the retry comes long before.
 HANG_S = 30.0

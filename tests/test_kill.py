@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 from pulse import PulseServer, planned_cues, voicecoach_command
 
-from voicecoach.journal import Journal, Recorded
-from voicecoach.timeline import Cue, Phase
+from voicecoach.engine.timeline import Cue, Phase
+from voicecoach.training.journal import Journal, Recorded
 
 pytestmark = pytest.mark.audio
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicecoach.cli import main
-from voicecoach.clips import write_wav
-from voicecoach.language import load_pack
+from voicecoach.cli.main import main
+from voicecoach.engine.language import load_pack
+from voicecoach.sound.clips import write_wav
 
 KO_COMMANDS = Path(__file__).parent / "data" / "commands-ko.toml"
 

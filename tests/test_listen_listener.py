@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from voicecoach.language import Command
+from voicecoach.engine.language import Command
 from voicecoach.listen.listener import (
     IDLE_ONE_WORD_CONFIDENCE,
     IDLE_QUIET_AFTER_S,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicecoach.language import Command
+from voicecoach.engine.language import Command
 from voicecoach.listen.matcher import Matcher, edit_distance, normalise
 
 COMMANDS = (

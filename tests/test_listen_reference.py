@@ -9,7 +9,7 @@ import pytest
 from voicecoach.listen.delay import CATCH_UP_S, MAX_DRIFT, Estimate, Pairing, gcc_phat
 from voicecoach.listen.reference import LEAD_S, PlayedSignal, StreamClock
 from voicecoach.listen.resample import RATE, read_at, to_rate
-from voicecoach.mixer import Played
+from voicecoach.sound.mixer import Played
 
 BLOCK = 1600
 rng = np.random.default_rng(11)

@@ -14,10 +14,11 @@ from live_session import LiveSession
 from pulse import PulseServer
 from speech_corpus import KO_COMMANDS, phrase_wavs, require_ko_model, say_until
 
-from voicecoach import audio, config
-from voicecoach.audio import Device
-from voicecoach.cli import main
-from voicecoach.journal import Journal
+from voicecoach import config
+from voicecoach.cli.main import main
+from voicecoach.sound import audio
+from voicecoach.sound.audio import Device
+from voicecoach.training.journal import Journal
 
 # Hang guards only; nothing is measured against them. The first repetition comes after the model has loaded
 # and every phrase of the set has been rendered into an empty clip cache.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from speech_corpus import SHARED
 
-from voicecoach.language import STATES, Command, load_pack
+from voicecoach.engine.language import STATES, Command, load_pack
 from voicecoach.listen.recognizer import GRAMMAR, OPEN, decoding_mode, grammar_json
 from voicecoach.listen.vocab import VocabularyError, check_commands, read_vocabulary, unknown_token
 

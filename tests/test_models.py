@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach.cli import main
-from voicecoach.models import MODELS, ModelError, ModelSpec, fetch, is_model, source_url
+from voicecoach.cli.main import main
+from voicecoach.listen.models import MODELS, ModelError, ModelSpec, fetch, is_model, source_url
 
 SV = MODELS["sv"]
 NAME = SV.name
@@ -458,7 +458,7 @@ def test_an_unreachable_url_is_one_line_naming_it(state_dir: Path, capsys: pytes
 
 def test_an_unreachable_url_from_a_real_process(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}/{MODELS['en'].file_name}"
-    script = "import sys; from voicecoach.cli import main; sys.exit(main(sys.argv[1:]))"
+    script = "import sys; from voicecoach.cli.main import main; sys.exit(main(sys.argv[1:]))"
     args = ["model", "fetch", "en", "--url", url, "--dir", str(tmp_path / "models")]
 
     done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=REPO, check=False)

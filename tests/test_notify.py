@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach.notify import JournalFormatter, Notifier, Watchdog, connected_to_journal, log_handler, ping_interval
+from voicecoach.daemon.notify import (
+    JournalFormatter,
+    Notifier,
+    Watchdog,
+    connected_to_journal,
+    log_handler,
+    ping_interval,
+)
 
 
 @pytest.fixture
@@ -85,7 +92,7 @@ def test_a_process_out_of_file_descriptors_still_tells_systemd(systemd: tuple[so
     script = textwrap.dedent(
         f"""
         import os, resource
-        from voicecoach.notify import Notifier
+        from voicecoach.daemon.notify import Notifier
         notifier = Notifier({{"NOTIFY_SOCKET": {address!r}}})
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
         held = []

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach import programme
-from voicecoach.programme import (
+from voicecoach.engine import programme
+from voicecoach.engine.programme import (
     BOUNDS,
     DOSAGE,
     ENDURANCE,

@@ -6,11 +6,17 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from voicecoach.journal import Event, Recorded, Rep, SessionRecord
-from voicecoach.language import LANGUAGES
-from voicecoach.programme import DOSAGE, ENDURANCE, EXERCISES, IDENTIFICATION, SPEED, STRENGTH, Exercise
-from voicecoach.progress_texts import accepted_text, load_phrases, suggestion_text, summary_text, symptom_answer_text
-from voicecoach.progression import (
+from voicecoach.engine.language import LANGUAGES
+from voicecoach.engine.programme import DOSAGE, ENDURANCE, EXERCISES, IDENTIFICATION, SPEED, STRENGTH, Exercise
+from voicecoach.training.journal import Event, Recorded, Rep, SessionRecord
+from voicecoach.training.progress_texts import (
+    accepted_text,
+    load_phrases,
+    suggestion_text,
+    summary_text,
+    symptom_answer_text,
+)
+from voicecoach.training.progression import (
     DEFAULT_RULES,
     EventKind,
     Rules,

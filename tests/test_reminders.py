@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from voicecoach.reminders import (
+from voicecoach.training.reminders import (
     Delivery,
     ReminderSettings,
     delivery,

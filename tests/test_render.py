@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from voicecoach.cli import RENDER_RATE, main
-from voicecoach.clips import ClipCache, read_wav
+from voicecoach.cli.main import RENDER_RATE, main
 from voicecoach.config import DEFAULT_RATE_WPM
-from voicecoach.language import load_pack
-from voicecoach.mixer import Mixer, Scheduled
+from voicecoach.engine.language import load_pack
+from voicecoach.sound.clips import ClipCache, read_wav
+from voicecoach.sound.mixer import Mixer, Scheduled
 
 pytestmark = pytest.mark.speech
 QUANTUM = 1.5 / 32768  # one 16-bit step, and a little rounding

@@ -20,10 +20,9 @@ from pathlib import Path
 import pytest
 from conftest import one_error_line
 
-from voicecoach import cli_service, control, models
-from voicecoach.cli import main
-from voicecoach.control import ControlServer, DaemonStatus, Request
-from voicecoach.service import (
+from voicecoach.cli import install_service as cli_service
+from voicecoach.cli.main import main
+from voicecoach.cli.service_steps import (
     USERADD,
     Command,
     CopyTree,
@@ -35,6 +34,9 @@ from voicecoach.service import (
     WriteFile,
     plan,
 )
+from voicecoach.daemon import control
+from voicecoach.daemon.control import ControlServer, DaemonStatus, Request
+from voicecoach.listen import models
 
 UNITS = Path(__file__).resolve().parents[1] / "systemd"
 MODEL = models.MODELS["sv"].name

@@ -1,9 +1,9 @@
 import pytest
 from conftest import fake_duration
 
-from voicecoach.programme import ENDURANCE, STRENGTH
-from voicecoach.session import Outcome, Session, SessionError, State
-from voicecoach.timeline import Phase
+from voicecoach.engine.programme import ENDURANCE, STRENGTH
+from voicecoach.engine.session import Outcome, Session, SessionError, State
+from voicecoach.engine.timeline import Phase
 
 
 def started(exercise, pack, t0=0.0):

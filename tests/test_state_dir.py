@@ -20,12 +20,13 @@ from pulse import PulseServer
 from test_daemon_conversation import confident_days, journal_events
 from test_models import NAME, closed_port, model_zip
 
-from voicecoach import cli_service, config
-from voicecoach.cli import main
-from voicecoach.clips import ClipCache, write_wav
-from voicecoach.language import load_pack
-from voicecoach.programme import IDENTIFICATION, STRENGTH, with_overrides
-from voicecoach.session import Session
+from voicecoach import config
+from voicecoach.cli import install_service as cli_service
+from voicecoach.cli.main import main
+from voicecoach.engine.language import load_pack
+from voicecoach.engine.programme import IDENTIFICATION, STRENGTH, with_overrides
+from voicecoach.engine.session import Session
+from voicecoach.sound.clips import ClipCache, write_wav
 
 SV = load_pack("sv")
 RATE_WPM = 200  # not the default 160: a clip rendered at the default rate is not the configured one
@@ -41,7 +42,7 @@ class Places:
 
     @property
     def journal(self) -> Path:
-        # Where the daemon writes it (daemon.py: the configuration's state_dir).
+        # Where the daemon writes it (daemon/run.py: the configuration's state_dir).
         return self.state / "journal.sqlite3"
 
     def write_config(self, extra: str = "") -> Path:

@@ -1,8 +1,8 @@
 import pytest
 from conftest import fake_duration
 
-from voicecoach.programme import ENDURANCE, EXERCISES, IDENTIFICATION, SPEED, STRENGTH, with_overrides
-from voicecoach.timeline import COUNTED_MAX_S, Layout, Phase
+from voicecoach.engine.programme import ENDURANCE, EXERCISES, IDENTIFICATION, SPEED, STRENGTH, with_overrides
+from voicecoach.engine.timeline import COUNTED_MAX_S, Layout, Phase
 
 
 def cues_of(exercise, pack, t0=0.0):

@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from voicecoach.clips import ClipCache
+from voicecoach.engine.language import Pack
+from voicecoach.engine.programme import EXERCISES, Exercise
+from voicecoach.engine.session import Outcome, Reaction, Session, State
+from voicecoach.engine.timeline import Cue, Phase
 from voicecoach.intents import SESSION, Intent, Mode, Name
-from voicecoach.language import Pack
-from voicecoach.mixer import Drained, Mixer, MixerEvent, Scheduled, Started
-from voicecoach.programme import EXERCISES, Exercise
-from voicecoach.session import Outcome, Reaction, Session, State
-from voicecoach.timeline import Cue, Phase
+from voicecoach.sound.clips import ClipCache
+from voicecoach.sound.mixer import Drained, Mixer, MixerEvent, Scheduled, Started
 
 log = logging.getLogger(__name__)
 

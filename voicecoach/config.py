@@ -18,15 +18,16 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from voicecoach import config_values as check
 from voicecoach import paths
 from voicecoach.config_values import Check, Invalid, shown
 from voicecoach.config_values import toml_value as toml_value  # `config show` uses config.toml_value
+from voicecoach.engine.programme import BOUNDS, EXERCISES, Exercise, ProgrammeError, find_exercise, with_overrides
 from voicecoach.errors import UserError
-from voicecoach.programme import BOUNDS, EXERCISES, Exercise, ProgrammeError, find_exercise, with_overrides
-from voicecoach.progression import DEFAULT_RULES, Rules
-from voicecoach.reminders import (
+from voicecoach.training.progression import DEFAULT_RULES, Rules
+from voicecoach.training.reminders import (
     ReminderSettings,
     format_clock,
     format_quiet_hours,
@@ -334,8 +335,9 @@ def load(explicit: Path | None = None, overrides: Mapping[str, object] | None = 
     return _build(values, origins, tuple(files))
 
 
-def _build(values: dict[str, object], origins: dict[str, str], files: tuple[str, ...]) -> Config:
-    def section(name: str) -> dict[str, object]:
+def _build(values: dict[str, Any], origins: dict[str, str], files: tuple[str, ...]) -> Config:
+    # Each value was checked on its own (config_values) before it gets here: their types are known by then.
+    def section(name: str) -> dict[str, Any]:
         return {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith(f"{name}.") and k.count(".") == 1}
 
     programme = tuple(

@@ -10,8 +10,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from voicecoach.language import LANGUAGES
-from voicecoach.reminders import MAX_TIMES, parse_clock, parse_quiet_hours
+from voicecoach.engine.language import LANGUAGES
+from voicecoach.training.reminders import MAX_TIMES, parse_clock, parse_quiet_hours
 
 Check = Callable[[object, Path], object]
 
@@ -117,7 +117,8 @@ def shown(value: object) -> str:
 
 
 def _kind(value: object) -> str:
-    return {dict: "table", list: "list"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "table", list: "list"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def toml_value(value: object) -> str:

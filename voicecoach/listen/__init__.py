@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from voicecoach.language import Command
+from voicecoach.engine.language import Command
 from voicecoach.listen.echo import EchoCanceller
 from voicecoach.listen.listener import Detection, Listener
 from voicecoach.listen.recognizer import CommandRecognizer, load_model

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from voicecoach.intents import Mode
+from voicecoach.intents import Mode, Name
 from voicecoach.listen.echo import EchoCanceller
 from voicecoach.listen.matcher import Match
 from voicecoach.listen.own_voice import SAID_BEFORE_S, Judgement, OwnVoice
@@ -87,7 +87,7 @@ VOWELS = frozenset("aeiouy")
 class Detection:
     """A command heard: what it means, and when (seconds of audio since listening began)."""
 
-    intent: str
+    intent: Name
     phrase: str
     exercise: str | None
     confidence: float
@@ -191,10 +191,10 @@ class Listener:
             found += [detection] if detection is not None else []
         return found
 
-    def _frame(self, mic: np.ndarray, played: np.ndarray, said: tuple[str, ...], found: bool) -> list[Detection]:
+    def _frame(self, mic: np.ndarray, played: np.ndarray, said: tuple[str, ...], echo_found: bool) -> list[Detection]:
         echo_db = -math.inf
         if self.echo is not None:
-            mic, echo_db = self.echo.process(mic, played, found)
+            mic, echo_db = self.echo.process(mic, played, echo_found)
             self._own_voice.push(mic, played, echo_db, said)
         mic = self._denoiser.process(mic)
         self.gate.push(mic, echo_db)

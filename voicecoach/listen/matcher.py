@@ -12,7 +12,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from voicecoach.language import Command
+from voicecoach.engine.language import Command
+from voicecoach.intents import Name
 
 # How far an open-vocabulary guess may be from a phrase: edits per letter, letters counted after splitting
 # accents off (so "fortsatt" is one edit from "fortsätt"). Low, because a near-miss of a short command is
@@ -26,7 +27,7 @@ MIN_AGREEMENT = 0.5
 class Match:
     """A command heard: its intent and slot, the phrase as written in the pack, and how sure we are (0 to 1)."""
 
-    intent: str
+    intent: Name
     phrase: str
     exercise: str | None
     confidence: float

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from voicecoach.language import STATES, Command
+from voicecoach.engine.language import STATES, Command
 from voicecoach.listen.matcher import Match, Matcher
+from voicecoach.listen.models import ModelError, has_runtime_graph, is_model
 from voicecoach.listen.resample import RATE
 from voicecoach.listen.vocab import check_commands, read_vocabulary, unknown_token
-from voicecoach.models import ModelError, has_runtime_graph, is_model
 
 GRAMMAR = "grammar"
 OPEN = "open"

@@ -23,7 +23,7 @@ from voicecoach.listen.delay import EARLIEST, LATEST, MIN_PEAK_RATIO, WINDOW, Pa
 from voicecoach.listen.echo import SILENT_DB
 from voicecoach.listen.resample import RATE, Resampler, read_at
 from voicecoach.listen.vad import FRAME, level_db
-from voicecoach.mixer import Played
+from voicecoach.sound.mixer import Played
 
 # Played signal kept: the tracker's window and the longest delay it looks for, with room to spare.
 KEEP_S = 4.0

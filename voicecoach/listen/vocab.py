@@ -11,8 +11,8 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
+from voicecoach.engine.language import Command
 from voicecoach.errors import UserError
-from voicecoach.language import Command
 
 # The unknown-word tokens models use, most common first: [unk] (most), <unk> (Swedish), <UNK> (Korean).
 UNKNOWN_TOKENS = ("[unk]", "<unk>", "<UNK>")
