@@ -304,8 +304,8 @@ def test_the_coachs_own_commands_in_a_late_drifting_echo_are_never_heard(recogni
 
 @pytest.mark.parametrize(("delay_s", "ppm"), LATE_ROOMS, ids=[f"{d * 1000:.0f}ms-{p:+.0f}ppm" for d, p in LATE_ROOMS])
 def test_her_commands_over_a_late_drifting_echo_are_heard(loaded, commands, ko_narration, delay_s, ppm):
-    # A recognizer of its own: vosk adapts to what a recognizer has decoded before, so the module's shared one
-    # makes the count depend on the tests that ran first (9 or 10 of 10 here).
+    # A recognizer of its own: what a vosk recognizer hears depends on what it decoded before (the module's shared
+    # one heard 9 or 10 of these 10, by which tests ran first), so the count would depend on the test order.
     recognizer = CommandRecognizer(loaded, commands)
     rng = np.random.default_rng(22)
     echo = echo_of(drifting(ko_narration, delay_s, ppm), room(rng, delay_s=0.005))
