@@ -41,9 +41,12 @@ class LiveSession:
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
+        for raw in self.process.stdout:
             self.arrivals.append(time.monotonic())
-            self.lines.append(line.rstrip("\n"))
+            # wait_line hands out the same line as self.lines holds: with its newline, a phrase compared whole
+            # ("heard: 멈춤\n" against "멈춤") never matched, and the live benchmark counted heard commands as missed.
+            line = raw.rstrip("\n")
+            self.lines.append(line)
             self._new.put((line, self.arrivals[-1]))
         self._new.put(None)
 
