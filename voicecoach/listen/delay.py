@@ -115,6 +115,8 @@ class Pairing:
         self._candidates: list[float] = []
         # The drift the points' line has, once fitted (the pairing's own drift also steers towards the line).
         self._fitted: float | None = None
+        # Estimates in a row that found no echo at all (no peak); pair() keeps it: the room did not change.
+        self.unheard = 0
 
     @property
     def known(self) -> bool:
@@ -147,7 +149,9 @@ class Pairing:
         rounded) the played signal was looked at with; follow it. True when the pairing jumped (what was learnt of
         the echo path is stale), False when it held or moved on smoothly."""
         if estimate.peak_ratio < MIN_PEAK_RATIO:
+            self.unheard += 1
             return False
+        self.unheard = 0
         at = base - estimate.delay
         # The clocks may have drifted this far since the echo was last found where it was expected.
         since = n - self._points[-1][0] if self._points else 0

@@ -63,12 +63,12 @@ class EchoCanceller:
     """speexdsp's echo canceller on 10 ms frames, plus an estimate of how loud the echo it leaves may be.
 
     The estimate is the played level (the loudest frame in the last ECHO_WINDOW_S, or UNFOUND_WINDOW_S) plus the
-    coupling: a high
-    percentile, over recent frames where the echo was surely there, of how much quieter the cleaned signal was
-    than that. Not the maximum, so that her speech over the narration does not raise it. Until it has been learnt
-    (at first, and whenever the canceller starts afresh) the coupling is that of the echo as it comes into the
-    microphone, so that while the canceller converges the gate wants speech louder than the echo itself: a command
-    may be missed then, but the narration is never taken for one.
+    coupling: a high percentile, over recent frames where the echo was surely there (the coach speaking, within
+    SPOKEN_DB of its loudest lately), of how much quieter the cleaned signal was than that. Not the maximum, so
+    that her speech over the narration does not raise it. Until it has been learnt (at first, and whenever the
+    canceller starts afresh) the coupling is that of the echo as it comes into the microphone, so that while the
+    canceller converges the gate wants speech louder than the echo itself: a command may be missed then, but the
+    narration is never taken for one.
     """
 
     def __init__(self, filter_s: float = FILTER_S) -> None:

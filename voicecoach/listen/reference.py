@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voicecoach.listen.delay import EARLIEST, LATEST, MIN_PEAK_RATIO, WINDOW, Pairing, gcc_phat
+from voicecoach.listen.delay import EARLIEST, LATEST, WINDOW, Pairing, gcc_phat
 from voicecoach.listen.echo import SILENT_DB
 from voicecoach.listen.resample import RATE, Resampler, read_at
 from voicecoach.listen.vad import FRAME, level_db
@@ -125,7 +125,6 @@ class PlayedSignal:
         self._base_lag: float | None = None  # where the clocks (or the count) put the echo, for echo_delay_s
         self._mic_history = np.zeros(0, dtype=np.float32)
         self._since_track = 0
-        self._unheard = 0  # estimates in a row, while the coach spoke, that found no echo
 
     @property
     def drift(self) -> float | None:
@@ -239,7 +238,6 @@ class PlayedSignal:
         if sounding < MIN_SOUNDING:
             return False
         estimate = gcc_phat(self._mic_history, played, EARLIEST, LATEST)
-        self._unheard = self._unheard + 1 if estimate.peak_ratio < MIN_PEAK_RATIO else 0
         return self._pairing.found(mic_start + WINDOW // 2, base, estimate)
 
     @property
@@ -247,7 +245,7 @@ class PlayedSignal:
         """Whether the echo has been found where the reference lines it up, or looked for long enough to tell that
         the microphone hardly hears the coach (headphones; a system echo canceller in front, which took it out):
         then there is nothing to find, and nothing to be cautious of."""
-        return self._pairing.measured or self._unheard >= NOTHING_TO_FIND
+        return self._pairing.measured or self._pairing.unheard >= NOTHING_TO_FIND
 
     def _slice(self, start: int, end: int) -> np.ndarray:
         """Played samples [start, end) by index; silence where nothing is kept (too old, or not played yet)."""
