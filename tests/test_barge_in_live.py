@@ -47,14 +47,12 @@ def her_voice(directory: Path, quieter_db: float) -> dict[str, Path]:
     return wavs
 
 
-def heard(session: LiveSession) -> list[str]:
-    return [line.split("heard: ", 1)[1] for line in session.lines if "heard: " in line]
-
-
-def acted_on(session: LiveSession) -> list[str]:
-    """What was heard and changed the set: not a resume while it runs, which she cannot notice (it is still a
-    false accept in benchmarks/listening_live.py, which counts every command heard from the narration)."""
-    return [phrase for phrase in heard(session) if not phrase.endswith(NOTHING_NOW)]
+def acted_on(lines: list[str]) -> list[str]:
+    """What was heard in these lines of a session and changed the set: not a resume while it runs, which she cannot
+    notice (it is still a false accept in benchmarks/listening_live.py, which counts every command heard from the
+    narration)."""
+    heard = [line.split("heard: ", 1)[1] for line in lines if "heard: " in line]
+    return [phrase for phrase in heard if not phrase.endswith(NOTHING_NOW)]
 
 
 # Rooms where the narration is still, now and then, acted on as a command: benchmarks/listening_live.py measured two
@@ -70,14 +68,9 @@ HER_PHRASES = ("멈춤", "계속해", "정지")
 def strays(session: LiveSession, spoken_from: int | None) -> list[str]:
     """Commands acted on that she did not give: any before she first spoke (at line spoken_from), and after that
     any that is not one of hers."""
-    found = []
-    for i, line in enumerate(session.lines):
-        if "heard: " not in line or line.endswith(NOTHING_NOW):
-            continue
-        phrase = line.split("heard: ", 1)[1]
-        if spoken_from is None or i < spoken_from or phrase not in HER_PHRASES:
-            found.append(phrase)
-    return found
+    cut = len(session.lines) if spoken_from is None else spoken_from
+    after = acted_on(session.lines[cut:])
+    return acted_on(session.lines[:cut]) + [phrase for phrase in after if phrase not in HER_PHRASES]
 
 
 @pytest.mark.audio
@@ -111,7 +104,7 @@ def _narration_then_her_commands(
 ) -> None:
     # Two repetitions of narration alone: the intro, "Knip", counts, "släpp", "vila", the coach's own words.
     session.wait_line(lambda line: "release 2: " in line, FIRST_REP_S, "the second repetition")
-    assert acted_on(session) == [], session.explain()
+    assert acted_on(session.lines) == [], session.explain()
 
     def said(phrase: str) -> Callable[[], str]:
         # A try heard as another command is tried again, up to say_until's limit; only this one will do.
@@ -121,9 +114,9 @@ def _narration_then_her_commands(
     say_until(room.say, wavs["pause"], said("멈춤"), TimeoutError, tries)
     say_until(room.say, wavs["resume"], said("계속해"), TimeoutError, tries)
     # The narration again, alone ("계속해 쉬어요" among it when a rest goes on): nothing more is acted on.
-    before = len(acted_on(session))
+    before = len(acted_on(session.lines))
     session.wait_line(lambda line: "release " in line, NARRATION_S, "the set going on")
-    assert len(acted_on(session)) == before, session.explain()
+    assert len(acted_on(session.lines)) == before, session.explain()
     say_until(room.say, wavs["stop"], said("정지"), TimeoutError, tries)
     assert session.process.wait(EXIT_S) == 0, session.explain()
 
