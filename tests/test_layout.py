@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "voicecoach"
 # independent of each other.
 FLOORS: list[set[str]] = [
     {"voicecoach", "errors", "intents", "paths", "packs"},
+    {"download"},
     {"engine"},
     {"training"},
     {"config_values"},

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from voicecoach import paths
+from voicecoach import download, paths
 from voicecoach.cli import config as cli_config
 from voicecoach.listen import models
 
@@ -54,5 +54,5 @@ def cmd_list(args: argparse.Namespace) -> int:
     width = max(len(m.name) for m in found)
     print(f"{'MODEL':<{width}}  LANGUAGE  {'MODE':<16}  SIZE")
     for m in found:
-        print(f"{m.name:<{width}}  {m.lang:<8}  {m.mode:<16}  {models.mib(m.size)}")
+        print(f"{m.name:<{width}}  {m.lang:<8}  {m.mode:<16}  {download.mib(m.size)}")
     return 0
