@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "voicecoach"
 FLOORS: list[set[str]] = [
     {"voicecoach", "errors", "intents", "paths", "packs"},
     {"download"},
+    {"voices"},
     {"engine"},
     {"training"},
     {"config_values"},
