@@ -59,8 +59,8 @@ def _hub_voice(name: str, revision: str, licence: str, model: tuple[int, str], c
 #   configs have been rewritten since; a mirror of the other one fails the check and says so.)
 # - lisa and alma: not in that copy (they came to the hub later), so from the copy in rhasspy/wyoming-piper (MIT,
 #   July 2026), which fetches from the hub's main revision.
-# Licences from the model cards: nst's weights follow its CC0 corpus, alma's card says CC BY 4.0, lisa's card, as far
-# as it could be read here, states none.
+# Licences (voices.json gives none): nst's weights follow its CC0 corpus (issue 12), alma's model card says CC BY 4.0,
+# lisa's model card could not be read here, so its licence is unknown.
 CATALOGUE: dict[str, VoiceSpec] = {
     voice.name: voice
     for voice in (
