@@ -17,14 +17,15 @@ from pathlib import Path
 import pytest
 from conftest import one_error_line
 from daemon_harness import voicecoach_script
+from http_mirror import server as server  # the fixture: a local HTTP mirror
 from pulse import PulseServer
 from test_models import NAME, assert_nothing_installed, model_zip, partial, serve
-from test_models import server as server  # the fixture: a local HTTP mirror
 
 from voicecoach.cli.main import main
 from voicecoach.config import DEFAULT_RATE_WPM
+from voicecoach.download import DownloadError
 from voicecoach.engine.language import load_pack
-from voicecoach.listen.models import ModelError, fetch
+from voicecoach.listen.models import fetch
 from voicecoach.sound.clips import ClipCache
 
 NOT_UTF8 = b"\xff\xfe"
@@ -137,7 +138,7 @@ def test_an_archive_bad_in_its_links_is_refused_and_the_partial_removed(
 ) -> None:
     spec = serve(server, data)
     models_dir = tmp_path / "models"
-    with pytest.raises(ModelError) as caught:
+    with pytest.raises(DownloadError) as caught:
         fetch(spec, models_dir)
     message = str(caught.value)
     assert problem in message

@@ -11,6 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "voicecoach"
 # independent of each other.
 FLOORS: list[set[str]] = [
     {"voicecoach", "errors", "intents", "paths", "packs"},
+    {"download"},
+    {"voices"},
     {"engine"},
     {"training"},
     {"config_values"},

@@ -6,93 +6,23 @@ import hashlib
 import io
 import random
 import re
-import socket
 import subprocess
 import sys
-import threading
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from http_mirror import Server, closed_port
+from http_mirror import server as server  # the fixture: a local HTTP mirror
 
 from voicecoach.cli.main import main
+from voicecoach.download import DownloadError
 from voicecoach.listen.models import MODELS, ModelError, ModelSpec, fetch, is_model, source_url
 
 SV = MODELS["sv"]
 NAME = SV.name
 REPO = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class Server:
-    """What the fake mirror serves and what it saw: the Range header and the body bytes sent, per GET."""
-
-    files: dict[str, bytes] = field(default_factory=dict)
-    honour_range: bool = True
-    cut_after: int | None = None  # the next response drops the connection after this many body bytes
-    ranges: list[str | None] = field(default_factory=list)
-    sent: list[int] = field(default_factory=list)
-    base: str = ""
-
-    def url(self, file_name: str) -> str:
-        return f"{self.base}/{file_name}"
-
-
-def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            wanted = self.headers.get("Range")
-            server.ranges.append(wanted)
-            data = server.files.get(self.path.lstrip("/"))
-            if data is None:
-                server.sent.append(0)
-                self.send_error(404)
-                return
-            start = 0
-            if wanted and server.honour_range:
-                start = int(re.fullmatch(r"bytes=(\d+)-", wanted).group(1))
-                if start >= len(data):
-                    server.sent.append(0)
-                    self.send_response(416)
-                    self.send_header("Content-Range", f"bytes */{len(data)}")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(206)
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            else:
-                self.send_response(200)
-            body = data[start:]
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if server.cut_after is not None:
-                body, server.cut_after = body[: server.cut_after], None
-                self.close_connection = True
-            # Noted before writing: the client may have read it all, and the test asserted, before the next line runs.
-            server.sent.append(len(body))
-            self.wfile.write(body)
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    return Handler
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    state = Server()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.base = f"http://127.0.0.1:{httpd.server_port}"
-    # A short poll interval keeps shutdown() from adding half a second to every test.
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
 
 
 def model_zip(name: str, runtime_graph: bool = True, filler: int = 300_000) -> bytes:
@@ -124,12 +54,6 @@ def seed_partial(models_dir: Path, content: bytes) -> Path:
     part.parent.mkdir(parents=True)
     part.write_bytes(content)
     return part
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def assert_nothing_installed(models_dir: Path) -> None:
@@ -194,7 +118,7 @@ def test_a_dropped_connection_keeps_the_partial_and_the_next_fetch_asks_only_for
     cut = len(data) // 3
     server.cut_after = cut
 
-    with pytest.raises(ModelError, match="resume") as failure:
+    with pytest.raises(DownloadError, match="resume") as failure:
         fetch(spec, models_dir)
     assert "nothing was installed" in str(failure.value)
     assert partial(models_dir).stat().st_size == cut
@@ -254,7 +178,7 @@ def test_a_wrong_checksum_installs_nothing_and_removes_the_download(server: Serv
     spec = replace(serve(server, model_zip(NAME)), md5="0" * 32)
     models_dir = tmp_path / "models"
 
-    with pytest.raises(ModelError, match="corrupt") as failure:
+    with pytest.raises(DownloadError, match="corrupt") as failure:
         fetch(spec, models_dir)
 
     message = str(failure.value)
@@ -268,7 +192,7 @@ def test_a_server_serving_another_size_installs_nothing_and_removes_the_partial(
     models_dir = tmp_path / "models"
     seed_partial(models_dir, data[:1000])
 
-    with pytest.raises(ModelError, match=f"serves {len(data)} bytes"):
+    with pytest.raises(DownloadError, match=f"serves {len(data)} bytes"):
         fetch(spec, models_dir)
 
     assert_nothing_installed(models_dir)
@@ -280,7 +204,7 @@ def test_a_partial_longer_than_the_served_file_is_removed(server: Server, tmp_pa
     models_dir = tmp_path / "models"
     seed_partial(models_dir, data + b"\0" * 10)
 
-    with pytest.raises(ModelError, match="cannot continue"):
+    with pytest.raises(DownloadError, match="cannot continue"):
         fetch(spec, models_dir)
 
     assert server.ranges == [f"bytes={len(data) + 10}-"]
@@ -321,7 +245,7 @@ def test_an_unreadable_archive_with_the_right_checksum_installs_nothing(
     spec = serve(server, data)
     models_dir = tmp_path / "models"
 
-    with pytest.raises(ModelError, match=problem):
+    with pytest.raises(DownloadError, match=problem):
         fetch(spec, models_dir)
 
     assert_nothing_installed(models_dir)
@@ -335,7 +259,7 @@ def test_an_archive_without_a_model_installs_nothing(server: Server, tmp_path: P
     spec = serve(server, buffer.getvalue())
     models_dir = tmp_path / "models"
 
-    with pytest.raises(ModelError, match="holds no vosk model"):
+    with pytest.raises(DownloadError, match="holds no vosk model"):
         fetch(spec, models_dir)
 
     assert_nothing_installed(models_dir)
@@ -348,7 +272,7 @@ def test_an_archive_reaching_outside_its_folder_is_refused(server: Server, tmp_p
     spec = serve(server, buffer.getvalue())
     models_dir = tmp_path / "models"
 
-    with pytest.raises(ModelError, match="outside its folder"):
+    with pytest.raises(DownloadError, match="outside its folder"):
         fetch(spec, models_dir)
 
     assert not (tmp_path / "escaped.txt").exists()
@@ -370,7 +294,7 @@ def test_a_model_that_unpacks_into_the_top_level_is_found(server: Server, tmp_pa
 def test_a_missing_file_names_the_url_and_the_status(server: Server, tmp_path: Path) -> None:
     spec = replace(SV, url=server.url("gone.zip"))
 
-    with pytest.raises(ModelError, match="HTTP 404") as failure:
+    with pytest.raises(DownloadError, match="HTTP 404") as failure:
         fetch(spec, tmp_path / "models")
 
     assert server.url("gone.zip") in str(failure.value)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from voicecoach import config_values as check
-from voicecoach import paths
+from voicecoach import paths, voices
 from voicecoach.config_values import Check, Invalid, shown
 from voicecoach.config_values import toml_value as toml_value  # `config show` uses config.toml_value
 from voicecoach.engine.programme import BOUNDS, EXERCISES, Exercise, ProgrammeError, find_exercise, with_overrides
@@ -90,11 +90,13 @@ class AudioSettings:
 
 @dataclass(frozen=True)
 class SpeechSettings:
-    """How the coach speaks. An empty voice means the language pack's own espeak-ng voice; a pack file, if given,
-    is spoken instead of the built-in pack for the language (its [[commands]] are listened for, too)."""
+    """How the coach speaks. The voice is an espeak-ng voice with engine "espeak" (empty: the language pack's own),
+    a Piper voice with engine "piper" (empty: voices.DEFAULT_VOICE); a pack file, if given, is spoken instead of the
+    built-in pack for the language (its [[commands]] are listened for, too)."""
 
     rate: int = DEFAULT_RATE_WPM
     voice: str = ""
+    engine: str = voices.ESPEAK
     pack: Path | None = None
 
 
@@ -140,6 +142,7 @@ _SPECS: dict[str, Check] = {
     "audio.volume": check.number(0.0, 1.0),
     "speech.rate": check.whole(*RATE_WPM, "words a minute"),
     "speech.voice": check.voice,
+    "speech.engine": check.engine,
     "speech.pack": check.path(optional=True),
     "listen.model": check.path(optional=True),
     "listen.commands": check.path(optional=True),
@@ -349,6 +352,7 @@ def _build(values: dict[str, Any], origins: dict[str, str], files: tuple[str, ..
     )
     rules = section("progression")
     in_a_row = rules.pop("in_a_row")
+    _check_voice(values, origins)
     return Config(
         language=str(values["language"]),
         state_dir=Path(str(values["state_dir"])),
@@ -362,6 +366,35 @@ def _build(values: dict[str, Any], origins: dict[str, str], files: tuple[str, ..
         values=values,
         origins=origins,
     )
+
+
+def _check_voice(values: Mapping[str, object], origins: Mapping[str, str]) -> None:
+    """speech.voice against speech.engine, which may come from another file: a Piper voice must be one voicecoach can
+    fetch or one installed, and a Piper voice with engine "espeak" would be handed to espeak-ng."""
+    voice, engine = str(values["speech.voice"]), values["speech.engine"]
+
+    def where(key: str) -> str:
+        return origins[key].removeprefix("--config ")
+
+    setting = f"{where('speech.voice')}: speech.voice = {shown(voice)}"
+    if engine == voices.ESPEAK and voice in voices.CATALOGUE:
+        raise ConfigError(
+            f"{setting} is a Piper voice, but speech.engine = {shown(engine)} ({where('speech.engine')});"
+            ' set engine = "piper" in [speech], or choose an espeak-ng voice'
+        )
+    if engine != voices.PIPER or not voice or voice in voices.CATALOGUE:
+        return
+    voices_dir = paths.voices_dir(Path(str(values["state_dir"])))
+    try:
+        there = voices.is_voice(voices_dir, voice)
+    except OSError:
+        there = True  # this process cannot look into the state directory; the daemon, which can, falls back
+    if not there:
+        raise ConfigError(
+            f"{setting} is neither a Piper voice voicecoach can fetch ({', '.join(voices.CATALOGUE)}) nor one"
+            f" installed in {voices_dir}; use one of those, or put {voice}.onnx and {voice}.onnx.json in"
+            f" {voices_dir / voice}"
+        )
 
 
 def _reminders(values: Mapping[str, object], origins: Mapping[str, str]) -> ReminderSettings:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from voicecoach.engine.language import LANGUAGES
 from voicecoach.training.reminders import MAX_TIMES, parse_clock, parse_quiet_hours
+from voicecoach.voices import ENGINES
 
 Check = Callable[[object, Path], object]
 
@@ -56,11 +57,21 @@ def device(value: object, _base: Path) -> str | int | None:
 
 
 def voice(value: object, _base: Path) -> str:
-    # An espeak-ng voice id is a file name below espeak-ng-data/voices with an optional +variant.
+    # An espeak-ng voice id is a file name below espeak-ng-data/voices with an optional +variant; a Piper voice's
+    # name (sv_SE-nst-medium) is made of the same characters. Which of the two it must be, speech.engine decides.
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+/")
     if not isinstance(value, str) or not set(value) <= allowed or value.startswith(("/", "+")):
-        raise Invalid('an espeak-ng voice id such as "sv" or "en-gb+f3" (see \'espeak-ng --voices\'), or ""')
+        raise Invalid(
+            'an espeak-ng voice id such as "sv" or "en-gb+f3" (see \'espeak-ng --voices\'), a Piper voice such as'
+            ' "sv_SE-nst-medium" (see \'voicecoach voice list\'), or "" for the default'
+        )
     return value
+
+
+def engine(value: object, _base: Path) -> str:
+    if value not in ENGINES:
+        raise Invalid(f"one of {', '.join(json.dumps(name) for name in ENGINES)}")
+    return str(value)
 
 
 def path(optional: bool) -> Callable[[object, Path], Path | None]:

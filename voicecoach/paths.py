@@ -1,4 +1,4 @@
-"""The state directory's layout: where the journal, the clip cache and the speech models are in it.
+"""The state directory's layout: where the journal, the clip cache, the speech models and the voices are in it.
 
 Which directory it is, the configuration decides: Config.state_dir (config.load), with state_dir() below as its
 default, then the configuration files, the flags, and $VOICECOACH_STATE_DIR over them all. The daemon and every
@@ -35,3 +35,7 @@ def journal_path(state: Path) -> Path:
 
 def models_dir(state: Path) -> Path:
     return state / "models"
+
+
+def voices_dir(state: Path) -> Path:
+    return state / "voices"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from voicecoach import config
+from voicecoach import config, paths, voices
 from voicecoach.training.progression import Shortfall, shortfalls
 
 HELP = {
@@ -62,7 +62,29 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"ok: {', '.join(cfg.files) if cfg.files else 'no configuration file, only defaults'}")
     for shortfall in shortfalls(cfg.programme, cfg.rules):
         print(f"voicecoach: warning: {_shortfall_text(cfg, shortfall)}", file=sys.stderr)
+    voice = voices.configured(cfg.speech.engine, cfg.speech.voice)
+    voices_dir = paths.voices_dir(cfg.state_dir)
+    # A warning, not an error: the daemon starts all the same and speaks with espeak-ng until the voice is there.
+    if voice is not None and not _installed(voices_dir, voice):
+        print(f"voicecoach: warning: {missing_voice_text(voice, voices_dir)}", file=sys.stderr)
     return 0
+
+
+def _installed(voices_dir: Path, voice: str) -> bool:
+    try:
+        return voices.is_voice(voices_dir, voice)
+    except OSError:
+        return True  # this user cannot look into the state directory: nothing to warn of that we know
+
+
+def missing_voice_text(name: str, voices_dir: Path) -> str:
+    """Why the configured Piper voice is not heard, and how to install it."""
+    fix = (
+        f"fetch it with: voicecoach voice fetch {voices.CATALOGUE[name].lang} --voice {name}"
+        if name in voices.CATALOGUE
+        else f"put {name}.onnx and {name}.onnx.json in {voices_dir / name}"
+    )
+    return f"the configured voice {name} is not installed in {voices_dir}, so the coach speaks with espeak-ng; {fix}"
 
 
 def _setting(cfg: config.Config, key: str) -> str:
@@ -101,6 +123,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     # Printed as TOML with dotted keys, so the output can be pasted back into a configuration file.
     print(f"# files read: {', '.join(cfg.files) if cfg.files else 'none'}")
     lines = [(f"{key} = {config.toml_value(value)}", cfg.origins[key]) for key, value in cfg.values.items()]
+    piper = voices.configured(cfg.speech.engine, cfg.speech.voice)
+    if piper is not None and not cfg.speech.voice:
+        # An empty voice means another voice for each engine: say which one speaks.
+        lines = [(text, f"{origin}: {piper}" if text.startswith("speech.voice ") else origin) for text, origin in lines]
     width = max(len(text) for text, _origin in lines)
     for text, origin in lines:
         print(f"{text:<{width}}  # {origin}")

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import voicecoach
-from voicecoach import config, paths
+from voicecoach import config, paths, voices
 from voicecoach.cli import service_steps as service
 from voicecoach.cli.service_steps import DIR_MODE, FILE_MODE, NAME, ServiceError, Setup, Step
 from voicecoach.daemon import control
@@ -92,7 +92,7 @@ def find_setup(system: bool, dry_run: bool) -> Setup:
         )
     cfg = config.load()
     account = invoking_account(os.environ, os.geteuid())
-    # Under sudo, the models to copy are the ones the user fetched, not root's: unless the configuration or
+    # Under sudo, the model and voice to copy are the ones the user fetched, not root's: unless the configuration or
     # $VOICECOACH_STATE_DIR names the state directory, those in the default one in the user's home.
     if cfg.origins["state_dir"] != config.DEFAULT or account.pw_uid == os.geteuid():
         models_from = paths.models_dir(cfg.state_dir)
@@ -108,6 +108,7 @@ def find_setup(system: bool, dry_run: bool) -> Setup:
         home=Path(account.pw_dir),
         models_from=models_from,
         configured_model=cfg.listen.model is not None,
+        voice=voices.configured(cfg.speech.engine, cfg.speech.voice),
         service_user_exists=_user_exists(service.SERVICE_USER),
         dry_run=dry_run,
     )

@@ -19,6 +19,7 @@ from voicecoach.cli import journal as cli_journal
 from voicecoach.cli import listen as cli_listen
 from voicecoach.cli import model as cli_model
 from voicecoach.cli import run as cli_daemon
+from voicecoach.cli import voice as cli_voice
 from voicecoach.cli.ctl import spoken_text
 from voicecoach.cli.player import Listening, play_phrase, render, run_live
 from voicecoach.engine.language import LANGUAGES, Pack, PackError, load_pack
@@ -46,7 +47,7 @@ NOTHING_NOW = " (means nothing now)"
 # The options of `session` that only voice control uses, and where argparse keeps them.
 _VOICE_FLAGS = {"--model": "model", "--commands": "commands", "--input-device": "input_device"}
 # The modules that add subcommands: each has register(subparsers), setting func= on its parsers.
-EXTENSIONS = (cli_model, cli_journal, cli_config, cli_ctl, cli_listen, cli_daemon, cli_service, cli_check)
+EXTENSIONS = (cli_model, cli_voice, cli_journal, cli_config, cli_ctl, cli_listen, cli_daemon, cli_service, cli_check)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -4,28 +4,54 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from voicecoach import paths
+from voicecoach import download, paths
 from voicecoach.cli import config as cli_config
 from voicecoach.listen import models
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    model = sub.add_parser("model", help="fetch or list speech models")
-    actions = model.add_subparsers(dest="model_command", metavar="{fetch,list}", required=True)
+    add_fetch_and_list(
+        sub,
+        "model",
+        "speech models",
+        languages=sorted(models.MODELS),
+        handlers=(cmd_fetch, cmd_list),
+        fetch_help="download and install the official vosk model for a language",
+        url_help="a mirror: the zip's URL, or a directory URL holding the same file name",
+        list_help="show installed models, their language and decoding mode",
+    )
 
-    fetch = actions.add_parser("fetch", help="download and install the official vosk model for a language")
-    fetch.set_defaults(func=cmd_fetch)
-    fetch.add_argument("lang", nargs="?", default="sv", choices=sorted(models.MODELS), help="language (default sv)")
-    fetch.add_argument("--url", help="a mirror: the zip's URL, or a directory URL holding the same file name")
-    fetch.add_argument("--dir", type=Path, help="models directory (default: the state directory's models/)")
+
+def add_fetch_and_list(
+    sub: argparse._SubParsersAction,
+    noun: str,
+    things: str,
+    languages: list[str],
+    handlers: tuple[Callable[[argparse.Namespace], int], Callable[[argparse.Namespace], int]],
+    fetch_help: str,
+    url_help: str,
+    list_help: str,
+) -> argparse.ArgumentParser:
+    """`voicecoach NOUN fetch|list` with the arguments that models and voices share; returns the fetch parser."""
+    group = sub.add_parser(noun, help=f"fetch or list {things}")
+    actions = group.add_subparsers(dest=f"{noun}_command", metavar="{fetch,list}", required=True)
+    where = f"{noun}s directory (default: the state directory's {noun}s/)"
+
+    fetch = actions.add_parser("fetch", help=fetch_help)
+    fetch.set_defaults(func=handlers[0])
+    fetch.add_argument("lang", nargs="?", default="sv", choices=languages, help="language (default sv)")
+    fetch.add_argument("--url", help=url_help)
+    fetch.add_argument("--dir", type=Path, help=where)
     cli_config.add_config_argument(fetch)
 
-    listing = actions.add_parser("list", help="show installed models, their language and decoding mode")
-    listing.set_defaults(func=cmd_list)
-    listing.add_argument("--dir", type=Path, help="models directory (default: the state directory's models/)")
+    listing = actions.add_parser("list", help=list_help)
+    listing.set_defaults(func=handlers[1])
+    listing.add_argument("--dir", type=Path, help=where)
     cli_config.add_config_argument(listing)
+    return fetch
 
 
 def _models_dir(args: argparse.Namespace) -> Path:
@@ -36,12 +62,18 @@ def _models_dir(args: argparse.Namespace) -> Path:
 def cmd_fetch(args: argparse.Namespace) -> int:
     spec = models.MODELS[args.lang]
     models_dir = _models_dir(args)
-    target = models_dir / spec.name
-    if models.is_model(target):
-        print(f"{spec.name} is already installed in {models_dir}", file=sys.stderr)
-        return 0
-    installed = models.fetch(spec, models_dir, mirror=args.url, stream=sys.stderr)
-    print(f"installed {spec.name} in {installed}")
+    there = models.is_model(models_dir / spec.name)
+    return fetch_unless_there(
+        spec.name, models_dir, there, lambda: models.fetch(spec, models_dir, args.url, sys.stderr)
+    )
+
+
+def fetch_unless_there(name: str, directory: Path, there: bool, fetch: Callable[[], Path]) -> int:
+    """Run fetch, unless `name` is there already: the one that is installed is left as it is."""
+    if there:
+        print(f"{name} is already installed in {directory}", file=sys.stderr)
+    else:
+        print(f"installed {name} in {fetch()}")
     return 0
 
 
@@ -54,5 +86,5 @@ def cmd_list(args: argparse.Namespace) -> int:
     width = max(len(m.name) for m in found)
     print(f"{'MODEL':<{width}}  LANGUAGE  {'MODE':<16}  SIZE")
     for m in found:
-        print(f"{m.name:<{width}}  {m.lang:<8}  {m.mode:<16}  {models.mib(m.size)}")
+        print(f"{m.name:<{width}}  {m.lang:<8}  {m.mode:<16}  {download.mib(m.size)}")
     return 0

@@ -4,9 +4,11 @@ machine without changing it, so that --dry-run shows exactly what a real run doe
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from voicecoach import paths, voices
 from voicecoach.errors import UserError
 from voicecoach.listen import models
 
@@ -55,6 +57,7 @@ class Setup:
     home: Path  # that user's home: a user unit goes under it
     models_from: Path  # that user's models directory, copied from for the system service
     configured_model: bool = False  # the configuration names its own listen.model: nothing to copy
+    voice: str | None = None  # the Piper voice the configuration speaks with; None with espeak-ng
     service_user_exists: bool = False
     root: Path = Path("/")  # where /etc and /var/lib are; only tests move it
     dry_run: bool = False
@@ -62,6 +65,11 @@ class Setup:
     @property
     def executable(self) -> Path:
         return self.venv / "bin" / NAME
+
+    @property
+    def voices_from(self) -> Path:
+        """That user's voices directory: beside the models, in the same state directory."""
+        return paths.voices_dir(self.models_from.parent)
 
 
 @dataclass(frozen=True)
@@ -152,8 +160,8 @@ def _system(setup: Setup) -> Plan:
         steps.append(Command(USERADD))
     steps.append(_unit_copy(setup.units / UNIT, etc / UNIT))
     steps += _drop_in(setup, etc / f"{UNIT}.d", SYSTEM_CHECKOUT / ".venv" / "bin" / NAME)
-    model_steps, notes = _model_copy(setup, state)
-    steps += model_steps
+    copy_steps, notes = _state_copies(setup, state)
+    steps += copy_steps
     steps += [
         Command(("systemctl", "daemon-reload")),
         Command(("systemctl", "enable", NAME)),
@@ -186,15 +194,13 @@ def _user(setup: Setup) -> Plan:
             ),
         ),
     ]
-    notes: tuple[str, ...] = ()
-    spec = models.MODELS[setup.language]
     state = setup.home / USER_STATE
-    if not setup.configured_model and not _has_model(state / "models" / spec.name):
-        notes = (
-            f"no {spec.name} speech model in {state / 'models'}, so voice control stays off until you run: "
-            f"VOICECOACH_STATE_DIR={state} {setup.executable} model fetch {setup.language} "
-            f"&& systemctl --user restart {NAME}",
-        )
+    restart = f"systemctl --user restart {NAME}"
+    notes = tuple(
+        _fetch_note(item, item.target.parent, f"VOICECOACH_STATE_DIR={state} {setup.executable}", restart)
+        for item in _state_items(setup, state)
+        if not _has(item, item.target)
+    )
     check = f"check it with: systemctl --user status {NAME}; {setup.executable} ctl status"
     return Plan(tuple(steps), notes, check, command)
 
@@ -227,33 +233,89 @@ def _drop_in(setup: Setup, directory: Path, default: Path) -> list[Step]:
     return [WriteFile(path, text)]
 
 
-def _model_copy(setup: Setup, state: Path) -> tuple[list[Step], tuple[str, ...]]:
-    """Steps that give the system service the invoking user's speech model, or a note on how to fetch one."""
-    spec = models.MODELS[setup.language]
-    target = state / "models" / spec.name
-    if setup.configured_model or _has_model(target):
-        return [], ()
-    if _exists(target):
-        return [], (
-            f"{target} is there but is not a whole model, so nothing was copied; remove it (sudo rm -r {target}) "
-            f"and run install-service again",
-        )
-    source = setup.models_from / spec.name
-    if not _has_model(source):
-        return [], (
-            f"no {spec.name} speech model in {setup.models_from} to copy, so voice control stays off until you "
-            f"run: sudo -u {SERVICE_USER} VOICECOACH_STATE_DIR={state} {setup.executable} model fetch "
-            f"{setup.language} && sudo systemctl restart {NAME}",
-        )
-    staging = target.with_name(STAGING_PREFIX + spec.name)
-    owner = f"{SERVICE_USER}:{SERVICE_USER}"
-    return [CopyTree(source, staging), Command(("chown", "-R", owner, str(state))), Rename(staging, target)], ()
+@dataclass(frozen=True)
+class _StateItem:
+    """Something the service needs in its state directory: the speech model, or the configured Piper voice."""
+
+    kind: str  # "speech model" or "voice", in messages
+    name: str
+    target: Path  # where the service looks for it
+    source: Path  # where the invoking user has it, for the system service to copy
+    whole: Callable[[Path], bool]  # whether a directory holds all of it
+    fetch: str | None  # the voicecoach subcommand that installs it; None for a voice voicecoach cannot fetch
+    without: str  # what the coach does until it is there
 
 
-# A dry run without root cannot look into the service's state directory: there it sees no model.
-def _has_model(path: Path) -> bool:
+def _state_items(setup: Setup, state: Path) -> list[_StateItem]:
+    items = []
+    if not setup.configured_model:
+        spec = models.MODELS[setup.language]
+        items.append(
+            _StateItem(
+                "speech model",
+                spec.name,
+                paths.models_dir(state) / spec.name,
+                setup.models_from / spec.name,
+                models.is_model,
+                f"model fetch {setup.language}",
+                "voice control stays off",
+            )
+        )
+    if setup.voice is not None:
+        known = voices.CATALOGUE.get(setup.voice)
+        items.append(
+            _StateItem(
+                "voice",
+                setup.voice,
+                paths.voices_dir(state) / setup.voice,
+                setup.voices_from / setup.voice,
+                lambda path: voices.is_voice(path.parent, path.name),
+                f"voice fetch {known.lang} --voice {known.name}" if known else None,
+                "the coach speaks with espeak-ng",
+            )
+        )
+    return items
+
+
+def _state_copies(setup: Setup, state: Path) -> tuple[list[Step], tuple[str, ...]]:
+    """Steps that give the system service the invoking user's speech model and Piper voice, or notes on how to
+    fetch them. Each is copied under a hidden name, and renamed into place once the copy is whole and chowned."""
+    copies: list[Step] = []
+    renames: list[Step] = []
+    notes: list[str] = []
+    command = f"sudo -u {SERVICE_USER} VOICECOACH_STATE_DIR={state} {setup.executable}"
+    for item in _state_items(setup, state):
+        if _has(item, item.target):
+            continue
+        if _exists(item.target):
+            notes.append(
+                f"{item.target} is there but is not a whole {item.kind}, so nothing was copied; remove it"
+                f" (sudo rm -r {item.target}) and run install-service again"
+            )
+        elif not _has(item, item.source):
+            notes.append(_fetch_note(item, item.source.parent, command, f"sudo systemctl restart {NAME}"))
+        else:
+            staging = item.target.with_name(STAGING_PREFIX + item.name)
+            copies.append(CopyTree(item.source, staging))
+            renames.append(Rename(staging, item.target))
+    if not copies:
+        return [], tuple(notes)
+    chown = Command(("chown", "-R", f"{SERVICE_USER}:{SERVICE_USER}", str(state)))
+    return [*copies, chown, *renames], tuple(notes)
+
+
+def _fetch_note(item: _StateItem, where: Path, command: str, restart: str) -> str:
+    if item.fetch is None:
+        how = f"put {item.name}.onnx and {item.name}.onnx.json in {item.target} and run: {restart}"
+    else:
+        how = f"run: {command} {item.fetch} && {restart}"
+    return f"no {item.name} {item.kind} in {where} to copy, so {item.without} until you {how}"
+
+
+def _has(item: _StateItem, path: Path) -> bool:
+    # A dry run without root cannot look into the service's state directory: there it sees nothing.
     try:
-        return models.is_model(path)
+        return item.whole(path)
     except PermissionError:
         return False
 

@@ -1,34 +1,27 @@
 """Speech models: fetch the official vosk model for a language, verify it and install it atomically; list them.
 
 A download is kept as <models>/.partial/<name>.zip.part until it is whole, so an interrupted fetch resumes with an
-HTTP Range request. Only a verified archive is extracted, into a hidden directory beside its destination, and renamed
-into place: a failed or corrupt fetch never leaves a half-installed model where the recognizer would look.
+HTTP Range request (voicecoach.download). Only a verified archive is extracted, into a hidden directory beside its
+destination, and renamed into place: a failed or corrupt fetch never leaves a half-installed model where the
+recognizer would look.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import http.client
 import os
-import re
 import shutil
 import stat
 import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TextIO
 
+from voicecoach import download
+from voicecoach.download import mib
 from voicecoach.errors import UserError
 
-CHUNK = 1 << 16
-# Seconds without a byte before a connect or read gives up; a stalled mirror should fail, not hang forever.
-TIMEOUT_S = 60
 PARTIAL_DIR = ".partial"
 STAGING_PREFIX = ".extract-"
 RUNTIME_GRAMMAR = "runtime grammar"
@@ -54,6 +47,10 @@ class ModelSpec:
     def file_name(self) -> str:
         return f"{self.name}.zip"
 
+    @property
+    def remote(self) -> download.RemoteFile:
+        return download.RemoteFile(self.name, self.file_name, self.size, self.md5, self.url)
+
 
 # Sizes and checksums as published in the vosk model list (https://alphacephei.com/vosk/models/model-list.json).
 # The md5 only proves the file is the one listed there, not who made it.
@@ -78,27 +75,9 @@ MODELS: dict[str, ModelSpec] = {
 LANGUAGE_OF: dict[str, str] = {spec.name: spec.lang for spec in MODELS.values()}
 
 
-def mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"
-
-
 def source_url(spec: ModelSpec, mirror: str | None) -> str:
     """The official URL, or the mirror's: a full URL to the zip, or a directory URL that holds the same file name."""
-    if not mirror:
-        return spec.url
-    try:
-        parts = urllib.parse.urlsplit(mirror)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number
-        usable = False
-    if not usable:
-        raise ModelError(
-            f"--url {mirror!r} is not an http:// or https:// URL; give the mirror's address,"
-            " e.g. --url https://mirror.example/vosk/"
-        )
-    if mirror.endswith(".zip"):
-        return mirror
-    return f"{mirror.rstrip('/')}/{spec.file_name}"
+    return download.source_url(spec.remote, mirror, whole_file_suffix=".zip")
 
 
 def _graph_dir(model: Path) -> Path:
@@ -146,52 +125,10 @@ def installed(models_dir: Path) -> list[InstalledModel]:
     return found
 
 
-class Progress:
-    """Download progress on a stream: a redrawn bar on a terminal, a plain line every 10 % anywhere else (logs)."""
-
-    WIDTH = 30
-
-    def __init__(self, stream: TextIO | None) -> None:
-        self.stream = stream
-        self.tty = bool(stream is not None and stream.isatty())
-        self._shown: int | None = None
-        self._bar_open = False
-
-    def note(self, text: str) -> None:
-        if self.stream is None:
-            return
-        self.close()
-        print(text, file=self.stream, flush=True)
-
-    def update(self, done: int, total: int) -> None:
-        if self.stream is None or total <= 0:
-            return
-        # Redraw only when the shown figure changes: a per-mille step on a terminal, a 10 % step elsewhere.
-        step = done * 1000 // total if self.tty else done * 10 // total
-        if step == self._shown:
-            return
-        self._shown = step
-        percent = done * 100 // total
-        if self.tty:
-            filled = done * self.WIDTH // total
-            bar = "#" * filled + "." * (self.WIDTH - filled)
-            self.stream.write(f"\r[{bar}] {percent:3d}%  {mib(done)} of {mib(total)}")
-            self._bar_open = True
-        else:
-            self.stream.write(f"downloaded {percent}% ({mib(done)} of {mib(total)})\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        """End a bar left open on the terminal line."""
-        if self._bar_open and self.stream is not None:
-            self.stream.write("\n")
-            self._bar_open = False
-
-
 def fetch(spec: ModelSpec, models_dir: Path, mirror: str | None = None, stream: TextIO | None = None) -> Path:
     """Download, verify and install `spec` into models_dir; returns the installed model directory.
 
-    Progress and steps go to `stream` (None: silent). Raises ModelError, whose message says whether the partial
+    Progress and steps go to `stream` (None: silent). Raises DownloadError, whose message says whether the partial
     download was kept for resuming or removed as corrupt; in every failure nothing is installed.
     """
     url = source_url(spec, mirror)
@@ -199,132 +136,17 @@ def fetch(spec: ModelSpec, models_dir: Path, mirror: str | None = None, stream: 
     if target.exists():
         raise ModelError(f"{target} already exists; delete it first to reinstall {spec.name}")
     part = models_dir / PARTIAL_DIR / f"{spec.file_name}.part"
-    progress = Progress(stream)
-    try:
-        part.parent.mkdir(parents=True, exist_ok=True)
-        _download(url, part, spec, progress)
-        progress.note("verifying checksum")
-        _verify(url, part, spec)
-        progress.note(f"extracting into {models_dir}")
-        _install(url, part, spec, models_dir)
-        part.unlink()
-    except OSError as exc:
-        # Network errors are turned into ModelError where they happen, so what reaches here is the local disk.
-        where = exc.filename or models_dir
-        problem = exc.strerror or exc
-        raise ModelError(f"cannot write {where}: {problem}; choose a writable directory with --dir") from None
-    finally:
-        progress.close()  # so an error message starts on its own line, not after the bar
-        _remove_if_empty(part.parent)
+    progress = download.Progress(stream)
+    with download.writing_into(models_dir, progress):
+        try:
+            part.parent.mkdir(parents=True, exist_ok=True)
+            download.fetch_file(spec.remote, url, part, progress)
+            progress.note(f"extracting into {models_dir}")
+            _install(url, part, spec, models_dir)
+            part.unlink()
+        finally:
+            download.remove_if_empty(part.parent)
     return target
-
-
-def _remove_if_empty(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # another model's partial download is still in it
-        directory.rmdir()
-
-
-def _corrupt(part: Path, problem: str) -> ModelError:
-    """Remove a download that can never become valid, so the next fetch starts clean, and say so."""
-    part.unlink(missing_ok=True)
-    return ModelError(
-        f"{problem}; the download was removed and nothing was installed; "
-        "run the command again, or pass --url with a mirror of the official file"
-    )
-
-
-def _network_error(url: str, exc: BaseException) -> ModelError:
-    if isinstance(exc, urllib.error.HTTPError):
-        reason = f"the server answered HTTP {exc.code} {exc.reason}"
-    elif isinstance(exc, urllib.error.URLError):
-        reason = str(exc.reason)
-    else:
-        reason = str(exc) or type(exc).__name__
-    return ModelError(
-        f"cannot download {url}: {reason}; nothing was installed; check the network, or pass --url with a mirror"
-    )
-
-
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)")
-
-
-def _download(url: str, part: Path, spec: ModelSpec, progress: Progress) -> None:
-    """Bring `part` up to spec.size bytes, resuming from what it already holds."""
-    have = part.stat().st_size if part.exists() else 0
-    if have > spec.size:
-        part.unlink()
-        have = 0
-    if have == spec.size:
-        return  # a previous run finished downloading; verification decides whether it is good
-    headers = {"User-Agent": "voicecoach"}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-    try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:
-            raise _corrupt(part, f"{url} cannot continue the partial download of {spec.name}") from None
-        raise _network_error(url, exc) from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise _network_error(url, exc) from None
-    with response:
-        if response.status == 206:
-            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-            if not match or int(match.group(1)) != have:
-                raise _corrupt(part, f"{url} answered the request to resume {spec.name} with the wrong part")
-            total = None if match.group(2) == "*" else int(match.group(2))
-        else:
-            # The server ignored the Range header (or never saw one) and sends the whole file: start again.
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            if have:
-                progress.note(f"{url} does not resume downloads; starting {spec.name} again")
-            have = 0
-        if total is not None and total != spec.size:
-            raise _corrupt(part, f"{url} serves {total} bytes, but {spec.name} is {spec.size} bytes")
-        if have:
-            progress.note(f"resuming {spec.name} from {url} at {mib(have)} of {mib(spec.size)}")
-        else:
-            progress.note(f"downloading {spec.name} ({mib(spec.size)}) from {url}")
-        free = shutil.disk_usage(part.parent).free
-        if free < spec.size - have:
-            raise ModelError(
-                f"{part.parent} has {mib(free)} free but the download needs {mib(spec.size - have)} more; "
-                "free some space or choose another directory with --dir"
-            )
-        have = _receive(response, part, have, spec, url, progress)
-    if have < spec.size:
-        raise ModelError(
-            f"the download from {url} broke off at {mib(have)} of {mib(spec.size)}; nothing was installed; "
-            "run the same command again to resume, or pass --url with a mirror"
-        )
-
-
-def _receive(
-    response: http.client.HTTPResponse, part: Path, have: int, spec: ModelSpec, url: str, progress: Progress
-) -> int:
-    """Append the body to `part` (or rewrite it when have == 0); returns how many bytes `part` holds."""
-    with part.open("ab" if have else "wb") as out:
-        while True:
-            try:
-                chunk = response.read(CHUNK)
-            except (OSError, http.client.HTTPException):
-                break  # a dropped connection: what arrived is kept for the next run to resume from
-            if not chunk:
-                break
-            if have + len(chunk) > spec.size:
-                raise _corrupt(part, f"{url} sent more than the {spec.size} bytes of {spec.name}")
-            out.write(chunk)
-            have += len(chunk)
-            progress.update(have, spec.size)
-    return have
-
-
-def _verify(url: str, part: Path, spec: ModelSpec) -> None:
-    with part.open("rb") as f:
-        digest = hashlib.file_digest(f, "md5").hexdigest()
-    if digest != spec.md5:
-        raise _corrupt(part, f"{spec.file_name} from {url} is corrupt (md5 {digest}, expected {spec.md5})")
 
 
 def _install(url: str, part: Path, spec: ModelSpec, models_dir: Path) -> None:
@@ -338,7 +160,7 @@ def _install(url: str, part: Path, spec: ModelSpec, models_dir: Path) -> None:
                 members = archive.infolist()
                 problem = _bad_members(members)
                 if problem:
-                    raise _corrupt(part, f"{spec.file_name} from {url} is bad: it {problem}")
+                    raise download.corrupt(part, f"{spec.file_name} from {url} is bad: it {problem}")
                 needed = sum(m.file_size for m in members)
                 free = shutil.disk_usage(models_dir).free
                 if free < needed:
@@ -348,10 +170,10 @@ def _install(url: str, part: Path, spec: ModelSpec, models_dir: Path) -> None:
                     )
                 archive.extractall(staging)
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-            raise _corrupt(part, f"{spec.file_name} from {url} is not a readable zip ({exc})") from None
+            raise download.corrupt(part, f"{spec.file_name} from {url} is not a readable zip ({exc})") from None
         root = _model_root(staging, spec.name)
         if root is None:
-            raise _corrupt(part, f"{spec.file_name} from {url} holds no vosk model (no am/final.mdl and graph)")
+            raise download.corrupt(part, f"{spec.file_name} from {url} holds no vosk model (no am/final.mdl and graph)")
         os.rename(root, models_dir / spec.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,62 @@
+"""`voicecoach voice fetch|list`: install the Piper voices voicecoach knows and show what is installed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from voicecoach import download, paths, voices
+from voicecoach.cli import config as cli_config
+from voicecoach.cli.model import add_fetch_and_list, fetch_unless_there
+from voicecoach.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    fetch = add_fetch_and_list(
+        sub,
+        "voice",
+        "Piper voices",
+        languages=voices.LANGUAGES,
+        handlers=(cmd_fetch, cmd_list),
+        fetch_help="download and install a Piper voice",
+        url_help="a mirror: a directory URL holding the same file names",
+        list_help="show installed voices, their language, sample rate and size, and the configured one",
+    )
+    fetch.add_argument(
+        "--voice",
+        choices=sorted(voices.CATALOGUE),
+        default=voices.DEFAULT_VOICE,
+        help=f"which voice (default {voices.DEFAULT_VOICE})",
+    )
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    spec = voices.CATALOGUE[args.voice]
+    if spec.lang != args.lang:
+        raise UsageError(f"{spec.name} speaks {spec.lang}, not {args.lang}; leave out the language or --voice")
+    voices_dir = args.dir or paths.voices_dir(cli_config.load_from_args(args).state_dir)
+    there = voices.is_voice(voices_dir, spec.name)
+    return fetch_unless_there(
+        spec.name, voices_dir, there, lambda: voices.fetch(spec, voices_dir, args.url, sys.stderr)
+    )
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    cfg = cli_config.load_from_args(args)
+    voices_dir = args.dir or paths.voices_dir(cfg.state_dir)
+    chosen = voices.configured(cfg.speech.engine, cfg.speech.voice)
+    found = voices.installed(voices_dir)
+    if not found:
+        print(f"no voices in {voices_dir}; install one with 'voicecoach voice fetch sv'", file=sys.stderr)
+    else:
+        width = max(len(v.name) for v in found)
+        print(f"{'VOICE':<{width}}  LANGUAGE  RATE      SIZE        CONFIGURED")
+        for v in found:
+            rate = f"{v.sample_rate} Hz" if v.sample_rate else "-"
+            mark = "yes" if v.name == chosen else ""
+            print(f"{v.name:<{width}}  {v.lang:<8}  {rate:<8}  {download.mib(v.size):<10}  {mark}".rstrip())
+            if v.problem:
+                print(f"voicecoach: warning: {v.path} is not a usable voice: {v.problem}", file=sys.stderr)
+    if chosen is not None and chosen not in {v.name for v in found if v.problem is None}:
+        print(f"voicecoach: warning: {cli_config.missing_voice_text(chosen, voices_dir)}", file=sys.stderr)
+    return 0
