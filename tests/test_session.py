@@ -47,7 +47,7 @@ def test_pause_mid_hold_restarts_that_rep(sv):
     reaction = session.resume(500.0)
     assert reaction.cut is True
     first = reaction.cues[0]
-    assert first.text == "Vi tar om repetitionen." and first.t == 500.0
+    assert first.text == "Vi tar om knipet." and first.t == 500.0
     squeeze = reaction.cues[1]
     assert (squeeze.text, squeeze.rep, squeeze.phase) == ("Knip", 3, Phase.HOLD)
     counts = [c for c in reaction.cues if c.rep == 3 and c.phase is Phase.HOLD][1:]
@@ -162,7 +162,7 @@ def test_cant_ends_the_set_kindly_and_remembers_why(sv):
     session, cues = started(STRENGTH, sv)
     reaction = session.cant(hold_of(cues, 4)[2].t)
     assert reaction.cut is True
-    assert [c.text for c in reaction.cues] == ["Det är helt okej. Vi avslutar setet här."]
+    assert [c.text for c in reaction.cues] == ["Det är helt okej. Vi avslutar omgången här."]
     assert session.state is State.STOPPED
     assert session.outcome is Outcome.COULD_NOT_FINISH
     assert session.status(reaction.cues[0].t).reps_done == 3
@@ -196,7 +196,7 @@ def test_how_many_left_counts_the_current_rep_and_does_not_cut(sv):
 def test_how_many_left_in_the_last_rep_says_it_is_the_last(sv):
     session, cues = started(STRENGTH, sv)
     reaction = session.how_many_left(hold_of(cues, STRENGTH.reps)[1].t)
-    assert [c.text for c in reaction.cues] == ["Det här är den sista."]
+    assert [c.text for c in reaction.cues] == ["Det här är det sista knipet."]
 
 
 def test_repeat_says_the_instructions_and_redoes_the_unfinished_rep(sv):
