@@ -8,7 +8,7 @@ from voicecoach.coach import Coach
 from voicecoach.engine.programme import SPEED, STRENGTH, find_exercise, with_overrides
 from voicecoach.engine.session import Outcome
 from voicecoach.engine.timeline import Phase
-from voicecoach.intents import PAUSED, RUNNING, Intent
+from voicecoach.intents import Intent
 from voicecoach.sound.mixer import Mixer
 
 RATE = 1000
@@ -109,20 +109,6 @@ def test_session_intents_mean_nothing_when_idle(sv):
     rig = Rig(sv)
     assert not rig.coach.handle(Intent("pause"))
     assert rig.coach.status()["state"] == "idle"
-
-
-def test_the_coach_listens_in_a_set_only_for_what_the_set_would_act_on(sv):
-    rig = Rig(sv)
-    assert rig.coach.listens_for() is None
-    rig.coach.handle(Intent("start", exercise="strength"))
-    rig.run_for(1.0)
-    assert rig.coach.listens_for() == RUNNING
-    rig.coach.handle(Intent("pause"))
-    assert rig.coach.listens_for() == PAUSED
-    rig.coach.handle(Intent("stop"))
-    assert rig.coach.listens_for() == frozenset()
-    rig.run_for(5.0)
-    assert rig.coach.listens_for() is None
 
 
 def test_start_while_in_a_session_is_refused(sv):

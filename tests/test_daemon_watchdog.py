@@ -39,9 +39,6 @@ class FakeCoach:
         self.handled.append(intent)
         return True
 
-    def listens_for(self) -> None:
-        return None
-
     def on_mixer_event(self, _event: object) -> None:
         if self.broken:
             raise RuntimeError("the mixer's events make no sense")
@@ -51,9 +48,7 @@ class BrokenVoice:
     def __init__(self) -> None:
         self.fed = 0
 
-    def hear(
-        self, _block: np.ndarray, _state: str, _adc_time: float | None = None, _only: object = None
-    ) -> list[Intent]:
+    def hear(self, _block: np.ndarray, _state: str, _adc_time: float | None = None) -> list[Intent]:
         self.fed += 1
         raise ValueError("the recognizer fell over")
 

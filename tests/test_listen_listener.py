@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from voicecoach.engine.language import Command
-from voicecoach.intents import Name
 from voicecoach.listen.listener import (
     IDLE_ONE_WORD_CONFIDENCE,
     IDLE_QUIET_AFTER_S,
@@ -38,9 +37,9 @@ class HearsOnePhrase:
         self.confidence = confidence
         self.decodes = 0
 
-    def decode(self, pcm16: bytes, state: str, only: frozenset[Name] | None = None) -> Match | None:
+    def decode(self, pcm16: bytes, state: str) -> Match | None:
         self.decodes += 1
-        match = self.matcher.exact(self.heard, state, repeats=False, only=only)
+        match = self.matcher.exact(self.heard, state, repeats=False)
         return None if match is None else replace(match, confidence=self.confidence)
 
 

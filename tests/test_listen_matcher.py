@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from voicecoach.engine.language import Command
-from voicecoach.intents import Name
 from voicecoach.listen.matcher import Matcher, edit_distance, normalise
 
 COMMANDS = (
@@ -44,17 +43,6 @@ def test_exact_match_only_in_the_states_a_command_is_valid_in() -> None:
     assert matcher().exact("paus", "session") is not None
     assert matcher().exact("paus", "idle") is None
     assert matcher().exact("starta styrka", "session") is None
-
-
-def test_only_the_intents_that_mean_something_now_are_matched_or_listened_for() -> None:
-    running = frozenset({Name.PAUSE, Name.STOP, Name.HOW_MANY_LEFT})
-    assert matcher().exact("fortsätt", "session", only=running) is None
-    assert matcher().exact("fortsätt", "session") is not None
-    assert matcher().nearest([("fortsatt", 0.0)], "session", running) is None
-    assert matcher().nearest([("fortsatt", 0.0)], "session") is not None
-    assert "fortsätt" not in matcher().phrases("session", running)
-    assert matcher().phrases("session", running) == ("paus", "stopp", "avsluta", "hur många kvar")
-    assert matcher().phrases("session", frozenset()) == ()
 
 
 def test_a_command_inside_other_speech_is_not_a_command() -> None:

@@ -27,7 +27,6 @@ from speech_corpus import (
 
 from voicecoach.cli.main import main
 from voicecoach.engine.language import Command, load_commands, load_pack
-from voicecoach.intents import PAUSED, RUNNING
 from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal, open_recognizer
 from voicecoach.listen.listener import IDLE_QUIET_AFTER_S, normalised, pcm16
 from voicecoach.listen.recognizer import GRAMMAR, OPEN, load_model
@@ -108,16 +107,6 @@ def test_detection_times_are_in_audio_time(recognizer) -> None:
 def test_a_command_of_the_other_state_is_not_heard(recognizer) -> None:
     mic = in_quiet(espeak("멈춤", "ko", 170, 50), np.random.default_rng(2), None)
     assert run(Listener(recognizer, state="idle"), mic) == []
-
-
-def test_a_command_that_means_nothing_now_is_not_listened_for(recognizer) -> None:
-    mic = in_quiet(espeak("계속해", "ko", 170, 50), np.random.default_rng(3), None)
-    listener = Listener(recognizer, state="session")
-    listener.only = RUNNING
-    assert run(listener, mic) == []
-    listener = Listener(recognizer, state="session")
-    listener.only = PAUSED
-    assert [d.intent for d in run(listener, mic)] == ["resume"]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from conftest import fake_duration
 from voicecoach.engine.programme import ENDURANCE, STRENGTH
 from voicecoach.engine.session import Outcome, Session, SessionError, State
 from voicecoach.engine.timeline import Phase
-from voicecoach.intents import Name
 
 
 def started(exercise, pack, t0=0.0):
@@ -75,20 +74,6 @@ def test_resume_without_pause_does_nothing(sv):
     session, _ = started(STRENGTH, sv)
     assert session.resume(5.0) is None
     assert session.state is State.RUNNING
-
-
-def test_a_set_listens_only_for_what_it_would_act_on(sv):
-    session, _ = started(STRENGTH, sv)
-    running = session.listens_for(20.0)
-    assert Name.RESUME not in running and {Name.PAUSE, Name.STOP, Name.NEXT} <= running
-    # Everything it listens for does something; what it does not, nothing.
-    assert session.resume(20.0) is None
-    session.pause(20.0)
-    paused = session.listens_for(21.0)
-    assert Name.PAUSE not in paused and {Name.RESUME, Name.STOP, Name.NEXT} <= paused
-    assert session.pause(21.0) is None
-    session.stop(22.0)
-    assert session.listens_for(22.5) == frozenset()
 
 
 def test_pause_twice_is_ignored(sv):

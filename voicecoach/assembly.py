@@ -58,10 +58,9 @@ class Assembly:
         route: Callable[[Intent], bool],
         on_heard: Callable[[Detection, bool], None] = lambda _detection, _accepted: None,
     ) -> None:
-        """Listen to one microphone block in state (what the listener listens for; in a set only for what the set
-        would act on now); each command it ends goes to route, which carries it out and says whether it meant
-        anything, then to on_heard with that answer."""
+        """Listen to one microphone block in state (what the listener listens for); each command it ends goes to
+        route, which carries it out and says whether it meant anything, then to on_heard with that answer."""
         if self.voice is None:
             return
-        for detection in self.voice.hear(block, state, adc_time, self.coach.listens_for()):
+        for detection in self.voice.hear(block, state, adc_time):
             on_heard(detection, route(as_intent(detection)))

@@ -81,10 +81,6 @@ class Coach:
     def state(self) -> str:
         return Mode.IDLE if self.session is None else Mode.SESSION
 
-    def listens_for(self) -> frozenset[Name] | None:
-        """In a set, the reactions that would do something now (not "resume" while it runs); None between sets."""
-        return None if self.session is None else self.session.listens_for(self.now())
-
     def speaking_s(self) -> float:
         """How much is still to be said of the phrases said outside a set (say, progress, notices)."""
         return max(0.0, self._talk_until - self.now())

@@ -68,12 +68,6 @@ VOCABULARY: dict[Name, Spec] = {
 }
 # The session engine's reactions: what the coach does in a set.
 SESSION = frozenset({Name.PAUSE, Name.RESUME, Name.STOP, Name.NEXT, Name.REPEAT, Name.HOW_MANY_LEFT, Name.CANT})
-# What a set listens for while it runs, and while it is paused: only what does something then. "Resume" means nothing
-# while the set runs and "pause" nothing while it is paused, so neither is in the recogniser's grammar then, and the
-# narration cannot be heard as them: with the microphone on a second device, most of the narration's false accepts
-# while the set ran were a "resume" (benchmarks/listening_live.py).
-RUNNING = SESSION - {Name.RESUME}
-PAUSED = SESSION - {Name.PAUSE}
 # What the conversation between sets answers.
 CONVERSATION = frozenset({Name.PROGRESS, Name.YES, Name.NO, Name.SNOOZE})
 # A snooze longer than half a day is not a snooze.

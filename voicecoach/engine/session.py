@@ -12,7 +12,6 @@ from enum import StrEnum
 from voicecoach.engine.language import Pack
 from voicecoach.engine.programme import Exercise
 from voicecoach.engine.timeline import Cue, Durations, Layout, Phase, Segment, Timeline
-from voicecoach.intents import PAUSED, RUNNING, Name
 
 
 class Outcome(StrEnum):
@@ -159,13 +158,6 @@ class Session:
         pack = self.layout.pack
         texts.update(self._cues["left"].format(number=pack.number(n)) for n in range(2, self.exercise.reps + 1))
         return texts
-
-    def listens_for(self, now: float) -> frozenset[Name]:
-        """The reactions that would do something at now: none once the set is over and its last words are said."""
-        state = self._advance(now)
-        if state is State.RUNNING:
-            return RUNNING
-        return PAUSED if state is State.PAUSED else frozenset()
 
     def status(self, now: float) -> Status:
         state = self._advance(now)

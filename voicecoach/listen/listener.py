@@ -134,9 +134,6 @@ class Listener:
         self.echo = echo
         self.gate = gate or VoiceGate()
         self.state = state
-        # The intents that mean something now, if not all of the state's (a running set does not listen for
-        # "resume"): set with state.
-        self.only: frozenset[Name] | None = None
         self._denoiser = SpeexDenoiser()
         self._frames = 0
         self._mic = np.zeros(0, dtype=np.float32)
@@ -269,7 +266,7 @@ class Listener:
         if idle and self._quiet_before < IDLE_QUIET_BEFORE_S:
             return None
         utterance = np.concatenate(self._utterance)
-        match = self.recognizer.decode(pcm16(normalised(utterance)), self.state, self.only)
+        match = self.recognizer.decode(pcm16(normalised(utterance)), self.state)
         if match is None:
             return None
         judgement = self._own_voice.judge(match.phrase, speech_level_db(utterance), len(self._utterance))
@@ -281,7 +278,7 @@ class Listener:
         if idle and len(match.phrase.split()) == 1 and match.confidence < IDLE_ONE_WORD_CONFIDENCE:
             return None
         detection = self._detection(match, judgement)
-        if not final and (idle or self.recognizer.matcher.continues(match.phrase, self.state, self.only)):
+        if not final and (idle or self.recognizer.matcher.continues(match.phrase, self.state)):
             self._pending = detection
             return None
         return detection

@@ -67,14 +67,14 @@ class Matcher:
         self.commands = tuple(commands)
         self.unknown = unknown
 
-    def phrases(self, state: str, only: frozenset[Name] | None = None) -> tuple[str, ...]:
-        """Every phrase valid in a state (and of an intent in only, if given), in pack order, each once."""
-        return tuple(dict.fromkeys(normalise(c.phrase) for c in self._valid(state, only)))
+    def phrases(self, state: str) -> tuple[str, ...]:
+        """Every phrase valid in a state, in pack order, each once."""
+        return tuple(dict.fromkeys(normalise(c.phrase) for c in self.commands if state in c.states))
 
-    def _valid(self, state: str, only: frozenset[Name] | None = None) -> Iterable[Command]:
-        return (c for c in self.commands if state in c.states and (only is None or c.intent in only))
+    def _valid(self, state: str) -> Iterable[Command]:
+        return (c for c in self.commands if state in c.states)
 
-    def exact(self, text: str, state: str, repeats: bool = True, only: frozenset[Name] | None = None) -> Match | None:
+    def exact(self, text: str, state: str, repeats: bool = True) -> Match | None:
         """The command that text is, word for word, or None.
 
         A word said twice counts once ("paus paus"), unless repeats is False. Any unknown-word token means other
@@ -86,14 +86,12 @@ class Matcher:
             return None
         collapsed = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1] or not repeats]
         heard = normalise(" ".join(collapsed))
-        for command in self._valid(state, only):
+        for command in self._valid(state):
             if normalise(command.phrase) == heard:
                 return Match(command.intent, command.phrase, command.exercise, 1.0, command.minutes)
         return None
 
-    def nearest(
-        self, alternatives: Sequence[tuple[str, float]], state: str, only: frozenset[Name] | None = None
-    ) -> Match | None:
+    def nearest(self, alternatives: Sequence[tuple[str, float]], state: str) -> Match | None:
         """The command that most of the probability of an n-best list agrees on, or None.
 
         alternatives are (text, log-likelihood) pairs as vosk returns them. Each votes with its probability
@@ -106,7 +104,7 @@ class Matcher:
         total = sum(weights)
         votes: dict[Command, float] = {}
         for (text, _score), weight in zip(alternatives, weights, strict=True):
-            command = self._closest(text, state, only)
+            command = self._closest(text, state)
             if command is not None:
                 votes[command] = votes.get(command, 0.0) + weight / total
         if not votes:
@@ -121,24 +119,24 @@ class Matcher:
         phrase = max((c for c in votes if _meaning(c) == meaning), key=votes.__getitem__)
         return Match(phrase.intent, phrase.phrase, phrase.exercise, share, phrase.minutes)
 
-    def _closest(self, text: str, state: str, only: frozenset[Name] | None) -> Command | None:
+    def _closest(self, text: str, state: str) -> Command | None:
         heard = _letters(normalise(text))
         if not heard:
             return None
         best: tuple[float, Command] | None = None
-        for command in self._valid(state, only):
+        for command in self._valid(state):
             wanted = _letters(normalise(command.phrase))
             distance = edit_distance(heard, wanted) / len(wanted)
             if distance <= MAX_EDITS_PER_LETTER and (best is None or distance < best[0]):
                 best = (distance, command)
         return best[1] if best else None
 
-    def continues(self, phrase: str, state: str, only: frozenset[Name] | None = None) -> bool:
+    def continues(self, phrase: str, state: str) -> bool:
         """Whether a longer phrase valid in this state starts with this one, so hearing it may be premature."""
         words = normalise(phrase).split()
         return any(
             len(other) > len(words) and other[: len(words)] == words
-            for other in (normalise(c.phrase).split() for c in self._valid(state, only))
+            for other in (normalise(c.phrase).split() for c in self._valid(state))
         )
 
 

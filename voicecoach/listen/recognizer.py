@@ -12,17 +12,12 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from voicecoach.engine.language import STATES, Command
-from voicecoach.intents import PAUSED, RUNNING, Mode, Name
 from voicecoach.listen.matcher import Match, Matcher
 from voicecoach.listen.models import ModelError, has_runtime_graph, is_model
 from voicecoach.listen.resample import RATE
 from voicecoach.listen.vocab import check_commands, read_vocabulary, unknown_token
-
-if TYPE_CHECKING:
-    import vosk
 
 GRAMMAR = "grammar"
 OPEN = "open"
@@ -77,43 +72,29 @@ class CommandRecognizer:
     """Decodes one utterance at a time into at most one command, in the coach's state at the time."""
 
     def __init__(self, loaded: LoadedModel, commands: Iterable[Command], mode: str | None = None) -> None:
+        import vosk
+
         commands = tuple(commands)
         check_commands(commands, loaded.vocabulary, loaded.directory)
         self.mode = mode or loaded.mode
         self.matcher = Matcher(commands, unknown_token(loaded.vocabulary))
-        self._model = loaded.model
-        # One decoder per grammar, made before any audio runs: making one compiles its grammar, which takes
-        # milliseconds the event loop should not spend in a set.
-        self._decoders: dict[tuple[str, ...], vosk.KaldiRecognizer] = {}
+        self._decoders: dict[str, vosk.KaldiRecognizer] = {}
         for state in STATES:
-            self._decoder(state, None)
-        for only in (RUNNING, PAUSED):
-            self._decoder(Mode.SESSION, only)
+            if not self.matcher.phrases(state):
+                # A pack may have no commands for a state (no answers to questions): nothing to listen for there.
+                continue
+            if self.mode == GRAMMAR:
+                grammar = grammar_json(self.matcher.phrases(state), self.matcher.unknown)
+                decoder = vosk.KaldiRecognizer(loaded.model, RATE, grammar)
+            else:
+                decoder = vosk.KaldiRecognizer(loaded.model, RATE)
+                decoder.SetMaxAlternatives(ALTERNATIVES)
+            decoder.SetWords(True)
+            self._decoders[state] = decoder
 
-    def _decoder(self, state: str, only: frozenset[Name] | None) -> vosk.KaldiRecognizer | None:
-        """The decoder for the commands valid in a state (of an intent in only, if given); None when there are none
-        (a pack may have no answers to questions, and a set that is over listens for nothing)."""
-        import vosk
-
-        phrases = self.matcher.phrases(state, only)
-        if not phrases:
-            return None
-        decoder = self._decoders.get(phrases)
-        if decoder is not None:
-            return decoder
-        if self.mode == GRAMMAR:
-            decoder = vosk.KaldiRecognizer(self._model, RATE, grammar_json(phrases, self.matcher.unknown))
-        else:
-            decoder = vosk.KaldiRecognizer(self._model, RATE)
-            decoder.SetMaxAlternatives(ALTERNATIVES)
-        decoder.SetWords(True)
-        self._decoders[phrases] = decoder
-        return decoder
-
-    def decode(self, pcm16: bytes, state: str, only: frozenset[Name] | None = None) -> Match | None:
-        """The command a whole utterance (16-bit PCM at 16 kHz) is in this state, if any; only: the intents that
-        mean something now, if not all of the state's."""
-        decoder = self._decoder(state, only)
+    def decode(self, pcm16: bytes, state: str) -> Match | None:
+        """The command a whole utterance (16-bit PCM at 16 kHz) is in this state, if any."""
+        decoder = self._decoders.get(state)
         if decoder is None:
             return None
         decoder.AcceptWaveform(pcm16)
@@ -125,10 +106,10 @@ class CommandRecognizer:
             # vosk makes the grammar a bigram model of the phrases' words, so any sequence of command words can
             # come out; a word twice ("재개 재개") is how it covers longer speech, not a command said twice:
             # on the Swedish recordings, half the false accepts in a session. No command was lost by this.
-            match = self.matcher.exact(result.get("text", ""), state, repeats=False, only=only)
+            match = self.matcher.exact(result.get("text", ""), state, repeats=False)
             if match is None or not words:
                 return match
             # The least certain word decides how certain the command is.
             return replace(match, confidence=min(float(w.get("conf", 1.0)) for w in words))
         alternatives = [(a.get("text", ""), float(a.get("confidence", 0.0))) for a in result.get("alternatives", [])]
-        return self.matcher.nearest(alternatives, state, only)
+        return self.matcher.nearest(alternatives, state)

@@ -12,7 +12,7 @@ from voicecoach import paths
 from voicecoach.config import Config, ConfigError
 from voicecoach.engine.language import PackError, load_commands, load_pack
 from voicecoach.errors import UserError
-from voicecoach.intents import Intent, Name
+from voicecoach.intents import Intent
 from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal, models
 from voicecoach.listen.recognizer import ModelError, load_model
 from voicecoach.listen.report import EchoReport, report
@@ -47,13 +47,10 @@ class Voice:
         self.listener = make_listener()
         self._reported = False
 
-    def hear(
-        self, block: np.ndarray, state: str, adc_time: float | None = None, only: frozenset[Name] | None = None
-    ) -> list[Detection]:
+    def hear(self, block: np.ndarray, state: str, adc_time: float | None = None) -> list[Detection]:
         """The commands a microphone block (recorded from adc_time on PortAudio's clock) ends, with the phrases
-        they were heard as; listening for the commands of state (of an intent in only, if given)."""
+        they were heard as."""
         self.listener.state = state
-        self.listener.only = only
         return self.listener.feed(block, self._played.take(block, adc_time))
 
     def echo_report(self) -> EchoReport | None:
