@@ -95,6 +95,7 @@ class SpeechSettings:
 
     rate: int = DEFAULT_RATE_WPM
     voice: str = ""
+    engine: str = "espeak"
     pack: Path | None = None
 
 
@@ -140,6 +141,7 @@ _SPECS: dict[str, Check] = {
     "audio.volume": check.number(0.0, 1.0),
     "speech.rate": check.whole(*RATE_WPM, "words a minute"),
     "speech.voice": check.voice,
+    "speech.engine": check.engine,
     "speech.pack": check.path(optional=True),
     "listen.model": check.path(optional=True),
     "listen.commands": check.path(optional=True),

@@ -63,6 +63,12 @@ def voice(value: object, _base: Path) -> str:
     return value
 
 
+def engine(value: object, _base: Path) -> str:
+    if value not in ("espeak", "piper"):
+        raise Invalid('"espeak" or "piper" (a voice from \'voicecoach voice fetch\')')
+    return str(value)
+
+
 def path(optional: bool) -> Callable[[object, Path], Path | None]:
     def check(value: object, base: Path) -> Path | None:
         if not isinstance(value, str) or (not optional and not value.strip()):

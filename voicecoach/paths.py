@@ -35,3 +35,7 @@ def journal_path(state: Path) -> Path:
 
 def models_dir(state: Path) -> Path:
     return state / "models"
+
+
+def voices_dir(state: Path) -> Path:
+    return state / "voices"
