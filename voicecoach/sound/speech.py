@@ -1,0 +1,41 @@
+"""Which voice speaks: the configured Piper voice where it is installed and runs, else espeak-ng, so that a set never
+fails because of the voice. The reason for a fallback is logged once and kept on the cache (ClipCache.fallback)."""
+
+from __future__ import annotations
+
+import logging
+
+from voicecoach import paths
+from voicecoach.config import Config
+from voicecoach.sound.clips import ClipCache, Synth
+from voicecoach.sound.piper import PiperSynthesizer, VoiceError, voice_model
+
+log = logging.getLogger(__name__)
+
+
+def configured_cache(cfg: Config, pack_voice: str, sample_rate: int, disk_budget: int | None = None) -> ClipCache:
+    """The clip cache as the configuration has it: in its state directory, in its [speech] engine, voice (else the
+    pack's) and rate. The daemon and every command take this one, so a phrase rendered by one is found by the others."""
+    speech = cfg.speech
+    synth: Synth | None = None
+    fallback: str | None = None
+    espeak_voice = speech.voice or pack_voice
+    if speech.engine == "piper":
+        # The voice setting names the Piper voice; espeak-ng, if it must stand in, speaks the pack's voice.
+        espeak_voice = pack_voice
+        try:
+            if not speech.voice:
+                raise VoiceError('[speech] engine is "piper" but no voice is named: set voice = "sv_SE-nst-medium"')
+            synth = PiperSynthesizer(voice_model(cfg.state_dir, speech.voice), speech.rate)
+        except VoiceError as exc:
+            fallback = str(exc)
+            log.warning("%s; speaking with espeak-ng instead", fallback)
+    return ClipCache(
+        paths.clip_dir(cfg.state_dir),
+        espeak_voice,
+        speech.rate,
+        sample_rate,
+        disk_budget=disk_budget,
+        synth=synth,
+        fallback=fallback,
+    )
