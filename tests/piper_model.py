@@ -18,6 +18,10 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
+from voicecoach.engine.language import Pack
+from voicecoach.engine.programme import EXERCISES
+from voicecoach.engine.session import Session
+
 SAMPLE_RATE = 22050
 HOP = 256
 LEAD_S = 0.15
@@ -142,3 +146,11 @@ def build_voice(voices: Path, name: str = "sv_SE-test-medium", speakers: int = 1
     }
     path.with_suffix(".onnx.json").write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
     return path
+
+
+def programme_phrases(pack: Pack) -> set[str]:
+    """What a voice must speak: everything a set of any exercise can say, and the daemon's own notices."""
+    texts = {pack.cues[key] for key in ("ready", "audio_back", "failed", "restarting")}
+    for exercise in EXERCISES:
+        texts |= Session(exercise, pack, lambda _text: 1.0).phrases()
+    return texts

@@ -15,8 +15,6 @@ import pytest
 from voicecoach import config, paths
 from voicecoach.config import DEFAULT_RATE_WPM, Config
 from voicecoach.engine.language import load_pack
-from voicecoach.engine.programme import EXERCISES
-from voicecoach.engine.session import Session
 from voicecoach.sound.clips import SILENCE, ClipCache, read_wav
 from voicecoach.sound.piper import PiperSynthesizer, phoneme_ids, phonemize
 from voicecoach.sound.speech import configured_cache
@@ -38,14 +36,6 @@ def lengths(text: str, synth: PiperSynthesizer) -> list[int]:
 def piper_config(state: Path, voice: str = VOICE) -> Config:
     cfg = config.load()
     return replace(cfg, state_dir=state, speech=replace(cfg.speech, engine="piper", voice=voice))
-
-
-def programme_phrases() -> set[str]:
-    """Everything a set of any exercise can say, and the daemon's own notices."""
-    texts = {SV.cues[key] for key in ("ready", "audio_back", "failed", "restarting")}
-    for exercise in EXERCISES:
-        texts |= Session(exercise, SV, lambda _text: 1.0).phrases()
-    return texts
 
 
 @pytest.fixture
@@ -115,7 +105,7 @@ def test_the_whole_programme_renders_with_piper_and_is_cached_on_disk(voice: Pat
     cfg = piper_config(state)
     cache = configured_cache(cfg, SV.voice, piper_model.SAMPLE_RATE)
     assert cache.fallback is None
-    texts = programme_phrases()
+    texts = piper_model.programme_phrases(SV)
     clips = {text: cache.keep(text) for text in texts}
     for text, clip in clips.items():
         assert clip.size > 0, text
