@@ -173,3 +173,24 @@ def test_piper_without_a_voice_name_falls_back_and_espeak_has_no_fallback(tmp_pa
     assert unnamed.fallback is not None and "voice" in unnamed.fallback
     cfg = config.load()
     assert configured_cache(replace(cfg, state_dir=tmp_path), SV.voice, 22050).fallback is None
+
+
+def test_a_voice_that_fails_on_a_phrase_hands_over_to_espeak_once_and_the_phrase_is_said(
+    voice: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    synth = PiperSynthesizer(voice, DEFAULT_RATE_WPM)
+    state = voice.parents[2]
+    cache = ClipCache(paths.clip_dir(state), SV.voice, DEFAULT_RATE_WPM, 22050, synth=synth)
+    piper_clip = cache.clip("Knip")
+    # Loaded and tried, then its phonemizer fails (as a timed-out or missing espeak-ng would).
+    synth.config = replace(synth.config, espeak_voice="xx-none")
+    with caplog.at_level(logging.WARNING, logger="voicecoach"):
+        clips = [cache.clip(text) for text in ("Vila", "Släpp")]
+    assert all(clip.size > 0 for clip in clips)
+    assert cache.fallback is not None and "xx-none" in cache.fallback
+    assert [r.getMessage() for r in caplog.records] == [f"{cache.fallback}; speaking with espeak-ng instead"]
+    espeak = ClipCache(paths.clip_dir(state), SV.voice, DEFAULT_RATE_WPM, 22050)
+    assert cache.path_for("Vila") == espeak.path_for("Vila")
+    assert np.array_equal(cache.clip("Vila"), espeak.clip("Vila"))
+    # What Piper had rendered stays in memory: a set that started in one voice is not cut.
+    assert cache.clip("Knip") is piper_clip

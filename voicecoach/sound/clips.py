@@ -167,8 +167,8 @@ class ClipCache:
         fallback: str | None = None,
     ) -> None:
         self.directory = directory
-        # Why the configured voice is not the one speaking (speech.configured_cache), for `ctl status`; else None.
-        self.fallback = fallback
+        # Why the configured voice is not the one speaking, for `ctl status`; else None.
+        self.fallback: str | None = None
         self.sample_rate = sample_rate
         self._voice = voice
         self._rate_wpm = rate_wpm
@@ -184,6 +184,8 @@ class ClipCache:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             self._cannot_write(exc)
+        if fallback is not None:
+            self._fall_back(fallback)
 
     def _synthesizer(self) -> Synth:
         if self._synth is None:
@@ -262,7 +264,17 @@ class ClipCache:
             excess -= size
 
     def _render(self, text: str, path: Path) -> tuple[np.ndarray, int]:
-        data = self._synthesizer().render(text)
+        synth = self._synthesizer()
+        try:
+            data = synth.render(text)
+        except SpeechError as exc:
+            if isinstance(synth, Synthesizer):
+                raise
+            # A voice that loaded can still fail on a phrase (its phonemes timed out, say): rather than a set
+            # failing, espeak-ng speaks from here on, this phrase under espeak-ng's own key.
+            self._fall_back(str(exc))
+            path = self.path_for(text)
+            data = self._synthesizer().render(text)
         try:
             samples, rate = read_wav(io.BytesIO(data))
         except (EOFError, ValueError, wave.Error) as exc:
@@ -281,6 +293,11 @@ class ClipCache:
             if text not in self._kept:
                 self.prune()
         return samples, rate
+
+    def _fall_back(self, reason: str) -> None:
+        self.fallback = reason
+        self._synth = None
+        log.warning("%s; speaking with espeak-ng instead", reason)
 
     def _cannot_write(self, exc: OSError) -> None:
         if not self._unwritable:

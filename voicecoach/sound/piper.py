@@ -146,14 +146,19 @@ def phonemize(text: str, espeak_voice: str) -> list[list[str]]:
 def _espeak_ipa(words: str, espeak_voice: str) -> str:
     # -b 1: the text is UTF-8 whatever the locale (a service may run with LANG=C); after --, a text that starts
     # with a dash is still text. espeak-ng prints a line per clause it found itself; they are one clause here.
-    done = subprocess.run(
-        ["espeak-ng", "-q", "--ipa", "-b", "1", "-v", espeak_voice, "--", words],
-        capture_output=True,
-        check=False,
-        timeout=ESPEAK_TIMEOUT_S,
-    )
+    try:
+        done = subprocess.run(
+            ["espeak-ng", "-q", "--ipa", "-b", "1", "-v", espeak_voice, "--", words],
+            capture_output=True,
+            check=False,
+            timeout=ESPEAK_TIMEOUT_S,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise VoiceError(f"espeak-ng could not give the phonemes of {words!r}: {exc}") from exc
     if done.returncode != 0:
-        raise VoiceError(f"espeak-ng could not read {words!r} in voice {espeak_voice!r}: {done.stderr.decode()}")
+        raise VoiceError(
+            f"espeak-ng could not read {words!r} in voice {espeak_voice!r}: {done.stderr.decode().strip()}"
+        )
     return " ".join(done.stdout.decode("utf-8", "replace").split())
 
 
@@ -173,7 +178,7 @@ class PiperSynthesizer:
     damaged, it is not a Piper voice, or onnxruntime is not installed; the caller falls back to espeak-ng."""
 
     def __init__(self, model: Path, rate_wpm: int) -> None:
-        name = model.stem
+        self.name = name = model.stem
         config_path = model.with_name(f"{model.name}.json")
         if not model.is_file() or not config_path.is_file():
             raise VoiceError(f"the Piper voice {name} is not installed in {model.parent}: run '{fetch_hint(name)}'")
@@ -218,7 +223,11 @@ class PiperSynthesizer:
     def render(self, text: str) -> bytes:
         """text as the bytes of a 16-bit mono WAV at the voice's sample rate."""
         sentences = phonemize(text, self.config.espeak_voice)
-        parts = [self._infer(phoneme_ids(s, self.config.phoneme_id_map)) for s in sentences]
+        try:
+            parts = [self._infer(phoneme_ids(s, self.config.phoneme_id_map)) for s in sentences]
+        except Exception as exc:
+            # onnxruntime's own exception types; the cache falls back to espeak-ng on a VoiceError.
+            raise VoiceError(f"the Piper voice {self.name} failed on {text!r} ({exc})") from exc
         audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         if peak > 0:

@@ -1,16 +1,12 @@
 """Which voice speaks: the configured Piper voice where it is installed and runs, else espeak-ng, so that a set never
-fails because of the voice. The reason for a fallback is logged once and kept on the cache (ClipCache.fallback)."""
+fails because of the voice. The cache logs the reason for a fallback once and keeps it (ClipCache.fallback)."""
 
 from __future__ import annotations
-
-import logging
 
 from voicecoach import paths
 from voicecoach.config import Config
 from voicecoach.sound.clips import ClipCache, Synth
 from voicecoach.sound.piper import PiperSynthesizer, VoiceError, voice_model
-
-log = logging.getLogger(__name__)
 
 
 def configured_cache(cfg: Config, pack_voice: str, sample_rate: int, disk_budget: int | None = None) -> ClipCache:
@@ -29,7 +25,6 @@ def configured_cache(cfg: Config, pack_voice: str, sample_rate: int, disk_budget
             synth = PiperSynthesizer(voice_model(cfg.state_dir, speech.voice), speech.rate)
         except VoiceError as exc:
             fallback = str(exc)
-            log.warning("%s; speaking with espeak-ng instead", fallback)
     return ClipCache(
         paths.clip_dir(cfg.state_dir),
         espeak_voice,
