@@ -53,6 +53,10 @@ def test_phonemes_are_those_piper_phonemize_gives() -> None:
         "nˌoːɡɔt hɑːr ɡˈɔt fˈeːl, sˈoː jɑːɡ stˈɑːtar ɔm."
     ]
     assert ["".join(s) for s in phonemize("sju kvar", "sv")] == ["sxˈʉ kvˈɑːr"]
+    # A comma inside a number does not end a clause (espeak-ng reads it as "punkt").
+    assert ["".join(s) for s in phonemize("Vila 2,5 sekunder, sedan knip.", "sv")] == [
+        "vˈiːla tvˈoː pˈɵŋkt fˈɛm səkˈɵndər, sˈeːdan knˈiːp."
+    ]
 
 
 def test_ids_are_padded_and_framed_and_unknown_symbols_left_out() -> None:

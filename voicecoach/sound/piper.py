@@ -50,8 +50,9 @@ from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.sound.clips import SpeechError, write_wav
 
 PAD, BOS, EOS = "_", "^", "$"
-# Clause punctuation Piper keeps as a phoneme; only a sentence's end starts a new inference.
-CLAUSE = re.compile(r"[^.,:;!?]+[.,:;!?]*")
+# A clause ends at punctuation followed by a space or the end, as espeak-ng's do: "2,5" and "30.5" stay numbers.
+# Piper keeps the punctuation as a phoneme; only a sentence's end starts a new inference.
+CLAUSE = re.compile(r"(?:[^.,:;!?]|[.,:;!?](?!\s|$))+[.,:;!?]*")
 SENTENCE_END = ".!?"
 # espeak-ng marks a word it reads in another language as (en)...(sv); Piper removes the flags.
 LANGUAGE_FLAG = re.compile(r"\([^)]+\)")
