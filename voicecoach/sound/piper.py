@@ -15,10 +15,11 @@ The third is what this module does: onnxruntime runs the voice, and the system's
 for the fallback voice) gives the IPA phonemes. It adds no GPL code to an MIT project and no second copy of
 espeak-ng's data (piper-tts and piper-phonemize each ship 20-30 MB of it), and it is an optional extra
 (`pip install -e '.[piper]'`): without onnxruntime the coach speaks with espeak-ng. It also reads Swedish as the
-voices were trained to: Piper's Swedish voices were trained on piper-phonemize's phonemes, and on the programme's 44
-phrases and 7 more with every kind of punctuation, phonemize() below gave exactly piper-phonemize 1.1.0's phonemes
-(51 of 51), while piper-tts 1.8.0's newer espeak-ng differs in 29 of the 44 (ɧ for sx in "sju", ʈ for t in
-"hårt"): sounds the voices never heard in training.
+voices were trained to: Piper 1.x's training (piper_train/preprocess.py), which made the Swedish voices, took its
+phonemes from piper-phonemize, and on the programme's 44 phrases and 8 more (every kind of punctuation, decimal
+numbers) phonemize() below gave exactly piper-phonemize 1.1.0's phonemes (52 of 52), while piper-tts 1.8.0's newer
+espeak-ng differs in 29 of the 44 (ɧ for sx in "sju", ʈ for t in "hårt"): sounds the voices never heard in
+training.
 
 How Piper does it, and so how this does: the text is split into clauses at punctuation; each clause's phonemes are
 espeak-ng's IPA (`espeak-ng -q --ipa`), language-switch flags removed, decomposed into code points (NFD), with the
