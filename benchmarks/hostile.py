@@ -11,15 +11,13 @@ to the memory figures). Needs prlimit (util-linux). From the project root:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import subprocess
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.results_file import write_results
 from tests.daemon_harness import Daemon, DaemonError, hold_connections, rss_kib
 from tests.pulse import PulseServer
 
@@ -125,20 +123,7 @@ def main() -> None:
     print("-" * (width + 16))
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                "load": os.getloadavg()[0],
-                "texts": texts,
-                "held_connections": fds,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    write_results(RESULTS, texts=texts, held_connections=fds)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
 """Offline renders: the mixer puts every clip at its cue's sample, using real espeak-ng speech."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from voicecoach import config, paths
 from voicecoach.cli.main import RENDER_RATE, main
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.engine.language import load_pack
 from voicecoach.sound.clips import ClipCache, read_wav
 from voicecoach.sound.mixer import Mixer, Scheduled
+from voicecoach.sound.speech import configured_cache
 
 pytestmark = pytest.mark.speech
 QUANTUM = 1.5 / 32768  # one 16-bit step, and a little rounding
@@ -30,6 +33,21 @@ def timeline(capsys, *args):
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
+@pytest.fixture(params=["espeak", "piper"])
+def voice_config(request: pytest.FixtureRequest, state_dir: Path, tmp_path: Path) -> list[str]:
+    """The arguments that make a set speak with espeak-ng (none), or with the tests' Piper voice."""
+    if request.param == "espeak":
+        return []
+    pytest.importorskip("onnxruntime", reason="the optional extra [piper] (onnxruntime) is not installed")
+    pytest.importorskip("onnx", reason="onnx, which builds the test voice, is not installed (scripts/install --test)")
+    import piper_model
+
+    voice = piper_model.build_voice(paths.voices_dir(state_dir))
+    file = tmp_path / "piper.toml"
+    file.write_text(f'[speech]\nengine = "piper"\nvoice = "{voice.stem}"\n')
+    return ["--config", str(file)]
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -39,13 +57,15 @@ def timeline(capsys, *args):
     ],
     ids=["strength", "speed", "endurance"],
 )
-def test_every_cue_starts_at_its_exact_sample_in_the_render(args, state_dir, tmp_path, capsys):
-    cues = timeline(capsys, *args)
+def test_every_cue_starts_at_its_exact_sample_in_the_render(args, voice_config, tmp_path, capsys):
+    cues = timeline(capsys, *args, *voice_config)
     wav = tmp_path / "set.wav"
-    assert main(["session", *args, "--render", str(wav)]) == 0
+    assert main(["session", *args, *voice_config, "--render", str(wav)]) == 0
     samples, rate = read_wav(wav)
     assert rate == RENDER_RATE
-    clips = ClipCache(state_dir / "clips", load_pack("sv").voice, DEFAULT_RATE_WPM, rate)
+    cfg = config.load(Path(voice_config[1]) if voice_config else None)
+    clips = configured_cache(cfg, load_pack("sv").voice, rate)
+    assert clips.fallback is None
     covered = np.zeros(samples.size, dtype=bool)
     for cue in cues:
         clip = clips.clip(cue["text"])

@@ -13,8 +13,8 @@ from voicecoach.listen import RATE
 from voicecoach.listen.audio_check import measure
 from voicecoach.listen.report import EchoReport, Verdict
 from voicecoach.sound import audio
-from voicecoach.sound.clips import configured_cache
 from voicecoach.sound.mixer import Mixer
+from voicecoach.sound.speech import configured_cache
 
 CHECK_KEYS = ("test", *(str(v) for v in Verdict))
 

@@ -31,8 +31,9 @@ from voicecoach.listen import RATE as LISTEN_RATE
 from voicecoach.listen import Detection
 from voicecoach.listen.voice import Voice, open_voice
 from voicecoach.sound import audio
-from voicecoach.sound.clips import ClipCache, configured_cache, write_wav
+from voicecoach.sound.clips import ClipCache, write_wav
 from voicecoach.sound.mixer import Mixer
+from voicecoach.sound.speech import configured_cache
 from voicecoach.training.clock import local_now
 from voicecoach.training.journal import Journal, JournalUnavailable
 from voicecoach.training.journal_queue import QueuedJournal

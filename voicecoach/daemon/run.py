@@ -31,8 +31,9 @@ from voicecoach.intents import CONVERSATION, Intent, Mode, Name
 from voicecoach.listen.voice import Voice, VoiceUnavailable, open_voice
 from voicecoach.sound import audio
 from voicecoach.sound.audio import AudioError, Device, InputStream, OutputStream
-from voicecoach.sound.clips import DISK_BUDGET, SpeechError, configured_cache
+from voicecoach.sound.clips import DISK_BUDGET, SpeechError
 from voicecoach.sound.mixer import Mixer, MixerEvent
+from voicecoach.sound.speech import configured_cache
 from voicecoach.training.conversation import Conversation
 from voicecoach.training.dialogue import QUESTION
 from voicecoach.training.journal import Journal, JournalUnavailable
