@@ -326,6 +326,14 @@ def test_speech_still_to_say_and_the_reminders_are_described() -> None:
     ]
 
 
+def test_a_voice_that_fell_back_to_espeak_says_why() -> None:
+    why = "the Piper voice sv_SE-nst-medium is not installed: run 'voicecoach voice fetch sv --voice sv_SE-nst-medium'"
+    status = DaemonStatus("idle", True, True, True, voice_fallback=why)
+    assert status.describe().splitlines()[-1] == f"voice: espeak-ng, not the configured Piper voice: {why}"
+    assert DaemonStatus.from_reply(status.as_reply()).voice_fallback == why
+    assert "voice" not in DaemonStatus("idle", True, True, True).describe()
+
+
 def test_a_waiting_question_says_so() -> None:
     status = DaemonStatus("idle", True, True, True, question=True)
     assert status.describe().splitlines()[0] == "state: idle (waiting for the answer to a question: yes or no)"

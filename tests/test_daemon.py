@@ -377,6 +377,24 @@ def test_without_a_model_it_says_how_to_get_one_and_runs_sets_from_ctl(pulse: Pu
         assert last_session(d.state_dir)[0] == "stopped"
 
 
+def test_a_piper_voice_not_installed_falls_back_to_espeak_says_so_once_and_sets_run(
+    pulse: PulseServer, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[speech]\nengine = "piper"\nvoice = "sv_SE-nst-medium"\n', encoding="utf-8")
+    args = ["--config", str(cfg), "--model", str(tmp_path / "no-model")]
+    with Daemon(tmp_path / "daemon", args, pulse.environ(), WATCHDOG_S) as d:
+        d.wait_ready()
+        warnings = [line for line in d.log_lines() if "speaking with espeak-ng instead" in line]
+        assert len(warnings) == 1, d.log()
+        assert "voicecoach voice fetch sv --voice sv_SE-nst-medium" in warnings[0]
+        assert "voicecoach voice fetch sv --voice sv_SE-nst-medium" in str(d.status()["voice_fallback"])
+        assert "voice: espeak-ng, not the configured Piper voice" in d.ctl("status")
+        d.ctl("start", "styrka")
+        d.wait_status(lambda s: s["state"] == "session", what="a set in espeak-ng's voice")
+        assert d.terminate() == 0, d.log()
+
+
 # -- configurations it refuses: exit 78 (EX_CONFIG), so systemd does not restart it ------------------------------
 
 

@@ -143,6 +143,8 @@ class DaemonStatus:
     speaking_s: float = 0.0
     # When the next reminder is due, or why none is (Conversation.reminder_status).
     reminders: str = ""
+    # Why the configured Piper voice is not the one speaking (espeak-ng speaks instead; ClipCache.fallback).
+    voice_fallback: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -177,7 +179,10 @@ class DaemonStatus:
         devices = f"microphone {up[self.microphone]}, speaker {up[self.speaker]}"
         model = "model loaded" if self.model else "no speech model (voice control off)"
         reminders = f"\nreminders: {self.reminders}" if self.reminders else ""
-        return f"state: {session}\n{devices}, {model}{reminders}"
+        voice = (
+            f"\nvoice: espeak-ng, not the configured Piper voice: {self.voice_fallback}" if self.voice_fallback else ""
+        )
+        return f"state: {session}\n{devices}, {model}{reminders}{voice}"
 
 
 # -- where the socket lives ------------------------------------------------------------------------------------------

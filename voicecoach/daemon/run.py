@@ -199,6 +199,7 @@ class Daemon:
             "model": self.voice is not None,
             "question": self._state() == QUESTION,
             "reminders": self.conversation.reminder_status(),
+            "voice_fallback": self.clips.fallback,
         }
 
     def _state(self) -> str:
