@@ -11,8 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from http_mirror import Server
+from http_mirror import server as server  # the fixture: a local HTTP mirror
+from test_voices import serve
 
 from voicecoach import config, paths, voices
+from voicecoach.cli.main import main
 from voicecoach.config import DEFAULT_RATE_WPM, Config
 from voicecoach.engine.language import load_pack
 from voicecoach.sound.clips import SILENCE, ClipCache, read_wav
@@ -199,3 +203,36 @@ def test_a_voice_that_fails_on_a_phrase_hands_over_to_espeak_once_and_the_phrase
     assert np.array_equal(cache.clip("Vila"), espeak.clip("Vila"))
     # What Piper had rendered stays in memory: a set that started in one voice is not cut.
     assert cache.clip("Knip") is piper_clip
+
+
+def test_fetching_the_configured_voice_renders_the_whole_programme_with_progress(
+    server: Server, state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built = piper_model.build_voice(tmp_path / "built", VOICE)
+    files = (built.read_bytes(), built.with_suffix(".onnx.json").read_bytes())
+    catalogued = voices.CATALOGUE[voices.DEFAULT_VOICE]
+    spec = serve(
+        server,
+        replace(
+            catalogued,
+            name=VOICE,
+            model=replace(catalogued.model, file_name=built.name),
+            config=replace(catalogued.config, file_name=f"{built.name}.json"),
+        ),
+        files,
+    )
+    monkeypatch.setitem(voices.CATALOGUE, VOICE, spec)
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text(f'[speech]\nengine = "piper"\nvoice = "{VOICE}"\n', encoding="utf-8")
+
+    assert main(["voice", "fetch", "sv", "--voice", VOICE, "--url", server.base, "--config", str(cfg_file)]) == 0
+
+    out, err = capsys.readouterr()
+    rendered = sorted(paths.clip_dir(state_dir).glob("*.wav"))
+    assert out.splitlines()[-1] == f"rendered {len(rendered)} phrases into {paths.clip_dir(state_dir)}"
+    assert "done 100%" in err and f"of {len(rendered)} phrases" in err
+    # Every phrase a set of the programme says is there, in the Piper voice's cache key (not espeak-ng's).
+    cfg = replace(config.load(cfg_file), state_dir=state_dir)
+    cache = configured_cache(cfg, SV.voice, 22050)
+    assert cache.fallback is None
+    assert all(cache.path_for(text).exists() for text in piper_model.programme_phrases(SV))

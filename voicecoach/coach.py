@@ -7,7 +7,7 @@ It lives on the event loop's thread. The audio callback reaches it only through 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -38,6 +38,25 @@ class JournalSink(Protocol):
 
     def finish_session(self, session_id: int, outcome: str, ended_at: datetime) -> None:
         raise NotImplementedError
+
+
+# What the coach says outside a set, of the pack's cues and of the progress phrases, with no number to fill in.
+NOTICE_CUES = ("ready", "audio_back", "failed", "restarting")
+NOTICE_TEXTS = ("reminder", "snoozed", "snooze_quiet", "snooze_no_clock", "progress_off", "journal_off")
+
+
+def phrases_to_render(
+    exercises: Iterable[Exercise], pack: Pack, notices: Mapping[str, str], duration: Callable[[str], float]
+) -> list[str]:
+    """Every phrase the coach may say that can be rendered ahead, each once: every set of each exercise (as
+    configured), then the notices (NOTICE_CUES of the pack, NOTICE_TEXTS of the progress phrases' texts), so that
+    saying what went wrong cannot itself fail to render. duration: a phrase's length, which the sets' timing needs."""
+    texts: dict[str, None] = {}
+    for exercise in exercises:
+        texts.update(dict.fromkeys(sorted(Session(exercise, pack, duration).phrases())))
+    texts.update(dict.fromkeys(pack.cues[k] for k in NOTICE_CUES))
+    texts.update(dict.fromkeys(notices[k] for k in NOTICE_TEXTS))
+    return list(texts)
 
 
 def scheduled(cues: Iterable[Cue], mixer: Mixer, clips: ClipCache) -> list[Scheduled]:

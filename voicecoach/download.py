@@ -72,8 +72,10 @@ class Progress:
 
     WIDTH = 30
 
-    def __init__(self, stream: TextIO | None) -> None:
+    def __init__(self, stream: TextIO | None, unit: str = "bytes") -> None:
         self.stream = stream
+        # "bytes" are shown in MiB; any other unit as a count of it.
+        self.unit = unit
         self.tty = bool(stream is not None and stream.isatty())
         self._shown: int | None = None
         self._bar_open = False
@@ -93,13 +95,14 @@ class Progress:
             return
         self._shown = step
         percent = done * 100 // total
+        amount = f"{mib(done)} of {mib(total)}" if self.unit == "bytes" else f"{done} of {total} {self.unit}"
         if self.tty:
             filled = done * self.WIDTH // total
             bar = "#" * filled + "." * (self.WIDTH - filled)
-            self.stream.write(f"\r[{bar}] {percent:3d}%  {mib(done)} of {mib(total)}")
+            self.stream.write(f"\r[{bar}] {percent:3d}%  {amount}")
             self._bar_open = True
         else:
-            self.stream.write(f"downloaded {percent}% ({mib(done)} of {mib(total)})\n")
+            self.stream.write(f"{'downloaded' if self.unit == 'bytes' else 'done'} {percent}% ({amount})\n")
         self.stream.flush()
 
     def close(self) -> None:

@@ -8,7 +8,17 @@ import sys
 from voicecoach import download, paths, voices
 from voicecoach.cli import config as cli_config
 from voicecoach.cli.model import add_fetch_and_list, fetch_unless_there
+from voicecoach.coach import phrases_to_render
+from voicecoach.config import Config
+from voicecoach.engine.language import load_pack
+from voicecoach.engine.programme import EXERCISES
 from voicecoach.errors import UsageError
+from voicecoach.sound.clips import SpeechError
+from voicecoach.sound.speech import configured_cache
+from voicecoach.training.progress_texts import load_phrases
+
+# The clips are kept on disk at the voice's own rate; this is only the rate they are held at in this process.
+RENDER_RATE = 22050
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,11 +44,34 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     spec = voices.CATALOGUE[args.voice]
     if spec.lang != args.lang:
         raise UsageError(f"{spec.name} speaks {spec.lang}, not {args.lang}; leave out the language or --voice")
-    voices_dir = args.dir or paths.voices_dir(cli_config.load_from_args(args).state_dir)
+    cfg = cli_config.load_from_args(args)
+    voices_dir = args.dir or paths.voices_dir(cfg.state_dir)
     there = voices.is_voice(voices_dir, spec.name)
-    return fetch_unless_there(
-        spec.name, voices_dir, there, lambda: voices.fetch(spec, voices_dir, args.url, sys.stderr)
-    )
+    fetch_unless_there(spec.name, voices_dir, there, lambda: voices.fetch(spec, voices_dir, args.url, sys.stderr))
+    if voices.configured(cfg.speech.engine, cfg.speech.voice) != spec.name:
+        print(f'to speak with it, set [speech] engine = "piper" and voice = "{spec.name}" (voicecoach config show)')
+    elif args.dir is None:
+        render_ahead(cfg)
+    return 0
+
+
+def render_ahead(cfg: Config) -> None:
+    """Render every phrase of the programme in the configured voice into the clip cache, with a progress bar: with a
+    Piper voice on a Pi that takes a minute or so, which the daemon then does not spend at its next start."""
+    pack = load_pack(cfg.language, cfg.speech.pack)
+    clips = configured_cache(cfg, pack.voice, RENDER_RATE)
+    if clips.fallback is not None:
+        raise SpeechError(clips.fallback)
+    exercises = [cfg.exercise(e.key) for e in EXERCISES]
+    texts = phrases_to_render(exercises, pack, load_phrases(cfg.language, cfg.speech.pack).text, clips.duration)
+    progress = download.Progress(sys.stderr, unit="phrases")
+    voice = voices.configured(cfg.speech.engine, cfg.speech.voice)
+    progress.note(f"rendering the programme's {len(texts)} phrases in {voice}")
+    for n, text in enumerate(texts, 1):
+        clips.keep(text)
+        progress.update(n, len(texts))
+    progress.close()
+    print(f"rendered {len(texts)} phrases into {clips.directory}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 
 from voicecoach import config, paths
 from voicecoach.assembly import Assembly
-from voicecoach.coach import Coach
+from voicecoach.coach import Coach, phrases_to_render
 from voicecoach.daemon.control import ControlServer, DaemonStatus, Reply, Request, failed, ok, socket_path
 from voicecoach.daemon.devices import Devices
 from voicecoach.daemon.notify import Notifier, Watchdog, ping_interval
@@ -154,13 +154,14 @@ class Daemon:
 
     def _warm_clips(self) -> None:
         """Render every phrase of every exercise now, so a set never waits for speech synthesis, and every notice,
-        so that saying what went wrong cannot itself fail to render."""
-        for exercise in EXERCISES:
-            self.coach.prepare(self.cfg.exercise(exercise.key))
-        fixed = ("reminder", "snoozed", "snooze_quiet", "snooze_no_clock", "progress_off", "journal_off")
-        cues = ("ready", "audio_back", "failed", "restarting")
-        for text in (*(self.pack.cues[k] for k in cues), *(self._phrases.text[k] for k in fixed)):
+        so that saying what went wrong cannot itself fail to render. With a Piper voice on a Pi the first start
+        takes a minute or so (`voicecoach voice fetch` renders them ahead); after that they come from the disk."""
+        exercises = [self.cfg.exercise(e.key) for e in EXERCISES]
+        texts = phrases_to_render(exercises, self.pack, self._phrases.text, self.clips.duration)
+        started = time.monotonic()
+        for text in texts:
             self.clips.keep(text)
+        log.info("%d phrases ready in %.1f s", len(texts), time.monotonic() - started)
         # Clips left by earlier runs count against the disk budget too.
         self.clips.prune()
 
