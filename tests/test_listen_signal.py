@@ -14,6 +14,7 @@ from voicecoach.listen.echo import EchoCanceller
 from voicecoach.listen.listener import TARGET_DB, normalised
 from voicecoach.listen.resample import RATE, Resampler, to_rate
 from voicecoach.listen.vad import FRAME, VoiceGate, level_db
+from voicecoach.listen.voice import gate_settings
 
 rng = np.random.default_rng(7)
 
@@ -88,6 +89,15 @@ def test_gate_wants_speech_louder_than_the_expected_echo() -> None:
     assert any(plain.push(f) for f in frames(quiet_word))
     beside_echo = VoiceGate()
     assert not any(beside_echo.push(f, echo_db=word_db - 1.0) for f in frames(quiet_word))
+
+
+def test_a_lower_sensitivity_wants_speech_further_above_the_expected_echo() -> None:
+    quiet_word = np.concatenate(((0.001 * rng.standard_normal(RATE // 2)), tone(300, 0.3, amplitude=0.03)))
+    echo_db = level_db(quiet_word[-FRAME:]) - 3.0  # the word stands 3 dB above the echo expected
+    default, cautious = VoiceGate(gate_settings(0.5)), VoiceGate(gate_settings(0.25))
+    assert any(default.push(f, echo_db=echo_db) for f in frames(quiet_word))
+    assert not any(cautious.push(f, echo_db=echo_db) for f in frames(quiet_word))
+    assert gate_settings(0.25).echo_margin_db - gate_settings(0.5).echo_margin_db == pytest.approx(3.0)
 
 
 def test_utterances_are_brought_to_the_target_level() -> None:
