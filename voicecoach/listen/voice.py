@@ -26,7 +26,7 @@ REPORT_AFTER_S = 20.0
 # listen.sensitivity 0.5 keeps the gate's defaults; 0 asks for speech 6 dB louder, 1 for 6 dB less: over the room's
 # noise, and over the echo of the coach the canceller is expected to leave. Measured with the echo margin 3 dB higher
 # (sensitivity 0.25; benchmarks/README.md, "Listening, live"): with the microphone on a second device the narration
-# was acted on as stop, next or pause once in 36 minutes instead of 5 times in 20, and her commands over it were heard
+# was acted on as stop, next or pause once in 52 minutes instead of 5 times in 20, and her commands over it were heard
 # about as often (58-71 %), but behind PulseAudio's WebRTC canceller 21-33 % instead of about 45 %.
 SENSITIVITY_SPAN_DB = 12.0
 
