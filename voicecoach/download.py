@@ -47,6 +47,18 @@ def mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
 
 
+def installed_directories(parent: Path) -> list[tuple[Path, int]]:
+    """The directories installed in parent, by name, each with its size in bytes; hidden ones are our own unfinished
+    fetches and staging directories, and are left out."""
+    if not parent.is_dir():
+        return []
+    return [
+        (entry, sum(f.stat().st_size for f in entry.rglob("*") if f.is_file() and not f.is_symlink()))
+        for entry in sorted(parent.iterdir())
+        if not entry.name.startswith(".") and entry.is_dir()
+    ]
+
+
 def source_url(remote: RemoteFile, mirror: str | None, whole_file_suffix: str | None = None) -> str:
     """The official URL, or the mirror's: a directory URL that holds the same file name, or (when the mirror ends in
     whole_file_suffix) the file's own URL."""

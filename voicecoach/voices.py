@@ -97,6 +97,12 @@ def configured(engine: str, voice: str) -> str | None:
     return voice or DEFAULT_VOICE
 
 
+def fetch_command(name: str) -> str | None:
+    """The voicecoach subcommand that installs the voice called name; None for one voicecoach cannot fetch."""
+    known = CATALOGUE.get(name)
+    return None if known is None else f"voice fetch {known.lang} --voice {name}"
+
+
 def model_path(voices_dir: Path, name: str) -> Path:
     return voices_dir / name / f"{name}.onnx"
 
@@ -122,13 +128,8 @@ class InstalledVoice:
 
 def installed(voices_dir: Path) -> list[InstalledVoice]:
     """Every directory in voices_dir, with what its .onnx.json says; hidden ones are our own unfinished fetches."""
-    if not voices_dir.is_dir():
-        return []
     found = []
-    for entry in sorted(voices_dir.iterdir()):
-        if entry.name.startswith(".") or not entry.is_dir():
-            continue
-        size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file() and not f.is_symlink())
+    for entry, size in download.installed_directories(voices_dir):
         lang, rate, problem = _describe(voices_dir, entry.name)
         found.append(InstalledVoice(entry.name, entry, lang, rate, size, problem))
     return found

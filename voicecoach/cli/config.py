@@ -79,9 +79,10 @@ def _installed(voices_dir: Path, voice: str) -> bool:
 
 def missing_voice_text(name: str, voices_dir: Path) -> str:
     """Why the configured Piper voice is not heard, and how to install it."""
+    command = voices.fetch_command(name)
     fix = (
-        f"fetch it with: voicecoach voice fetch {voices.CATALOGUE[name].lang} --voice {name}"
-        if name in voices.CATALOGUE
+        f"fetch it with: voicecoach {command}"
+        if command
         else f"put {name}.onnx and {name}.onnx.json in {voices_dir / name}"
     )
     return f"the configured voice {name} is not installed in {voices_dir}, so the coach speaks with espeak-ng; {fix}"

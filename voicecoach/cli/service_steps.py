@@ -262,7 +262,6 @@ def _state_items(setup: Setup, state: Path) -> list[_StateItem]:
             )
         )
     if setup.voice is not None:
-        known = voices.CATALOGUE.get(setup.voice)
         items.append(
             _StateItem(
                 "voice",
@@ -270,7 +269,7 @@ def _state_items(setup: Setup, state: Path) -> list[_StateItem]:
                 paths.voices_dir(state) / setup.voice,
                 setup.voices_from / setup.voice,
                 lambda path: voices.is_voice(path.parent, path.name),
-                f"voice fetch {known.lang} --voice {known.name}" if known else None,
+                voices.fetch_command(setup.voice),
                 "the coach speaks with espeak-ng",
             )
         )

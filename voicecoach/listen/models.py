@@ -107,21 +107,12 @@ class InstalledModel:
     size: int
 
 
-def _tree_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
-
-
 def installed(models_dir: Path) -> list[InstalledModel]:
     """Every directory in models_dir, with the language it serves ("unknown" if the name is not ours) and its mode."""
-    if not models_dir.is_dir():
-        return []
     found = []
-    for entry in sorted(models_dir.iterdir()):
-        # Hidden entries are our own partial downloads and staging directories.
-        if entry.name.startswith(".") or not entry.is_dir():
-            continue
+    for entry, size in download.installed_directories(models_dir):
         mode = NOT_A_MODEL if not is_model(entry) else RUNTIME_GRAMMAR if has_runtime_graph(entry) else STATIC_GRAPH
-        found.append(InstalledModel(entry.name, entry, LANGUAGE_OF.get(entry.name, "unknown"), mode, _tree_size(entry)))
+        found.append(InstalledModel(entry.name, entry, LANGUAGE_OF.get(entry.name, "unknown"), mode, size))
     return found
 
 

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from voicecoach import voices
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.sound.clips import SpeechError, write_wav
 
@@ -64,8 +65,9 @@ class VoiceError(SpeechError):
 
 
 def fetch_hint(name: str) -> str:
-    # Piper names a voice language_REGION-dataset-quality: sv_SE-nst-medium is fetched as sv.
-    return f"voicecoach voice fetch {name.split('_')[0]} --voice {name}"
+    # Piper names a voice language_REGION-dataset-quality: one voicecoach does not know is named as it would be.
+    command = voices.fetch_command(name) or f"voice fetch {name.split('_')[0]} --voice {name}"
+    return f"voicecoach {command}"
 
 
 @dataclass(frozen=True)
