@@ -88,7 +88,7 @@ def _check(room_env: dict[str, str], tmp_path: Path) -> dict[str, object]:
 def test_a_room_whose_microphone_hears_the_speaker_through_a_second_device(pulse: PulseServer, tmp_path: Path) -> None:
     with pulse.echo_route("loopback", 120) as room:
         figures = _check(room.environ(), tmp_path)
-    assert figures["verdicts"] == ["good"] and figures["heard_over_coach"] is True
+    assert figures["verdicts"] == ["good"] and figures["heard_over_coach"] is True, figures
     # The loopback plays what it hears at the level it was played; the canceller takes most of it out.
     assert -12 < figures["echo_db"] < 3
     assert figures["removed_db"] > 15
