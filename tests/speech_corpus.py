@@ -75,10 +75,10 @@ def espeak(text: str, voice: str = "ko", speed: int = 170, pitch: int = 50) -> n
     return samples[loud[0] : loud[-1] + 1] * (0.3 / np.abs(samples).max())
 
 
-def phrase_wavs(directory: Path) -> dict[str, Path]:
-    """Each phrase of PHRASES as a WAV file in directory, said by espeak-ng's Korean voice."""
+def phrase_wavs(directory: Path, phrases: dict[str, str] = PHRASES) -> dict[str, Path]:
+    """Each phrase of phrases (PHRASES) as a WAV file in directory, said by espeak-ng's Korean voice."""
     wavs = {}
-    for name, phrase in PHRASES.items():
+    for name, phrase in phrases.items():
         wavs[name] = directory / f"{name}.wav"
         subprocess.run(["espeak-ng", "-v", "ko", "-s", "170", "-w", str(wavs[name]), phrase], check=True)
     return wavs

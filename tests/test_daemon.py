@@ -27,7 +27,7 @@ import pytest
 from conftest import one_error_line
 from daemon_harness import Daemon, DaemonError, Message, voicecoach_script
 from pulse import RATE, SILENT, PulseServer, Recording, loud_spans, planned_cues
-from speech_corpus import KO_COMMANDS, VOICE_TRIES, phrase_wavs, require_ko_model, say_until
+from speech_corpus import KO_COMMANDS, PHRASES, VOICE_TRIES, phrase_wavs, require_ko_model, say_until
 from test_config import BAD
 
 from voicecoach import config
@@ -118,7 +118,11 @@ def shared(pulse: PulseServer, ko_model: Path, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return phrase_wavs(tmp_path_factory.mktemp("speech"))
+    # Pause as "일시정지", not "멈춤": the Korean test model hears a fragment of "멈춤" as "넘겨" (next) now and then
+    # (5 of about 20 in replayed captures of the live rooms; a CI run's set was skipped so), which Swedish "paus" and
+    # "nästa" do not share. What the daemon does with a pause is tested here; how often each phrase is heard is the
+    # listening benchmarks' to measure.
+    return phrase_wavs(tmp_path_factory.mktemp("speech"), {**PHRASES, "pause": "일시정지"})
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from voicecoach.engine.language import Command
+from voicecoach.listen.echo import EchoCanceller
 from voicecoach.listen.listener import (
     IDLE_ONE_WORD_CONFIDENCE,
     IDLE_QUIET_AFTER_S,
@@ -19,6 +20,8 @@ from voicecoach.listen.listener import (
     syllables,
 )
 from voicecoach.listen.matcher import Match, Matcher
+from voicecoach.listen.own_voice import OwnVoice
+from voicecoach.listen.reference import Reference
 from voicecoach.listen.resample import RATE
 
 COMMANDS = (
@@ -148,3 +151,34 @@ def test_idle_a_click_after_the_phrase_does_not_take_it_back() -> None:
     click_at = int(3.3 * RATE)  # after the gate has closed, before the quiet after the phrase has lasted
     mic[click_at : click_at + 800] += voice(0.05, rng)
     assert [d.intent for d in listen(HearsOnePhrase("hjälp"), mic, "idle")] == ["help"]
+
+
+class LeavesNoEcho(EchoCanceller):
+    """A canceller that takes all of the echo out, with a coupling estimate as given."""
+
+    def __init__(self, coupling_db: float) -> None:
+        super().__init__()
+        self.coupling_db = coupling_db
+
+    def process(self, mic: np.ndarray, played: np.ndarray, found: bool = True) -> tuple[np.ndarray, float]:
+        return mic, -60.0
+
+
+@pytest.mark.parametrize(("coupling_db", "plausible"), [(-12.0, True), (0.0, True), (4.0, False)])
+def test_an_expected_echo_louder_than_what_was_played_is_not_judged_as_an_echo(
+    coupling_db: float, plausible: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    judged: list[bool] = []
+    judge = OwnVoice.judge
+
+    def spy(self: OwnVoice, phrase: str, speech_db: float, frames: int, echo_plausible: bool = True) -> object:
+        judged.append(echo_plausible)
+        return judge(self, phrase, speech_db, frames, echo_plausible)
+
+    monkeypatch.setattr(OwnVoice, "judge", spy)
+    mic, _ = scene(("room", 2.0), ("voice", 0.5), ("room", 2.0))
+    played = voice(mic.size / RATE, np.random.default_rng(5))
+    listener = Listener(HearsOnePhrase("paus"), LeavesNoEcho(coupling_db), state="session")  # type: ignore[arg-type]
+    for i in range(0, mic.size, 1600):
+        listener.feed(mic[i : i + 1600], Reference(played[i : i + 1600], (), False))
+    assert judged == [plausible]

@@ -8,7 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from voicecoach.listen.own_voice import MAX_COHERENCE, SELF_MARGIN_DB, OwnVoice, coherence, said_in
+from voicecoach.listen.own_voice import (
+    MAX_COHERENCE,
+    MIN_ABOVE_ECHO_DB,
+    SELF_MARGIN_DB,
+    OwnVoice,
+    coherence,
+    said_in,
+)
 from voicecoach.listen.resample import RATE
 from voicecoach.listen.vad import FRAME, level_db
 
@@ -105,6 +112,22 @@ def test_the_coachs_own_word_counts_only_well_above_its_echo() -> None:
     loud = OwnVoice(5.0)
     frames = push(loud, word, played, level_db(word) - SELF_MARGIN_DB - 5, said=("Paus.",))
     assert loud.judge("paus", level_db(word), frames).own_voice is None
+
+
+def test_an_utterance_no_louder_than_the_expected_echo_is_the_echo_unless_that_estimate_is_no_echo() -> None:
+    played = noise(0.8)
+    word = noise(0.8, 0.01)  # not coherent with what was played, and not a word the coach said
+    under = OwnVoice(5.0)
+    frames = push(under, word, played, level_db(word) - MIN_ABOVE_ECHO_DB + 1)
+    judgement = under.judge("정지", level_db(word), frames)
+    assert judgement.own_voice is not None and "no louder than the coach's echo" in judgement.own_voice
+    assert judgement.coherence is not None and judgement.coherence < MAX_COHERENCE
+    # Just above it: it may be hers.
+    over = OwnVoice(5.0)
+    frames = push(over, word, played, level_db(word) - MIN_ABOVE_ECHO_DB - 1)
+    assert over.judge("정지", level_db(word), frames).own_voice is None
+    # An expected echo louder than what was played is her voice and a gain stage in the estimate, not the echo.
+    assert under.judge("정지", level_db(word), frames, echo_plausible=False).own_voice is None
 
 
 def test_the_coachs_word_said_just_before_the_utterance_still_counts() -> None:

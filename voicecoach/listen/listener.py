@@ -269,7 +269,8 @@ class Listener:
         match = self.recognizer.decode(pcm16(normalised(utterance)), self.state)
         if match is None:
             return None
-        judgement = self._own_voice.judge(match.phrase, speech_level_db(utterance), len(self._utterance))
+        plausible = self.echo is None or self.echo.coupling_db <= 0.0
+        judgement = self._own_voice.judge(match.phrase, speech_level_db(utterance), len(self._utterance), plausible)
         if judgement.own_voice is not None:
             log.info("ignored %r: %s", match.phrase, judgement.own_voice)
             return None
