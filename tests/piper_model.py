@@ -18,6 +18,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
+from voicecoach.coach import sentences
 from voicecoach.engine.language import Pack
 from voicecoach.engine.programme import EXERCISES
 from voicecoach.engine.session import Session
@@ -149,8 +150,9 @@ def build_voice(voices: Path, name: str = "sv_SE-test-medium", speakers: int = 1
 
 
 def programme_phrases(pack: Pack) -> set[str]:
-    """What a voice must speak: everything a set of any exercise can say, and the daemon's own notices."""
-    texts = {pack.cues[key] for key in ("ready", "audio_back", "failed", "restarting")}
+    """What a voice must speak: everything a set of any exercise can say, and the sentences of the daemon's own
+    notices (said a sentence at a time)."""
+    texts = {s for key in ("ready", "audio_back", "failed", "restarting") for s in sentences(pack.cues[key])}
     for exercise in EXERCISES:
         texts |= Session(exercise, pack, lambda _text: 1.0).phrases()
     return texts

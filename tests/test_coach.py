@@ -4,7 +4,7 @@ from datetime import datetime
 
 import numpy as np
 
-from voicecoach.coach import Coach
+from voicecoach.coach import SENTENCE_GAP_S, Coach, sentences
 from voicecoach.engine.programme import SPEED, STRENGTH, find_exercise, with_overrides
 from voicecoach.engine.session import Outcome
 from voicecoach.engine.timeline import Phase
@@ -218,3 +218,47 @@ def test_stop_between_sets_silences_what_is_still_to_be_said(sv):
     assert [cue.text for cue in rig.heard] == ["Den här veckan har du tränat tre dagar."]
     # With nothing left to say, stop means nothing.
     assert not rig.coach.handle(Intent("stop"))
+
+
+def test_a_text_is_said_a_sentence_at_a_time_each_queued_as_soon_as_it_is_rendered(sv):
+    rig = Rig(sv)
+    queued_when_rendered: dict[str, float] = {}
+    clips = rig.coach.clips
+    clip = clips.clip
+
+    def rendering(text: str) -> np.ndarray:
+        queued_when_rendered.setdefault(text, rig.coach.speaking_s())
+        return clip(text)
+
+    rig.coach.clips.clip = rendering  # type: ignore[method-assign]
+    first, second, third = "Bra jobbat!", "Du har tränat tre dagar i rad.", "Vill du gå vidare?"
+    took = rig.coach.say(f"  {first} {second}\n{third} ")
+    rig.run_for(took + 1.0)
+    started = [(round(cue.t, 3), cue.text) for cue in rig.heard]
+    assert [text for _t, text in started] == [first, second, third]
+    # The first is already waiting to be said while the second renders: a slow voice is heard from its first sentence.
+    assert queued_when_rendered[first] == 0
+    assert queued_when_rendered[second] > 0
+    # Between two sentences, the pause espeak-ng makes between them within one text.
+    assert started[1][0] == round(started[0][0] + clips.duration(first) + SENTENCE_GAP_S, 3)
+    assert started[2][0] == round(started[1][0] + clips.duration(second) + SENTENCE_GAP_S, 3)
+    assert took == sum(clips.duration(t) for t in (first, second, third)) + 2 * SENTENCE_GAP_S
+
+
+def test_a_number_with_a_point_in_it_does_not_end_a_sentence():
+    assert sentences("Klockan 7.30 är det dags. Säg ja!") == ["Klockan 7.30 är det dags.", "Säg ja!"]
+    assert sentences("elva sjuttiosju punkt se.") == ["elva sjuttiosju punkt se."]
+    assert sentences("   ") == []
+
+
+def test_pieces_are_said_back_to_back_with_a_pause_only_after_a_sentence(sv):
+    rig = Rig(sv)
+    pieces = ("Du har tränat", "tolv", "dagar i rad.", "Bra!")
+    took = rig.coach.say(pieces)
+    rig.run_for(took + 1.0)
+    starts = [round(cue.t, 3) for cue in rig.heard]
+    assert [cue.text for cue in rig.heard] == list(pieces)
+    lengths = [rig.coach.clips.duration(p) for p in pieces]
+    assert starts[1] == round(starts[0] + lengths[0], 3)
+    assert starts[2] == round(starts[1] + lengths[1], 3)
+    assert starts[3] == round(starts[2] + lengths[2] + SENTENCE_GAP_S, 3)

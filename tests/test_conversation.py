@@ -78,8 +78,9 @@ class Coach:
             lambda: self.synchronised,
         )
 
-    def _say(self, text: str) -> float:
-        self.said.append(text)
+    def _say(self, text: str | tuple[str, ...]) -> float:
+        # Pieces are said one after the other: what she hears, as one text.
+        self.said.append(text if isinstance(text, str) else " ".join(text))
         return SAY_S
 
     def intent(self, name: str, state: str, minutes: int | None = None) -> bool:

@@ -23,6 +23,7 @@ from voicecoach.daemon.notify import (
     log_handler,
     ping_interval,
 )
+from voicecoach.daemon.run import WARM_NOTICE_S, render_telling
 
 
 @pytest.fixture
@@ -56,6 +57,16 @@ def test_status_watchdog_stopping_and_reloading(systemd: tuple[socket.socket, st
     notifier.stopping()
     expected = [["STATUS=Styrka 3/10"], ["WATCHDOG=1"], ["RELOADING=1"], ["STOPPING=1"]]
     assert [received(sock) for _ in expected] == expected
+
+
+def test_a_long_start_extends_systemds_timeout_in_one_datagram(systemd: tuple[socket.socket, str]) -> None:
+    sock, address = systemd
+    assert Notifier({"NOTIFY_SOCKET": address}).starting("rendering speech: 40 of 106 phrases", 30.0)
+    assert received(sock) == [
+        "EXTEND_TIMEOUT_USEC=30000000",
+        "WATCHDOG=1",
+        "STATUS=rendering speech: 40 of 106 phrases",
+    ]
 
 
 def test_status_keeps_non_ascii_and_cannot_smuggle_a_second_field(systemd: tuple[socket.socket, str]) -> None:
@@ -217,3 +228,27 @@ def test_journal_is_detected_from_journal_stream(tmp_path: Path, monkeypatch: py
         monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
         assert isinstance(log_handler(stream).formatter, JournalFormatter)
     assert not connected_to_journal(io.StringIO(), {"JOURNAL_STREAM": "1:2"})
+
+
+def test_a_start_that_renders_long_tells_systemd_it_goes_on(systemd: tuple[socket.socket, str]) -> None:
+    sock, address = systemd
+    now = [0.0]
+    rendered: list[str] = []
+
+    def render(text: str) -> None:
+        rendered.append(text)
+        now[0] += 2.0  # a Piper voice on a Pi: two seconds a phrase
+
+    texts = [f"fras {n}" for n in range(1, 8)]
+    render_telling(texts, render, Notifier({"NOTIFY_SOCKET": address}), clock=lambda: now[0])
+    assert rendered == texts
+    # Every WARM_NOTICE_S (5 s): after the third phrase (6 s) and the sixth (12 s).
+    sock.settimeout(0.5)
+    told = [received(sock) for _ in range(2)]
+    assert [fields[-1] for fields in told] == [
+        "STATUS=rendering speech: 3 of 7 phrases",
+        "STATUS=rendering speech: 6 of 7 phrases",
+    ]
+    assert all(fields[:2] == [f"EXTEND_TIMEOUT_USEC={round(6 * WARM_NOTICE_S * 1e6)}", "WATCHDOG=1"] for fields in told)
+    with pytest.raises(TimeoutError):
+        sock.recv(4096)

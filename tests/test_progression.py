@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from voicecoach.coach import sentences
 from voicecoach.engine.language import LANGUAGES
 from voicecoach.engine.programme import DOSAGE, ENDURANCE, EXERCISES, IDENTIFICATION, SPEED, STRENGTH, Exercise
 from voicecoach.training.journal import Event, Recorded, Rep, SessionRecord
 from voicecoach.training.progress_texts import (
+    NUMBERS_AHEAD,
     accepted_text,
+    declined_text,
     load_phrases,
     suggestion_text,
-    summary_text,
+    summary_pieces,
     symptom_answer_text,
+    to_render,
 )
 from voicecoach.training.progression import (
     DEFAULT_RULES,
@@ -414,17 +419,26 @@ def test_summary_reports_the_longest_endurance_hold():
 def test_the_swedish_summary_says_week_streak_exercise_and_longest_hold():
     phrases = load_phrases("sv")
     s = Summary(3, 4, TrainingPhase.LEARNING, ENDURANCE.key, 4, 4, 40, 45)
-    text = summary_text(s, phrases)
-    assert text == (
-        "Den här veckan har du tränat tre dagar. Du har tränat fyra dagar i rad. "
-        "Du tränar uthållighetsknip, övning fyra av fyra. Uthållighetsknipet är nu 40 sekunder. "
-        "Ditt längsta uthållighetsknip är 45 sekunder."
+    # Said in pieces: the numbers that change with her training on their own, each piece rendered ahead.
+    assert summary_pieces(s, phrases) == (
+        "Den här veckan har du tränat tre dagar.",
+        "Du har tränat",
+        "fyra",
+        "dagar i rad.",
+        "Du tränar uthållighetsknip, övning fyra av fyra.",
+        "Uthållighetsknipet är nu",
+        "40",
+        "sekunder.",
+        "Ditt längsta uthållighetsknip är",
+        "45",
+        "sekunder.",
     )
+    assert set(summary_pieces(s, phrases)) <= set(to_render(phrases))
 
 
 def test_the_summary_of_a_first_day_is_short():
-    text = summary_text(Summary(1, 1, TrainingPhase.LEARNING, STRENGTH.key, 2, 4, 30, None), load_phrases("sv"))
-    assert text == "Den här veckan har du tränat en dag. Du tränar styrkeknip, övning två av fyra."
+    pieces = summary_pieces(Summary(1, 1, TrainingPhase.LEARNING, STRENGTH.key, 2, 4, 30, None), load_phrases("sv"))
+    assert pieces == ("Den här veckan har du tränat en dag.", "Du tränar styrkeknip, övning två av fyra.")
 
 
 def test_the_maintenance_words_come_from_the_dosage():
@@ -465,5 +479,29 @@ SPOKEN_1177 = {"sv": "elva sjuttiosju punkt se", "en": "eleven seventy-seven dot
 def test_every_pack_has_every_progress_phrase(lang):
     phrases = load_phrases(lang)
     s = Summary(2, 2, TrainingPhase.MAINTENANCE, ENDURANCE.key, 4, 4, 30, 30)
-    assert summary_text(s, phrases)
+    assert all(summary_pieces(s, phrases))
     assert SPOKEN_1177[lang] in symptom_answer_text(False, phrases)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_everything_said_between_sets_up_to_the_numbers_ahead_is_rendered_ahead(lang):
+    phrases = load_phrases(lang)
+    ahead = {s for text in to_render(phrases) for s in sentences(text)}
+    said: set[str] = set()
+    for exercise, phase in itertools.product(EXERCISES, TrainingPhase):
+        for days, streak in itertools.product(range(8), range(NUMBERS_AHEAD + 1)):
+            hold = 1 + (days * 7 + streak) % NUMBERS_AHEAD
+            s = Summary(days, streak, phase, exercise.key, exercise.order, len(EXERCISES), hold, hold)
+            said |= set(summary_pieces(s, phrases))
+        following = [
+            Suggestion(SuggestionKind.NEXT_EXERCISE, e.key) for e in EXERCISES if e.order == exercise.order + 1
+        ]
+        for step in (Suggestion(SuggestionKind.MAINTENANCE), *following):
+            said |= {suggestion_text(step, exercise.key, phrases), accepted_text(step, phrases)}
+            said.add(declined_text(step, exercise.key, phrases))
+    said |= {phrases.text["symptom_question"], symptom_answer_text(True, phrases), symptom_answer_text(False, phrases)}
+    missing = {s for text in said for s in sentences(text)} - ahead
+    assert missing == set()
+    # Past the numbers ahead, only the number itself is rendered when it is said.
+    long = summary_pieces(Summary(3, NUMBERS_AHEAD + 1, TrainingPhase.LEARNING, STRENGTH.key, 2, 4, 30, None), phrases)
+    assert [p for p in long if p not in ahead] == [phrases.count(NUMBERS_AHEAD + 1)]

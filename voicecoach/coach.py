@@ -7,7 +7,8 @@ It lives on the event loop's thread. The audio callback reaches it only through 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 # always sees them before their first sample is due.
 LEAD_S = 0.05
 NOTICE_GAP_S = 0.7
+# Text said between sets is rendered and queued a sentence at a time, each one as soon as it is rendered: a neural
+# voice on a Pi renders at about half real time, so a long answer would otherwise be silent for seconds before its
+# first word. The pause between two sentences is espeak-ng's own between the sentences of one text (measured: 0.31 s).
+SENTENCE_GAP_S = 0.3
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 class JournalSink(Protocol):
@@ -40,23 +46,29 @@ class JournalSink(Protocol):
         raise NotImplementedError
 
 
-# What the coach says outside a set, of the pack's cues and of the progress phrases, with no number to fill in.
+# What the coach says outside a set of the pack's cues.
 NOTICE_CUES = ("ready", "audio_back", "failed", "restarting")
-NOTICE_TEXTS = ("reminder", "snoozed", "snooze_quiet", "snooze_no_clock", "progress_off", "journal_off")
 
 
 def phrases_to_render(
-    exercises: Iterable[Exercise], pack: Pack, notices: Mapping[str, str], duration: Callable[[str], float]
+    exercises: Iterable[Exercise], pack: Pack, between: Iterable[str], duration: Callable[[str], float]
 ) -> list[str]:
     """Every phrase the coach may say that can be rendered ahead, each once: every set of each exercise (as
-    configured), then the notices (NOTICE_CUES of the pack, NOTICE_TEXTS of the progress phrases' texts), so that
-    saying what went wrong cannot itself fail to render. duration: a phrase's length, which the sets' timing needs."""
+    configured), the notices (NOTICE_CUES of the pack), so that saying what went wrong cannot itself fail to render,
+    and what is said between sets (progress_texts.to_render). duration: a phrase's length, which the sets' timing
+    needs."""
     texts: dict[str, None] = {}
     for exercise in exercises:
         texts.update(dict.fromkeys(sorted(Session(exercise, pack, duration).phrases())))
-    texts.update(dict.fromkeys(pack.cues[k] for k in NOTICE_CUES))
-    texts.update(dict.fromkeys(notices[k] for k in NOTICE_TEXTS))
+    # Text is said a sentence at a time (Coach.say), so its sentences are what is rendered.
+    texts.update(dict.fromkeys(s for k in NOTICE_CUES for s in sentences(pack.cues[k])))
+    texts.update(dict.fromkeys(s for text in between for s in sentences(text)))
     return list(texts)
+
+
+def sentences(text: str) -> list[str]:
+    """text split after each full stop, question or exclamation mark that ends a sentence."""
+    return [part for part in SENTENCE_END.split(text.strip()) if part]
 
 
 def scheduled(cues: Iterable[Cue], mixer: Mixer, clips: ClipCache) -> list[Scheduled]:
@@ -128,9 +140,7 @@ class Coach:
             self.start(self._exercises(intent.exercise))
             return True
         if intent.name is Name.SAY and intent.text:
-            at = max(self.now(), self._talk_until)
-            self._play((Cue(at, Phase.DONE, None, intent.text),), cut=False)
-            self._talk_until = at + self.clips.duration(intent.text)
+            self.say(intent.text)
             return True
         if intent.name in SESSION and self.session is not None:
             reaction: Reaction | None = getattr(self.session, intent.name)(self.now())
@@ -143,6 +153,19 @@ class Coach:
             self._play((), cut=True)
             return True
         return False
+
+    def say(self, text: str | tuple[str, ...]) -> float:
+        """Say text after whatever is being said, a sentence at a time, or the pieces given, one after the other
+        with SENTENCE_GAP_S after each that ends a sentence; how long it takes."""
+        total, gap = 0.0, 0.0
+        for piece in sentences(text) if isinstance(text, str) else text:
+            length = self.clips.duration(piece)  # rendered here, if need be, while the piece before it plays
+            at = max(self.now(), self._talk_until + gap)
+            self._play((Cue(at, Phase.DONE, None, piece),), cut=False)
+            self._talk_until = at + length
+            total += gap + length
+            gap = SENTENCE_GAP_S if piece.rstrip().endswith((".", "!", "?")) else 0.0
+        return total
 
     def prepare(self, exercise: Exercise) -> Session:
         """A new session whose every phrase is rendered and loaded. Do this before the stream runs where

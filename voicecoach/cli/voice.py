@@ -15,7 +15,7 @@ from voicecoach.engine.programme import EXERCISES
 from voicecoach.errors import UsageError
 from voicecoach.sound.clips import SpeechError
 from voicecoach.sound.speech import configured_cache
-from voicecoach.training.progress_texts import load_phrases
+from voicecoach.training.progress_texts import load_phrases, to_render
 
 # The clips are kept on disk at the voice's own rate; this is only the rate they are held at in this process.
 RENDER_RATE = 22050
@@ -63,7 +63,7 @@ def render_ahead(cfg: Config) -> None:
     if clips.fallback is not None:
         raise SpeechError(clips.fallback)
     exercises = [cfg.exercise(e.key) for e in EXERCISES]
-    texts = phrases_to_render(exercises, pack, load_phrases(cfg.language, cfg.speech.pack).text, clips.duration)
+    texts = phrases_to_render(exercises, pack, to_render(load_phrases(cfg.language, cfg.speech.pack)), clips.duration)
     progress = download.Progress(sys.stderr, unit="phrases")
     voice = voices.configured(cfg.speech.engine, cfg.speech.voice)
     progress.note(f"rendering the programme's {len(texts)} phrases in {voice}")

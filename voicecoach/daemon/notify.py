@@ -59,6 +59,11 @@ class Notifier:
     def status(self, text: str) -> bool:
         return self.send(*_status(text))
 
+    def starting(self, text: str, more_s: float) -> bool:
+        """The start goes on: systemd waits more_s longer than it would (EXTEND_TIMEOUT_USEC), and the watchdog
+        hears that the process lives."""
+        return self.send(f"EXTEND_TIMEOUT_USEC={round(more_s * 1_000_000)}", "WATCHDOG=1", *_status(text))
+
     def watchdog(self) -> bool:
         return self.send("WATCHDOG=1")
 

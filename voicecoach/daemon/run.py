@@ -19,7 +19,7 @@ import numpy as np
 
 from voicecoach import config, paths
 from voicecoach.assembly import Assembly
-from voicecoach.coach import Coach, phrases_to_render
+from voicecoach.coach import Coach, phrases_to_render, sentences
 from voicecoach.daemon.control import ControlServer, DaemonStatus, Reply, Request, failed, ok, socket_path
 from voicecoach.daemon.devices import Devices
 from voicecoach.daemon.notify import Notifier, Watchdog, ping_interval
@@ -38,13 +38,15 @@ from voicecoach.training.conversation import Conversation
 from voicecoach.training.dialogue import QUESTION
 from voicecoach.training.journal import Journal, JournalUnavailable
 from voicecoach.training.journal_queue import QueuedJournal
-from voicecoach.training.progress_texts import journal_off_text, load_phrases
+from voicecoach.training.progress_texts import Pieces, journal_off_text, load_phrases, notices, to_render
 
 log = logging.getLogger("voicecoach")
 
 # Without a systemd watchdog the supervisor still checks the devices this often.
 TICK_S = 5.0
 FALLBACK_RATE = 48000
+# While speech renders before the service is ready, systemd hears this often that the start goes on.
+WARM_NOTICE_S = 5.0
 # A `ctl say` is refused while more than this much speech waits to be said: 50 long ones once queued 29 minutes.
 MAX_SPEAKING_S = 60.0
 
@@ -105,6 +107,7 @@ class Daemon:
             self._status_text = self._status()
             log.info("ready: %s", self._status_text)
             tasks = [self._task("control", self._serve(requests)), self._task("supervisor", self._supervise())]
+            tasks.append(asyncio.create_task(self._store_between()))
             self.watchdog.watch("control", control.problem)
             await self._stop.wait()
             await self._shut_down(tasks)
@@ -155,12 +158,12 @@ class Daemon:
     def _warm_clips(self) -> None:
         """Render every phrase of every exercise now, so a set never waits for speech synthesis, and every notice,
         so that saying what went wrong cannot itself fail to render. With a Piper voice on a Pi the first start
-        takes a minute or so (`voicecoach voice fetch` renders them ahead); after that they come from the disk."""
+        takes a minute or so (`voicecoach voice fetch` renders them ahead), past the 90 s systemd gives a start by
+        default: every WARM_NOTICE_S it is told that the start goes on, and how far it is."""
         exercises = [self.cfg.exercise(e.key) for e in EXERCISES]
-        texts = phrases_to_render(exercises, self.pack, self._phrases.text, self.clips.duration)
+        texts = phrases_to_render(exercises, self.pack, notices(self._phrases), self.clips.duration)
         started = time.monotonic()
-        for text in texts:
-            self.clips.keep(text)
+        render_telling(texts, self.clips.keep, self.notifier)
         log.info("%d phrases ready in %.1f s", len(texts), time.monotonic() - started)
         # Clips left by earlier runs count against the disk budget too.
         self.clips.prune()
@@ -256,6 +259,23 @@ class Daemon:
             self.watchdog.fail("audio", exc)
         self._update_status()
 
+    async def _store_between(self) -> None:
+        """Render onto the disk what is said between sets (the progress answers' pieces, the questions and their
+        replies), once ready, a phrase at a time while the coach is idle and silent: with a Piper voice on a Pi that
+        takes a few minutes, which no set waits for; what she asks for before it is done is rendered when said."""
+        texts = list(dict.fromkeys(s for text in to_render(self._phrases) for s in sentences(text)))
+        started = time.monotonic()
+        for text in texts:
+            while self.coach.state != Mode.IDLE or self.coach.speaking_s() > 0:
+                await asyncio.sleep(TICK_S)
+            try:
+                self.clips.store(text)
+            except SpeechError as exc:
+                log.warning("what is said between sets is rendered when it is said: %s", exc)
+                return
+            await asyncio.sleep(0)
+        log.info("%d phrases said between sets ready in %.1f s", len(texts), time.monotonic() - started)
+
     def _exercise(self, key: str) -> Exercise:
         return self.cfg.exercise(key)
 
@@ -263,11 +283,10 @@ class Daemon:
         self.conversation.set_ended(outcome, time.monotonic())
         self._update_status()
 
-    def _say(self, text: str) -> float:
+    def _say(self, text: str | Pieces) -> float:
         """Say text between sets; how long it takes. If it cannot be rendered, that is logged, and said instead."""
         try:
-            self.coach.handle(Intent(Name.SAY, text=text))
-            return self.clips.duration(text)
+            return self.coach.say(text)
         except SpeechError as exc:
             log.error("%s", exc)
             self._notice("failed")
@@ -366,3 +385,15 @@ class Daemon:
         if self.journal is not None:
             self.journal.close()
         log.info("stopped")
+
+
+def render_telling(
+    texts: list[str], render: Callable[[str], object], notifier: Notifier, clock: Callable[[], float] = time.monotonic
+) -> None:
+    """render each text, telling systemd every WARM_NOTICE_S that the start goes on and how far it is."""
+    told = clock()
+    for n, text in enumerate(texts, 1):
+        render(text)
+        if clock() - told >= WARM_NOTICE_S:
+            told = clock()
+            notifier.starting(f"rendering speech: {n} of {len(texts)} phrases", 6 * WARM_NOTICE_S)

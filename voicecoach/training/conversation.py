@@ -22,7 +22,7 @@ from voicecoach.training import reminders
 from voicecoach.training.clock import local_now
 from voicecoach.training.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked
 from voicecoach.training.journal import Event, Journal, SessionRecord
-from voicecoach.training.progress_texts import Phrases, summary_text
+from voicecoach.training.progress_texts import Phrases, Pieces, summary_pieces
 from voicecoach.training.progression import Progress, Rules, next_exercise, progress
 from voicecoach.training.reminders import ReminderSettings
 
@@ -87,13 +87,13 @@ class Conversation:
         phrases: Phrases,
         rules: Rules,
         settings: ReminderSettings,
-        say: Callable[[str], float],
+        say: Callable[[str | Pieces], float],
         exercises: Callable[[str], Exercise],
         clock: Callable[[], datetime] = local_now,
         clock_synchronised: Callable[[], bool] | None = None,
     ) -> None:
-        """say speaks a phrase and returns how long it takes to say; exercises gives the configured exercise;
-        clock_synchronised says whether clock can be trusted yet (by default, ClockSync)."""
+        """say speaks a phrase (or its pieces) and returns how long it takes to say; exercises gives the configured
+        exercise; clock_synchronised says whether clock can be trusted yet (by default, ClockSync)."""
         self._journal = journal
         self._phrases = phrases
         self._rules = rules
@@ -151,7 +151,7 @@ class Conversation:
         if records is None:
             self._say(self._phrases.text["progress_off"])
             return
-        self._say(summary_text(self._progress(records).summary, self._phrases))
+        self._say(summary_pieces(self._progress(records).summary, self._phrases))
 
     def _snooze(self, minutes: int) -> None:
         if not self._synchronised():

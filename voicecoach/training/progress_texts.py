@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voicecoach.engine.language import Pack, load_pack, read_pack, texts
-from voicecoach.engine.programme import DOSAGE, ENDURANCE, find_exercise
+from voicecoach.engine.programme import DOSAGE, ENDURANCE, EXERCISES, find_exercise
 from voicecoach.training.progression import Suggestion, SuggestionKind, Summary, TrainingPhase
 
 PHRASE_KEYS = (
@@ -35,6 +35,10 @@ PHRASE_KEYS = (
     "snooze_quiet",
     "snooze_no_clock",
 )
+# Said between sets as they are, with no number to fill in.
+NOTICE_KEYS = ("reminder", "snoozed", "snooze_quiet", "snooze_no_clock", "progress_off", "journal_off")
+# The suggestion to move on to maintenance, which needs no exercise.
+MAINTENANCE = Suggestion(SuggestionKind.MAINTENANCE)
 
 
 @dataclass(frozen=True)
@@ -76,33 +80,74 @@ def _dosage_words(phrases: Phrases) -> dict[str, str]:
     }
 
 
-def summary_text(s: Summary, phrases: Phrases) -> str:
-    """The spoken answer to "hur går det"."""
+# A text said in pieces, each a clip of its own: the numbers that change with her training ("Du har tränat",
+# "tolv", "dagar i rad."), so that a progress answer is said from clips rendered ahead (to_render) and needs no
+# rendering when she asks; a Piper voice on a Pi renders at about half real time. A str is said whole.
+Pieces = tuple[str, ...]
+# Numbers said from clips rendered ahead, up to this: the streak in days, the endurance holds in seconds. A larger
+# one is rendered when it is said.
+NUMBERS_AHEAD = 60
+
+
+def composed(template: str, slot: str, number: str) -> Pieces:
+    """template with {slot} filled in by number, as the pieces it is said in: before, the number, after."""
+    before, _, after = template.partition("{" + slot + "}")
+    return tuple(piece for piece in (before.strip(), number, after.strip()) if piece)
+
+
+def _exercise_text(phrases: Phrases, key: str, number: int, total: int) -> str:
+    return phrases.text["exercise"].format(
+        exercise=phrases.name(key), number=phrases.pack.number(number), total=phrases.count(total)
+    )
+
+
+def summary_pieces(s: Summary, phrases: Phrases) -> Pieces:
+    """The spoken answer to "hur går det", in the pieces it is said in."""
     t = phrases.text
     if s.days_this_week == 0:
-        parts = [t["week_none"]]
+        pieces: Pieces = (t["week_none"],)
     elif s.days_this_week == 1:
-        parts = [t["week_one"]]
+        pieces = (t["week_one"],)
     else:
-        parts = [t["week_many"].format(days=phrases.count(s.days_this_week))]
+        pieces = (t["week_many"].format(days=phrases.count(s.days_this_week)),)
     # A streak of one day is just today; it is worth saying from two.
     if s.streak_days > 1:
-        parts.append(t["streak"].format(days=phrases.count(s.streak_days)))
+        pieces += composed(t["streak"], "days", phrases.count(s.streak_days))
     if s.phase is TrainingPhase.MAINTENANCE:
-        parts.append(t["maintenance"].format(**_dosage_words(phrases)))
+        pieces += (t["maintenance"].format(**_dosage_words(phrases)),)
     else:
-        parts.append(
-            t["exercise"].format(
-                exercise=phrases.name(s.exercise),
-                number=phrases.pack.number(s.exercise_number),
-                total=phrases.count(s.exercises_total),
-            )
-        )
+        pieces += (_exercise_text(phrases, s.exercise, s.exercise_number, s.exercises_total),)
         if s.exercise == ENDURANCE.key:
-            parts.append(t["endurance_hold"].format(seconds=phrases.count(s.endurance_hold_s)))
+            pieces += composed(t["endurance_hold"], "seconds", phrases.count(s.endurance_hold_s))
     if s.longest_hold_s is not None:
-        parts.append(t["longest_hold"].format(seconds=phrases.count(s.longest_hold_s)))
-    return " ".join(parts)
+        pieces += composed(t["longest_hold"], "seconds", phrases.count(s.longest_hold_s))
+    return pieces
+
+
+def notices(phrases: Phrases) -> list[str]:
+    """What is said between sets with no number in it, and must never wait for a render (journal_off, at a set's
+    start)."""
+    return [phrases.text[key] for key in NOTICE_KEYS]
+
+
+def to_render(phrases: Phrases) -> list[str]:
+    """Everything progress, the questions and the notices between sets may say, as the texts and pieces that are
+    rendered ahead: the answers for every week and exercise, the pieces around the numbers with every number up to
+    NUMBERS_AHEAD, each question about every step, and each reply to it."""
+    t = phrases.text
+    texts = notices(phrases)
+    texts += [t["week_none"], t["week_one"]] + [t["week_many"].format(days=phrases.count(n)) for n in range(2, 8)]
+    texts += [_exercise_text(phrases, e.key, e.order, len(EXERCISES)) for e in EXERCISES]
+    texts += [t["maintenance"].format(**_dosage_words(phrases))]
+    for key, slot in (("streak", "days"), ("endurance_hold", "seconds"), ("longest_hold", "seconds")):
+        texts += [piece for piece in composed(t[key], slot, "") if piece]
+    texts += [phrases.count(n) for n in range(1, NUMBERS_AHEAD + 1)]
+    steps = [Suggestion(SuggestionKind.NEXT_EXERCISE, e.key) for e in EXERCISES[1:]]
+    for current, step in [*zip((e.key for e in EXERCISES), steps, strict=False), (ENDURANCE.key, MAINTENANCE)]:
+        texts += [suggestion_text(step, current, phrases), accepted_text(step, phrases)]
+        texts += [declined_text(step, current, phrases)]
+    texts += [t["symptom_question"], symptom_answer_text(True, phrases), symptom_answer_text(False, phrases)]
+    return list(dict.fromkeys(texts))
 
 
 def suggestion_text(suggestion: Suggestion, current: str, phrases: Phrases) -> str:
