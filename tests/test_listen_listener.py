@@ -23,9 +23,11 @@ from voicecoach.listen.matcher import Match, Matcher
 from voicecoach.listen.own_voice import OwnVoice
 from voicecoach.listen.reference import Reference
 from voicecoach.listen.resample import RATE
+from voicecoach.listen.vad import GateSettings
 
 COMMANDS = (
     Command("paus", "pause", ("session",)),
+    Command("hur många kvar", "how_many_left", ("session",)),
     Command("starta styrka", "start", ("idle",), exercise="strength"),
     Command("hjälp", "help", ("idle",)),
 )
@@ -98,6 +100,24 @@ def test_in_a_session_a_command_is_acted_on_at_her_first_pause() -> None:
 def test_in_a_session_a_command_followed_by_more_speech_still_counts() -> None:
     mic, _ = scene(("room", 2.0), ("voice", 0.5), ("room", 0.5), ("voice", 0.5), ("room", 2.0))
     assert [d.intent for d in listen(HearsOnePhrase("paus"), mic, "session")] == ["pause", "pause"]
+
+
+def test_in_a_session_speech_too_short_for_the_phrase_it_decodes_to_waits_for_the_gate_to_close() -> None:
+    # 0.3 s is short for four syllables: a fragment of a longer word whose closure looked like her first pause.
+    mic, [(_, end)] = scene(("room", 2.0), ("voice", 0.3), ("room", 2.0))
+    (detection,) = listen(HearsOnePhrase("hur många kvar"), mic, "session")
+    assert detection.emitted_at >= end + GateSettings().hangover_s
+    # Said that fast, a one-syllable command is still acted on at her first pause.
+    (detection,) = listen(HearsOnePhrase("paus"), mic, "session")
+    assert detection.emitted_at < end + PAUSE_S + 0.1
+
+
+def test_in_a_session_a_fragment_she_goes_on_from_is_decoded_again_whole() -> None:
+    mic, _ = scene(("room", 2.0), ("voice", 0.3), ("room", 0.15), ("voice", 0.5), ("room", 2.0))
+    recognizer = HearsOnePhrase("hur många kvar")
+    (detection,) = listen(recognizer, mic, "session")
+    assert recognizer.decodes == 2
+    assert detection.speech_end - detection.speech_start > 0.9
 
 
 def test_idle_a_phrase_said_on_its_own_counts_once_the_quiet_after_it_has_lasted() -> None:
