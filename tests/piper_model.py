@@ -18,7 +18,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
-from voicecoach.coach import sentences
+from voicecoach.coach import sentences_of
 from voicecoach.engine.language import Pack
 from voicecoach.engine.programme import EXERCISES
 from voicecoach.engine.session import Session
@@ -152,7 +152,7 @@ def build_voice(voices: Path, name: str = "sv_SE-test-medium", speakers: int = 1
 def programme_phrases(pack: Pack) -> set[str]:
     """What a voice must speak: everything a set of any exercise can say, and the sentences of the daemon's own
     notices (said a sentence at a time)."""
-    texts = {s for key in ("ready", "audio_back", "failed", "restarting") for s in sentences(pack.cues[key])}
+    texts = set(sentences_of(pack.cues[key] for key in ("ready", "audio_back", "failed", "restarting")))
     for exercise in EXERCISES:
         texts |= Session(exercise, pack, lambda _text: 1.0).phrases()
     return texts

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from voicecoach.coach import sentences
+from voicecoach.coach import sentences_of
 from voicecoach.engine.language import LANGUAGES
 from voicecoach.engine.programme import DOSAGE, ENDURANCE, EXERCISES, IDENTIFICATION, SPEED, STRENGTH, Exercise
 from voicecoach.training.journal import Event, Recorded, Rep, SessionRecord
@@ -486,7 +486,7 @@ def test_every_pack_has_every_progress_phrase(lang):
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_everything_said_between_sets_up_to_the_numbers_ahead_is_rendered_ahead(lang):
     phrases = load_phrases(lang)
-    ahead = {s for text in to_render(phrases) for s in sentences(text)}
+    ahead = set(sentences_of(to_render(phrases)))
     said: set[str] = set()
     for exercise, phase in itertools.product(EXERCISES, TrainingPhase):
         for days, streak in itertools.product(range(8), range(NUMBERS_AHEAD + 1)):
@@ -500,7 +500,7 @@ def test_everything_said_between_sets_up_to_the_numbers_ahead_is_rendered_ahead(
             said |= {suggestion_text(step, exercise.key, phrases), accepted_text(step, phrases)}
             said.add(declined_text(step, exercise.key, phrases))
     said |= {phrases.text["symptom_question"], symptom_answer_text(True, phrases), symptom_answer_text(False, phrases)}
-    missing = {s for text in said for s in sentences(text)} - ahead
+    missing = set(sentences_of(said)) - ahead
     assert missing == set()
     # Past the numbers ahead, only the number itself is rendered when it is said.
     long = summary_pieces(Summary(3, NUMBERS_AHEAD + 1, TrainingPhase.LEARNING, STRENGTH.key, 2, 4, 30, None), phrases)

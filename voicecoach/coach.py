@@ -30,7 +30,8 @@ NOTICE_GAP_S = 0.7
 # voice on a Pi renders at about half real time, so a long answer would otherwise be silent for seconds before its
 # first word. The pause between two sentences is espeak-ng's own between the sentences of one text (measured: 0.31 s).
 SENTENCE_GAP_S = 0.3
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+SENTENCE_MARKS = ".!?"
+SENTENCE_END = re.compile(rf"(?<=[{re.escape(SENTENCE_MARKS)}])\s+")
 
 
 class JournalSink(Protocol):
@@ -61,14 +62,19 @@ def phrases_to_render(
     for exercise in exercises:
         texts.update(dict.fromkeys(sorted(Session(exercise, pack, duration).phrases())))
     # Text is said a sentence at a time (Coach.say), so its sentences are what is rendered.
-    texts.update(dict.fromkeys(s for k in NOTICE_CUES for s in sentences(pack.cues[k])))
-    texts.update(dict.fromkeys(s for text in between for s in sentences(text)))
+    texts.update(dict.fromkeys(sentences_of(pack.cues[k] for k in NOTICE_CUES)))
+    texts.update(dict.fromkeys(sentences_of(between)))
     return list(texts)
 
 
 def sentences(text: str) -> list[str]:
     """text split after each full stop, question or exclamation mark that ends a sentence."""
     return [part for part in SENTENCE_END.split(text.strip()) if part]
+
+
+def sentences_of(texts: Iterable[str]) -> list[str]:
+    """The sentences of texts, each once, in order: what saying them renders (Coach.say)."""
+    return list(dict.fromkeys(s for text in texts for s in sentences(text)))
 
 
 def scheduled(cues: Iterable[Cue], mixer: Mixer, clips: ClipCache) -> list[Scheduled]:
@@ -164,7 +170,7 @@ class Coach:
             self._play((Cue(at, Phase.DONE, None, piece),), cut=False)
             self._talk_until = at + length
             total += gap + length
-            gap = SENTENCE_GAP_S if piece.rstrip().endswith((".", "!", "?")) else 0.0
+            gap = SENTENCE_GAP_S if piece.rstrip().endswith(tuple(SENTENCE_MARKS)) else 0.0
         return total
 
     def prepare(self, exercise: Exercise) -> Session:

@@ -19,7 +19,7 @@ import numpy as np
 
 from voicecoach import config, paths
 from voicecoach.assembly import Assembly
-from voicecoach.coach import Coach, phrases_to_render, sentences
+from voicecoach.coach import Coach, phrases_to_render, sentences_of
 from voicecoach.daemon.control import ControlServer, DaemonStatus, Reply, Request, failed, ok, socket_path
 from voicecoach.daemon.devices import Devices
 from voicecoach.daemon.notify import Notifier, Watchdog, ping_interval
@@ -263,7 +263,7 @@ class Daemon:
         """Render onto the disk what is said between sets (the progress answers' pieces, the questions and their
         replies), once ready, a phrase at a time while the coach is idle and silent: with a Piper voice on a Pi that
         takes a few minutes, which no set waits for; what she asks for before it is done is rendered when said."""
-        texts = list(dict.fromkeys(s for text in to_render(self._phrases) for s in sentences(text)))
+        texts = sentences_of(to_render(self._phrases))
         started = time.monotonic()
         for text in texts:
             while self.coach.state != Mode.IDLE or self.coach.speaking_s() > 0:

@@ -140,7 +140,7 @@ def to_render(phrases: Phrases) -> list[str]:
     texts += [_exercise_text(phrases, e.key, e.order, len(EXERCISES)) for e in EXERCISES]
     texts += [t["maintenance"].format(**_dosage_words(phrases))]
     for key, slot in (("streak", "days"), ("endurance_hold", "seconds"), ("longest_hold", "seconds")):
-        texts += [piece for piece in composed(t[key], slot, "") if piece]
+        texts += composed(t[key], slot, "")
     texts += [phrases.count(n) for n in range(1, NUMBERS_AHEAD + 1)]
     steps = [Suggestion(SuggestionKind.NEXT_EXERCISE, e.key) for e in EXERCISES[1:]]
     for current, step in [*zip((e.key for e in EXERCISES), steps, strict=False), (ENDURANCE.key, MAINTENANCE)]:
