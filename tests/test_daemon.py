@@ -32,14 +32,12 @@ from test_config import BAD
 
 from voicecoach import config
 from voicecoach.cli.main import main
-from voicecoach.coach import sentences_of
 from voicecoach.daemon import control, kept_stream, pulsewatch
 from voicecoach.daemon import run as daemon
 from voicecoach.engine.language import load_pack
 from voicecoach.intents import Intent
 from voicecoach.listen.vad import GateSettings
 from voicecoach.sound.audio import Device
-from voicecoach.training.progress_texts import load_phrases, to_render
 
 SV = load_pack("sv")
 SPEED = SV.exercises["speed"]["short"]
@@ -235,10 +233,6 @@ def test_ready_comes_once_the_control_socket_answers_then_the_watchdog(shared: S
     assert isinstance(d.probe_result, dict)
     assert d.probe_result["state"] == "idle"
     assert (d.probe_result["model"], d.probe_result["microphone"], d.probe_result["speaker"]) == (True, True, True)
-    # Once ready, what is said between sets is rendered ahead onto the disk: every sentence and piece of it.
-    between = sentences_of(to_render(load_phrases("sv")))
-    stored = d.wait_log(lambda line: "phrases said between sets ready" in line, what="what is said between sets")
-    assert stored.startswith(f"INFO: {len(between)} phrases said between sets ready in ")
     # The supervisor pings the watchdog from then on, and an idle daemon logs nothing while it does.
     first, _ = d.wait_message(is_watchdog, index + 1, what="WATCHDOG=1")
     logged = len(d.log_lines())

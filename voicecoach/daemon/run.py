@@ -19,7 +19,7 @@ import numpy as np
 
 from voicecoach import config, paths
 from voicecoach.assembly import Assembly
-from voicecoach.coach import Coach, phrases_to_render, sentences_of
+from voicecoach.coach import Coach, phrases_to_render
 from voicecoach.daemon.control import ControlServer, DaemonStatus, Reply, Request, failed, ok, socket_path
 from voicecoach.daemon.devices import Devices
 from voicecoach.daemon.notify import Notifier, Watchdog, ping_interval
@@ -38,7 +38,7 @@ from voicecoach.training.conversation import Conversation
 from voicecoach.training.dialogue import QUESTION
 from voicecoach.training.journal import Journal, JournalUnavailable
 from voicecoach.training.journal_queue import QueuedJournal
-from voicecoach.training.progress_texts import Pieces, journal_off_text, load_phrases, notices, to_render
+from voicecoach.training.progress_texts import Pieces, journal_off_text, load_phrases, notices
 
 log = logging.getLogger("voicecoach")
 
@@ -107,7 +107,6 @@ class Daemon:
             self._status_text = self._status()
             log.info("ready: %s", self._status_text)
             tasks = [self._task("control", self._serve(requests)), self._task("supervisor", self._supervise())]
-            tasks.append(asyncio.create_task(self._store_between()))
             self.watchdog.watch("control", control.problem)
             await self._stop.wait()
             await self._shut_down(tasks)
@@ -258,23 +257,6 @@ class Daemon:
             # What was played is no longer followed: sets would neither be recorded nor end.
             self.watchdog.fail("audio", exc)
         self._update_status()
-
-    async def _store_between(self) -> None:
-        """Render onto the disk what is said between sets (the progress answers' pieces, the questions and their
-        replies), once ready, a phrase at a time while the coach is idle and silent: with a Piper voice on a Pi that
-        takes a few minutes, which no set waits for; what she asks for before it is done is rendered when said."""
-        texts = sentences_of(to_render(self._phrases))
-        started = time.monotonic()
-        for text in texts:
-            while self.coach.state != Mode.IDLE or self.coach.speaking_s() > 0:
-                await asyncio.sleep(TICK_S)
-            try:
-                self.clips.store(text)
-            except SpeechError as exc:
-                log.warning("what is said between sets is rendered when it is said: %s", exc)
-                return
-            await asyncio.sleep(0)
-        log.info("%d phrases said between sets ready in %.1f s", len(texts), time.monotonic() - started)
 
     def _exercise(self, key: str) -> Exercise:
         return self.cfg.exercise(key)

@@ -179,8 +179,6 @@ class ClipCache:
         # Least recently used first.
         self._clips: OrderedDict[str, np.ndarray] = OrderedDict()
         self._kept: set[str] = set()
-        # Rendered ahead onto the disk, not into memory, and never pruned (store).
-        self._stored: set[str] = set()
         self._unwritable = False
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -203,15 +201,6 @@ class ClipCache:
         """clip(text), kept for the cache's life: the programme's own phrases, and notices that must not fail."""
         self._kept.add(text)
         return self.clip(text)
-
-    def store(self, text: str) -> None:
-        """text rendered into the disk cache, not held in memory, and never pruned: what is said between sets,
-        rendered ahead. Where the disk cannot be written nothing is rendered: it would be lost."""
-        self._stored.add(text)
-        path = self.path_for(text)
-        if self._unwritable or text in self._clips or path.exists():
-            return
-        self._render(text, path)
 
     def clip(self, text: str) -> np.ndarray:
         """The phrase as float32 mono at the cache's sample rate, rendered on first use."""
@@ -259,7 +248,7 @@ class ClipCache:
         """Delete the least recently used clip files that are not kept, down to the disk budget (if there is one)."""
         if self._disk_budget is None:
             return
-        kept = {self.path_for(text).name for text in self._kept | self._stored}
+        kept = {self.path_for(text).name for text in self._kept}
         files: list[tuple[float, int, Path]] = []
         with contextlib.suppress(OSError), os.scandir(self.directory) as entries:
             for entry in entries:
@@ -301,7 +290,7 @@ class ClipCache:
             self._cannot_write(exc)
         else:
             self._unwritable = False
-            if text not in self._kept | self._stored:
+            if text not in self._kept:
                 self.prune()
         return samples, rate
 
