@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from voicecoach.listen.echo import EchoCanceller
+from voicecoach.listen.echo import SETTLE_S, EchoCanceller
 from voicecoach.listen.listener import TARGET_DB, normalised
 from voicecoach.listen.resample import RATE, Resampler, to_rate
 from voicecoach.listen.vad import FRAME, VoiceGate, level_db
@@ -163,3 +163,25 @@ def test_echo_canceller_learns_its_echo_from_frames_with_echo_not_from_the_narra
     for m, p in zip(frames(mic), frames(played), strict=True):
         canceller.process(m, p)
     assert canceller.coupling_db > -60
+
+
+def test_the_echo_removed_is_metered_once_the_canceller_has_learnt_the_path() -> None:
+    """`check audio` says what the canceller removes while she trains: the seconds it spends learning the echo path,
+    after it starts and after every reset, must not count."""
+    _need_speexdsp()
+    played = (0.1 * rng.standard_normal(round(RATE * (SETTLE_S + 4)))).astype(np.float32)
+    response = np.zeros(800, dtype=np.float32)
+    response[[480, 560, 700]] = (0.6, 0.25, 0.1)
+    mic = np.convolve(played, response)[: played.size].astype(np.float32)
+    canceller = EchoCanceller()
+    learning = round(SETTLE_S * RATE / FRAME) - 10
+    pairs = list(zip(frames(mic), frames(played), strict=True))
+    for m, p in pairs[:learning]:
+        canceller.process(m, p)
+    echo_db, removed_db, _ = canceller.meter.figures()
+    assert echo_db is not None and removed_db is None
+    for m, p in pairs[learning:]:
+        canceller.process(m, p)
+    _, removed_db, _ = canceller.meter.figures()
+    # Random noise through three taps: once learnt, nearly all of it goes.
+    assert removed_db is not None and removed_db > 20

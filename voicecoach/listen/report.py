@@ -64,10 +64,12 @@ class EchoMeter:
         """Every frame: the loudest tells a microphone that gives nothing at all."""
         self.loudest_db = max(self.loudest_db, mic_db)
 
-    def echo(self, played_db: float, mic_db: float, cleaned_db: float) -> None:
-        """A frame in which the echo of loud played sound was surely there."""
+    def echo(self, played_db: float, mic_db: float, cleaned_db: float | None) -> None:
+        """A frame in which the echo of loud played sound was surely there (cleaned_db None: the canceller is still
+        learning it, echo.SETTLE_S)."""
         self._echo.append(mic_db - played_db)
-        self._removed.append(mic_db - cleaned_db)
+        if cleaned_db is not None:
+            self._removed.append(mic_db - cleaned_db)
 
     def quiet(self, mic_db: float) -> None:
         """A frame in which nothing had been played for a while."""
