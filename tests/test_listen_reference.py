@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from voicecoach.listen.delay import CATCH_UP_S, MAX_DRIFT, Estimate, Pairing, gcc_phat
-from voicecoach.listen.reference import LEAD_S, PlayedSignal, StreamClock
+from voicecoach.listen.reference import CLOCK_WINDOW_S, LEAD_S, PlayedSignal, StreamClock
 from voicecoach.listen.resample import RATE, read_at, to_rate
 from voicecoach.sound.mixer import Played
 
@@ -43,17 +43,21 @@ def feed(
     dac: float | None = None,
     adc: float | None = None,
     texts: dict[int, str] | None = None,
+    adc_speed: float = 1.0,
+    dac_jump: tuple[int, float] = (0, 0.0),
 ) -> list[tuple[np.ndarray, tuple[str, ...], bool]]:
     """Play reference and record mic block by block, as live: what is played is handed over one block ahead of
-    its echo. dac/adc: stream time of each stream's first sample (None: no stamps). texts: block index -> text."""
+    its echo. dac/adc: stream time of each stream's first sample (None: no stamps). texts: block index -> text.
+    adc_speed: how much faster the microphone's stamps run than its samples; dac_jump: (from sample, by seconds)
+    the speaker's stamps jump."""
     out = []
     for i in range(0, mic.size - BLOCK + 1, BLOCK):
         if i == 0:
             played.tap(Played(0, reference[:BLOCK], None if dac is None else dac, _tags(texts, 0)))
         ahead = i + BLOCK
-        stamp = None if dac is None else dac + ahead / RATE
+        stamp = None if dac is None else dac + ahead / RATE + (dac_jump[1] if ahead >= dac_jump[0] else 0.0)
         played.tap(Played(ahead, reference[ahead : ahead + BLOCK], stamp, _tags(texts, ahead // BLOCK)))
-        got = played.take(mic[i : i + BLOCK], None if adc is None else adc + i / RATE)
+        got = played.take(mic[i : i + BLOCK], None if adc is None else adc + i / RATE * adc_speed)
         out.append((got.samples, got.texts, got.moved))
     return out
 
@@ -294,3 +298,31 @@ def test_while_nobody_listens_the_played_signal_is_bounded_and_found_again_after
     # of each block, so only how far off the echo was found is checked.
     assert played.echo_delay_s == pytest.approx(0.05, abs=0.002)
     assert back.any()
+
+
+def test_stamps_that_drift_apart_do_not_move_a_reference_whose_echo_stays_put() -> None:
+    """Behind PulseAudio's echo canceller the microphone's stamps ran 1.25 % fast against the speaker's while the echo
+    stayed where it was: the clocks must not be followed there, or the canceller starts afresh every 20 s."""
+    reference = speechlike(45.0)
+    played = PlayedSignal(RATE)
+    moves = [
+        moved for _, _, moved in feed(played, reference, delayed(reference, 800) * 0.5, 10.0, 10.0, adc_speed=1.0125)
+    ]
+    # Paired as counted, then by the clocks once they have a window of stamps, then where the echo was heard;
+    # nothing after.
+    assert sum(moves) <= 3 and not any(moves[100:])
+    assert played.echo_delay_s is not None
+
+
+def test_a_speaker_restarted_half_a_second_later_is_followed_at_once_by_the_clocks() -> None:
+    reference = speechlike(20.0)
+    jump = round(0.5 * RATE)
+    # From 10 s on the speaker plays half a second later than its positions say (its stream restarted).
+    late = np.concatenate((reference[: 10 * RATE], np.zeros(jump, dtype=np.float32), reference[10 * RATE :]))
+    mic = delayed(late, 800)[: reference.size] * 0.5
+    played = PlayedSignal(RATE)
+    out = feed(played, reference, mic, 10.0, 10.0, dac_jump=(10 * RATE, 0.5))
+    moved_at = [i * BLOCK / RATE for i, (_, _, moved) in enumerate(out) if moved]
+    # Followed within the clock window's half a second of the jump, not after the tracker's seconds.
+    assert any(10.0 <= t <= 10.0 + CLOCK_WINDOW_S for t in moved_at)
+    assert played.echo_delay_s == pytest.approx(0.05, abs=0.01)

@@ -93,10 +93,13 @@ class EchoCanceller:
     def reset(self) -> None:
         """The reference was moved against the microphone: the echo path learnt so far is wrong; learn it again.
         Until it is, the echo is expected as loud as it comes into the microphone."""
+        self._relearn()
+        self._ratios.clear()
+
+    def _relearn(self) -> None:
         self._speex.reset()
         self._diverged = 0
         self._working = 0
-        self._ratios.clear()
 
     def process(self, mic: np.ndarray, played: np.ndarray, found: bool = True) -> tuple[np.ndarray, float]:
         """One 10 ms frame of microphone and played signal in (found: its echo has been found where played is lined
@@ -119,7 +122,11 @@ class EchoCanceller:
             cleaned = mic
             self._diverged += 1
             if self._diverged >= round(DIVERGED_S / FRAME_S):
-                self.reset()
+                # The filter is started afresh, but what it leaves stays known: the reference was not moved, and
+                # the frames it passed through as they came have gone into that estimate as they were. Behind a
+                # system echo canceller, whose microphone holds almost no echo, this happened every second or two;
+                # when it also forgot what it leaves, the echo was expected as loud as her voice (issue 9).
+                self._relearn()
         else:
             self._diverged = max(0, self._diverged - 1)
         self._working = self._working + 1 if found else 0

@@ -6,7 +6,7 @@ Now each played block carries the time PortAudio says it reaches the speaker, an
 it was recorded, on one clock. Through PulseAudio those stamps are right in the median and wrong block by block
 (a microphone block in sixteen came 47 ms off; the speaker's first stamps came 1.8 s off; behind a loopback or an
 echo canceller the medians wander by 20-50 ms), so the clocks only make the first pairing, from a second of
-stamps, and a later jump of more than CLOCK_JUMP_S (a stream restarted). The rest, the path through the air and
+stamps, and a later sudden jump of more than CLOCK_JUMP_S (a stream restarted). The rest, the path through the air and
 any device behind the clocks, and the drift between two devices' clocks, is found by listening (delay.py).
 
 Threads: tap() runs in the output callback and only queues a copy; everything else runs where the microphone's
@@ -35,8 +35,8 @@ SMALLEST_BLOCK = 64
 LEAD_S = 0.01
 # Each clock is the median over this long of its blocks' stamps.
 CLOCK_WINDOW_S = 1.0
-# The clocks are followed only when they move by more than this: no jitter does (their medians wandered by up to
-# 50 ms behind PulseAudio's echo canceller), a restarted stream does. Smaller moves are left to the tracker.
+# The clocks are followed only when they move by more than this from one microphone block to the next: no jitter
+# does, and no drift of the stamps (see _follow_clocks), a restarted stream does. The rest is left to the tracker.
 CLOCK_JUMP_S = 0.25
 # How often the delay is estimated while the coach speaks.
 TRACK_EVERY_S = 1.0
@@ -214,13 +214,20 @@ class PlayedSignal:
             return False
         if self._clock_lag is None:
             self._pairing.pair(clock_lag, n)
+            self._base_lag = clock_lag
         elif abs(clock_lag - self._clock_lag) >= CLOCK_JUMP_S * RATE:
             drift = self._pairing.drift
             self._pairing.pair(float(self._pairing.lag(n)) + clock_lag - self._clock_lag, n)
             self._pairing.drift = drift
+            self._base_lag = clock_lag
         else:
+            # A slow change is no restart, and is not followed: the stamps themselves drift. Behind PulseAudio's
+            # echo canceller the two streams' stamps drew apart 200 samples a second (1.25 %) while the echo stayed
+            # where it was; compared with where they stood at the last pairing, that was a jump every 20 s, and the
+            # canceller started afresh each time.
+            self._clock_lag = clock_lag
             return False
-        self._clock_lag = self._base_lag = clock_lag
+        self._clock_lag = clock_lag
         return True
 
     def _track(self) -> bool:
