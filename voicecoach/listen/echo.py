@@ -57,6 +57,9 @@ COUPLING_PERCENTILE = 90.0
 COUPLING_MIN_FRAMES = 100
 # After this long of adding more than it removes, the canceller's echo path is wrong and it is started afresh.
 DIVERGED_S = 0.5
+# An echo this far under what was played (the median over COUPLING_WINDOW_S) is as good as none: behind the tests'
+# WebRTC canceller it was 77-86 dB under; a room's echo through the air is 0-20 dB under.
+FAINT_ECHO_DB = -30.0
 # How much echo the canceller removes is metered only once it has worked this long on an echo found where it is
 # lined up: speexdsp takes seconds to learn the path (on the Swedish narration through a simulated room it removed
 # 5 dB in its first second, 15 dB after 2.5 s, 22-30 dB from 5.5 s on), and `check audio`'s figure is to say what
@@ -122,11 +125,14 @@ class EchoCanceller:
             cleaned = mic
             self._diverged += 1
             if self._diverged >= round(DIVERGED_S / FRAME_S):
-                # The filter is started afresh, but what it leaves stays known: the reference was not moved, and
-                # the frames it passed through as they came have gone into that estimate as they were. Behind a
-                # system echo canceller, whose microphone holds almost no echo, this happened every second or two;
-                # when it also forgot what it leaves, the echo was expected as loud as her voice (issue 9).
-                self._relearn()
+                # The filter is started afresh. Where the microphone hears almost no echo (a system echo canceller
+                # in front, headphones) what it leaves stays known: there is no echo to learn again, and behind
+                # PulseAudio's WebRTC canceller this happened every second or two; forgetting it each time, the
+                # echo was expected as loud as her voice (issue 9). Where there is an echo, it is learnt afresh.
+                if self._uncancelled and float(np.median(self._uncancelled)) < FAINT_ECHO_DB:
+                    self._relearn()
+                else:
+                    self.reset()
         else:
             self._diverged = max(0, self._diverged - 1)
         self._working = self._working + 1 if found else 0
