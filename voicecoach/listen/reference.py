@@ -214,12 +214,10 @@ class PlayedSignal:
             return False
         if self._clock_lag is None:
             self._pairing.pair(clock_lag, n)
-            self._base_lag = clock_lag
         elif abs(clock_lag - self._clock_lag) >= CLOCK_JUMP_S * RATE:
             drift = self._pairing.drift
             self._pairing.pair(float(self._pairing.lag(n)) + clock_lag - self._clock_lag, n)
             self._pairing.drift = drift
-            self._base_lag = clock_lag
         else:
             # A slow change is no restart, and is not followed: the stamps themselves drift. Behind PulseAudio's
             # echo canceller the two streams' stamps drew apart 200 samples a second (1.25 %) while the echo stayed
@@ -227,7 +225,7 @@ class PlayedSignal:
             # canceller started afresh each time.
             self._clock_lag = clock_lag
             return False
-        self._clock_lag = clock_lag
+        self._clock_lag = self._base_lag = clock_lag
         return True
 
     def _track(self) -> bool:
