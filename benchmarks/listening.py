@@ -35,6 +35,7 @@ from speech_corpus import (  # noqa: E402
     noise,
     real_speech,
     room,
+    sort_out,
     speaking,
 )
 
@@ -143,8 +144,8 @@ def over_narration(recognizer, commands, coach, rng, ser_db: float) -> dict[str,
         said.append((start / RATE, (start + spoken.size) / RATE, command))
         start += spoken.size + int(rng.uniform(6, 8) * RATE)
     found, _ = run(Listener(recognizer, EchoCanceller(), state="session"), mic, coach)
-    right = sum(any(s - 0.2 <= d.speech_start <= e and d.intent == c.intent for d in found) for s, e, c in said)
-    stray = [d for d in found if not any(s - 0.2 <= d.speech_start <= e for s, e, _ in said)]
+    heard, stray = sort_out(said, found)
+    right = len(heard)
     return {"commands": len(said), "right": right, "accuracy": right / len(said), "stray_detections": len(stray)}
 
 

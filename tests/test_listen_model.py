@@ -22,6 +22,7 @@ from speech_corpus import (
     real_speech,
     require_ko_model,
     room,
+    sort_out,
     speaking,
 )
 
@@ -150,13 +151,6 @@ def say_over(
         start += spoken.size + int(rng.uniform(*gap_s) * RATE)
     assert start < mic.size
     return said
-
-
-def sort_out(said: list[tuple[float, float, Command]], found: list[Detection]) -> tuple[list[Command], list[Detection]]:
-    """The commands heard as themselves, and what was heard where nobody spoke."""
-    heard = [c for s, e, c in said if any(s - 0.2 <= d.speech_start <= e and d.intent == c.intent for d in found)]
-    stray = [d for d in found if not any(s - 0.2 <= d.speech_start <= e for s, e, _ in said)]
-    return heard, stray
 
 
 def missed(said: list[tuple[float, float, Command]], found: list[Detection]) -> str:
