@@ -49,7 +49,7 @@ def per_phrase(synth: Synth, texts: list[str], rounds: int) -> dict[str, float]:
             began = time.perf_counter()
             samples, rate = read_wav(io.BytesIO(synth.render(text)))
             if samples.size == 0:
-                # pyttsx3's espeak driver now and then hands back nothing; the clip cache renders it again, as here.
+                # Nothing rendered (pyttsx3's engine did that now and then): the clip cache renders again, as here.
                 empty += 1
                 continue
             times.append(time.perf_counter() - began)

@@ -3,6 +3,7 @@ and a cache directory that cannot be written costs the disk copy, never the phra
 
 from __future__ import annotations
 
+import io
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import pytest
 
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.engine.language import load_pack
-from voicecoach.sound.clips import ClipCache
+from voicecoach.sound.clips import ClipCache, Synthesizer, read_wav
 
 pytestmark = pytest.mark.speech
 
@@ -77,8 +78,8 @@ def test_a_cache_that_cannot_be_written_keeps_new_phrases_in_memory_and_says_so_
 ) -> None:
     cache = ClipCache(immutable, VOICE, DEFAULT_RATE_WPM, RATE)
     clips: list[np.ndarray] = []
-    # pyttsx3 writes its file on espeak-ng's thread and loses a failure to write there: on the landed main the
-    # render then waited for ever. A thread keeps a hang from hanging the test run.
+    # When pyttsx3's engine wrote the file, on espeak-ng's thread, a failure to write was lost there and the render
+    # waited for ever. A thread keeps a hang from hanging the test run.
     worker = threading.Thread(target=lambda: clips.extend(cache.clip(said_once(n)) for n in range(2)), daemon=True)
     with caplog.at_level("WARNING", logger="voicecoach"):
         worker.start()
@@ -89,3 +90,18 @@ def test_a_cache_that_cannot_be_written_keeps_new_phrases_in_memory_and_says_so_
     assert [r.getMessage() for r in caplog.records] == [
         f"the clip cache {immutable} cannot be written (Operation not permitted): new phrases are kept in memory only"
     ]
+
+
+def test_synthesizers_at_different_rates_in_one_process_each_render_at_their_own() -> None:
+    # pyttsx3's engine is one per process: a second one at another rate changed the first one's rate, and an engine
+    # whose rate changed between renders kept the old rate now and then.
+    text = "Knip och håll i fem sekunder"
+    slow, fast = Synthesizer(VOICE, 120), Synthesizer(VOICE, 240)
+    seconds: dict[int, list[float]] = {120: [], 240: []}
+    for _ in range(6):
+        for rate, synth in ((120, slow), (240, fast)):
+            samples, sample_rate = read_wav(io.BytesIO(synth.render(text)))
+            seconds[rate].append(samples.size / sample_rate)
+    # Twice the rate, about half as long (espeak-ng keeps its pauses): every render at its own rate, none empty.
+    assert max(seconds[240]) < 0.6 * min(seconds[120]), seconds
+    assert min(seconds[240]) > 0.3 * max(seconds[120]), seconds

@@ -7,11 +7,14 @@ that can be neither scheduled nor interrupted.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import hashlib
 import importlib.metadata
 import io
 import logging
 import os
+import threading
 import wave
 from collections import OrderedDict
 from pathlib import Path
@@ -55,51 +58,89 @@ class Synth(Protocol):
         ...
 
 
-class Synthesizer:
-    """A pyttsx3 engine on the espeak-ng driver, set to one voice and speaking rate."""
+class Espeak:
+    """espeak-ng, through the binding to it that pyttsx3 ships (pyttsx3.drivers._espeak), in espeak-ng's synchronous
+    mode: a render runs on the caller's thread and returns with all of its audio. One per process (espeak-ng can be
+    initialised once), shared by every Synthesizer, each of which sets its voice and rate before each render.
 
-    def __init__(self, voice: str, rate_wpm: int) -> None:
-        try:
-            import pyttsx3
-            from pyttsx3.drivers import _espeak
+    Not through pyttsx3's engine: that runs espeak-ng on a thread of espeak-ng's own, hands the audio over in a
+    callback there, and shares one engine, voice and rate between everything in the process. Measured with pyttsx3
+    2.99: a second engine at another rate was the first one, whose next render came out empty (a 44-byte WAV); one
+    engine whose rate was set before each render (120 and 260 words a minute in turn, 12 renders) rendered one 260
+    at 120. The same 12 renders in synchronous mode: every one at its own rate, none empty."""
 
-            engine = pyttsx3.init("espeak")
-        except Exception as exc:
-            raise SpeechError(
-                f"cannot start speech synthesis ({exc}): install espeak-ng with 'sudo apt-get install espeak-ng'"
-            ) from exc
-        known = {v.id for v in engine.getProperty("voices")}
-        if voice not in known:
-            raise SpeechError(f"espeak-ng has no voice {voice!r}: list voices with 'espeak-ng --voices'")
-        engine.setProperty("voice", voice)
-        engine.setProperty("rate", rate_wpm)
-        self._engine = engine
+    def __init__(self) -> None:
+        from pyttsx3.drivers import _espeak
+
         self._espeak = _espeak
+        self.sample_rate = _espeak.Initialize(_espeak.AUDIO_OUTPUT_SYNCHRONOUS, 1000)
+        if self.sample_rate == -1:
+            raise RuntimeError("espeak-ng could not be initialised")
+        self._chunks: list[bytes] = []
+        # The binding keeps the callback referenced for as long as it is espeak-ng's.
+        _espeak.SetSynthCallback(self._collect)
+        self.voices = frozenset(v.identifier.decode("utf-8").lower() for v in _espeak.ListVoices(None))
         info = _espeak.Info()
         espeak_version = info.decode() if isinstance(info, bytes) else str(info)
+        # pyttsx3's version stays in the cache key: clips rendered through its engine, before, are the same audio.
         self.version = f"pyttsx3-{importlib.metadata.version('pyttsx3')}/espeak-ng-{espeak_version}"
+        self._lock = threading.Lock()
+
+    def _collect(self, wav: ctypes._Pointer[ctypes.c_short], samples: int, events: object) -> int:
+        if samples > 0:
+            self._chunks.append(ctypes.string_at(wav, samples * 2))
+        return 0  # go on
+
+    def render(self, text: str, voice: str, rate_wpm: int) -> bytes:
+        """text in voice at rate_wpm, as 16-bit mono PCM at sample_rate."""
+        with self._lock:
+            if self._espeak.SetVoiceByName(voice.encode()) != 0:
+                raise SpeechError(f"espeak-ng cannot use its voice {voice!r}: check 'espeak-ng --voices'")
+            self._espeak.SetParameter(self._espeak.RATE, rate_wpm, 0)
+            self._chunks = []
+            status = self._espeak.Synth(text.encode(), flags=self._espeak.ENDPAUSE | self._espeak.CHARS_UTF8)
+            pcm = b"".join(self._chunks)
+        if status != 0:
+            raise SpeechError(f"espeak-ng could not render {text!r} (error {status})")
+        return pcm
+
+
+@functools.cache
+def espeak() -> Espeak:
+    """The process's espeak-ng, started on first use."""
+    try:
+        return Espeak()
+    except SpeechError:
+        raise
+    except Exception as exc:
+        raise SpeechError(
+            f"cannot start speech synthesis ({exc}): install espeak-ng with 'sudo apt-get install espeak-ng'"
+        ) from exc
+
+
+class Synthesizer:
+    """espeak-ng (Espeak) set to one voice and speaking rate."""
+
+    def __init__(self, voice: str, rate_wpm: int) -> None:
+        self._espeak = espeak()
+        if voice not in self._espeak.voices:
+            raise SpeechError(f"espeak-ng has no voice {voice!r}: list voices with 'espeak-ng --voices'")
+        self._voice = voice
+        self._rate_wpm = rate_wpm
+        self.version = self._espeak.version
 
     def render(self, text: str) -> bytes:
         """text as the bytes of a WAV file (22,050 Hz mono, as espeak-ng produces it)."""
-        # Written to memory, never to a disk: pyttsx3 writes the file on espeak-ng's thread, where an error is lost.
-        # On a full disk runAndWait then waited for ever (the daemon stopped answering); on a read-only one the
-        # phrase was simply not there.
-        fd = os.memfd_create("voicecoach-clip", os.MFD_CLOEXEC)
-        try:
-            # pyttsx3 prints "Audio saved to ..." on stdout, which would corrupt JSON output.
-            with contextlib.redirect_stdout(io.StringIO()):
-                self._engine.save_to_file(text, f"/proc/self/fd/{fd}")
-                self._engine.runAndWait()
-                # espeak-ng synthesises on its own thread (AUDIO_OUTPUT_RETRIEVAL) and runAndWait can return
-                # before it is done: the audio would be missing, or worse, the next phrase would get this
-                # phrase's audio. Synchronize waits for the synthesis to finish.
-                self._espeak.Synchronize()
-            data = os.pread(fd, os.fstat(fd).st_size, 0)
-        finally:
-            os.close(fd)
-        if not data:
+        pcm = self._espeak.render(text, self._voice, self._rate_wpm)
+        if not pcm:
             raise SpeechError(f"espeak-ng produced no audio for {text!r}")
-        return data
+        wav = io.BytesIO()
+        with wave.open(wav, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(self._espeak.sample_rate)
+            w.writeframes(pcm)
+        return wav.getvalue()
 
 
 def read_wav(path: Path | io.BytesIO) -> tuple[np.ndarray, int]:
@@ -218,8 +259,9 @@ class ClipCache:
             samples, rate = self._render(text, path)
         voiced = trim(samples, rate)
         if voiced.size == 0:
-            # pyttsx3's espeak driver now and then hands back an empty buffer; such a clip would be silence
-            # where a cue belongs, so it is rendered again, and refused if it is still empty.
+            # A render that is all silence would be silence where a cue belongs (pyttsx3's engine, rendered
+            # through before Espeak, handed back an empty buffer now and then), so it is rendered again, and refused
+            # if it is still empty.
             samples, rate = self._render(text, path)
             voiced = trim(samples, rate)
             if voiced.size == 0:
