@@ -16,6 +16,7 @@ from http_mirror import server as server  # the fixture: a local HTTP mirror
 from test_voices import serve
 
 from voicecoach import config, paths, voices
+from voicecoach.cli.config import missing_voice_text
 from voicecoach.cli.main import main
 from voicecoach.config import DEFAULT_RATE_WPM, Config
 from voicecoach.engine.language import load_pack
@@ -236,3 +237,33 @@ def test_fetching_the_configured_voice_renders_the_whole_programme_with_progress
     cache = configured_cache(cfg, SV.voice, 22050)
     assert cache.fallback is None
     assert all(cache.path_for(text).exists() for text in piper_model.programme_phrases(SV))
+
+
+def test_voice_render_renders_the_programme_in_the_configured_voice_after_a_change_of_it(
+    voice: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = voice.parents[2]
+    monkeypatch.setenv("VOICECOACH_STATE_DIR", str(state))
+    cfg_file = tmp_path / "config.toml"
+    for speech, renders in ((f'engine = "piper"\nvoice = "{VOICE}"', "in sv_SE-test-medium"), ("rate = 200", "")):
+        cfg_file.write_text(f"[speech]\n{speech}\n", encoding="utf-8")
+        assert main(["voice", "render", "--config", str(cfg_file)]) == 0
+        out, err = capsys.readouterr()
+        assert out.splitlines()[-1].startswith("rendered ") and renders in err and "done 100%" in err
+        cache = configured_cache(replace(config.load(cfg_file), state_dir=state), SV.voice, 22050)
+        assert cache.fallback is None
+        assert all(cache.path_for(text).exists() for text in piper_model.programme_phrases(SV)), speech
+
+
+def test_voice_render_of_a_voice_not_installed_says_how_to_fetch_it_and_renders_nothing(
+    state_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text('[speech]\nengine = "piper"\nvoice = "sv_SE-nst-medium"\n', encoding="utf-8")
+    assert main(["voice", "render", "--config", str(cfg_file)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        f"voicecoach: error: {missing_voice_text('sv_SE-nst-medium', paths.voices_dir(state_dir))}"
+    ]
+    assert not paths.clip_dir(state_dir).exists() or not any(paths.clip_dir(state_dir).iterdir())

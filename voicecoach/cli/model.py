@@ -34,8 +34,9 @@ def add_fetch_and_list(
     fetch_help: str,
     url_help: str,
     list_help: str,
-) -> argparse.ArgumentParser:
-    """`voicecoach NOUN fetch|list` with the arguments that models and voices share; returns the fetch parser."""
+) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """`voicecoach NOUN fetch|list` with the arguments that models and voices share; the fetch parser, and NOUN's
+    subcommands, for more."""
     group = sub.add_parser(noun, help=f"fetch or list {things}")
     actions = group.add_subparsers(dest=f"{noun}_command", metavar="{fetch,list}", required=True)
     where = f"{noun}s directory (default: the state directory's {noun}s/)"
@@ -51,7 +52,7 @@ def add_fetch_and_list(
     listing.set_defaults(func=handlers[1])
     listing.add_argument("--dir", type=Path, help=where)
     cli_config.add_config_argument(listing)
-    return fetch
+    return fetch, actions
 
 
 def _models_dir(args: argparse.Namespace) -> Path:

@@ -1,4 +1,5 @@
-"""`voicecoach voice fetch|list`: install the Piper voices voicecoach knows and show what is installed."""
+"""`voicecoach voice fetch|list|render`: install the Piper voices voicecoach knows, show what is installed, and render
+the programme in the configured voice."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ RENDER_RATE = 22050
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    fetch = add_fetch_and_list(
+    fetch, actions = add_fetch_and_list(
         sub,
         "voice",
         "Piper voices",
@@ -38,6 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=voices.DEFAULT_VOICE,
         help=f"which voice (default {voices.DEFAULT_VOICE})",
     )
+    render = actions.add_parser(
+        "render",
+        help="render every phrase of the programme in the configured voice and rate (after changing [speech])",
+    )
+    render.set_defaults(func=cmd_render)
+    cli_config.add_config_argument(render)
+    actions.metavar = "{fetch,list,render}"
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -55,6 +63,17 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    cfg = cli_config.load_from_args(args)
+    chosen = voices.configured(cfg.speech.engine, cfg.speech.voice)
+    voices_dir = paths.voices_dir(cfg.state_dir)
+    if chosen is not None and not voices.is_voice(voices_dir, chosen):
+        # Rendering the stand-in would be work thrown away once the voice is there.
+        raise SpeechError(cli_config.missing_voice_text(chosen, voices_dir))
+    render_ahead(cfg)
+    return 0
+
+
 def render_ahead(cfg: Config) -> None:
     """Render every phrase of the programme in the configured voice into the clip cache, with a progress bar: with a
     Piper voice on a Pi that takes a minute or so, which the daemon then does not spend at its next start."""
@@ -65,7 +84,7 @@ def render_ahead(cfg: Config) -> None:
     exercises = [cfg.exercise(e.key) for e in EXERCISES]
     texts = phrases_to_render(exercises, pack, to_render(load_phrases(cfg.language, cfg.speech.pack)), clips.duration)
     progress = download.Progress(sys.stderr, unit="phrases")
-    voice = voices.configured(cfg.speech.engine, cfg.speech.voice)
+    voice = voices.configured(cfg.speech.engine, cfg.speech.voice) or f"espeak-ng's {cfg.speech.voice or pack.voice}"
     progress.note(f"rendering the programme's {len(texts)} phrases in {voice}")
     for n, text in enumerate(texts, 1):
         clips.keep(text)
