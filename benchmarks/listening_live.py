@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,7 @@ class Room:
         self.voice = her_voice(directory, level, echo_db)
 
     def session(self) -> LiveSession:
-        args = ["session", "styrka", "--reps", "20", "--listen", "--pack", str(KO_NARRATION), "--model"]
+        args = ["session", "styrka", "--reps", "20", "--listen", "--explain", "--pack", str(KO_NARRATION), "--model"]
         args += [str(ko_model_dir()), "--commands", str(KO_COMMANDS), "--input-device", "pulse", "--device", "pulse"]
         return LiveSession(args, self.env, self.directory)
 
@@ -123,6 +124,7 @@ def false_accepts(room: Room, minutes: float) -> dict[str, object]:
     """Narration with nobody speaking; after anything heard the set is started afresh (a false pause would keep it
     silent, a false stop ends it)."""
     heard: list[str] = []
+    ignored: Counter[str] = Counter()
     narrated = 0.0
     while narrated < minutes * 60:
         session = room.session()
@@ -137,16 +139,31 @@ def false_accepts(room: Room, minutes: float) -> dict[str, object]:
             pass
         narrated += time.monotonic() - started
         session.close()
-    return {"minutes": round(narrated / 60, 1), "accepts": len(heard), "heard": heard}
+        ignored += ignored_by(session)
+    return {"minutes": round(narrated / 60, 1), "accepts": len(heard), "heard": heard, "ignored": dict(ignored)}
+
+
+def ignored_by(session: LiveSession) -> Counter[str]:
+    """How many commands the listener heard and did not act on, by its reason (--explain's log lines)."""
+    reasons: Counter[str] = Counter()
+    for line in session.stderr().splitlines():
+        if ": INFO: ignored " in line:
+            # "ignored '넘겨': it follows what the coach played (coherence 0.12)": the reason without its figures.
+            reason = line.split("': ", 1)[-1]
+            reasons[reason.split(" (")[0].split(",")[0]] += 1
+    return reasons
 
 
 def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, object]:
     said = {"pause": 0, "resume": 0, "stop": 0}
     right = {"pause": 0, "resume": 0, "stop": 0}
     latencies: list[float] = []
+    ignored: Counter[str] = Counter()
     session = None
     for trial in range(trials):
         if session is None or session.process.poll() is not None:
+            if session is not None:
+                ignored += ignored_by(session)
             session = room.session()
             session.wait_line(lambda line: "release 1: " in line, START_S, "the first repetition")
         # Commands come now and then, not every few seconds: the canceller learns the echo it leaves from the
@@ -160,9 +177,11 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
                 session.close()
         if name == "stop" or session.process.poll() is not None:
             session.close()
+            ignored += ignored_by(session)
             session = None
     if session is not None:
         session.close()
+        ignored += ignored_by(session)
     over = said["pause"] + said["stop"]
     return {
         "said": said,
@@ -170,6 +189,7 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
         "heard_over_narration": (right["pause"] + right["stop"]) / over if over else None,
         "latency_median_s": float(np.median(latencies)) if latencies else None,
         "latency_p95_s": float(np.percentile(latencies, 95)) if latencies else None,
+        "ignored": dict(ignored),
     }
 
 
@@ -256,6 +276,11 @@ def table(results: dict) -> str:
             f" | {cm['right']['resume']}/{cm['said']['resume']} | {latency}"
             f" | {_dB(echo.get('removed_db'))} | {_ms(echo.get('delay_ms'))} | {_ppm(echo.get('drift_ppm'))} |"
         )
+    lines.append("\nheard, not acted on (--explain), in the narration alone / with her commands:")
+    for key, entry in results.items():
+        alone, with_her = entry["false_accepts"].get("ignored", {}), entry["commands"].get("ignored", {})
+        for reason in sorted({*alone, *with_her}):
+            lines.append(f"  {key}: {reason}: {alone.get(reason, 0)} / {with_her.get(reason, 0)}")
     return "\n".join(lines)
 
 

@@ -51,6 +51,8 @@ def test_voice_options_without_listen_are_a_usage_error(capsys: pytest.CaptureFi
     assert main(["session", "styrka", "--model", "m", "--input-device", "mic"]) == 2
     line = one_error_line(capsys)
     assert "--model and --input-device need --listen" in line
+    assert main(["session", "styrka", "--explain"]) == 2
+    assert "--explain needs --listen" in one_error_line(capsys)
 
 
 @pytest.mark.usefixtures("any_device")

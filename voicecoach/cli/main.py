@@ -46,7 +46,7 @@ NEXT_NAMES = ("next", "nästa")
 # After a heard command the set had no use for (resume while it runs), in the session's output.
 NOTHING_NOW = " (means nothing now)"
 # The options of `session` that only voice control uses, and where argparse keeps them.
-_VOICE_FLAGS = {"--model": "model", "--commands": "commands", "--input-device": "input_device"}
+_VOICE_FLAGS = {"--model": "model", "--commands": "commands", "--input-device": "input_device", "--explain": "explain"}
 # The modules that add subcommands: each has register(subparsers), setting func= on its parsers.
 EXTENSIONS = (cli_model, cli_voice, cli_journal, cli_config, cli_ctl, cli_listen, cli_daemon, cli_service, cli_check)
 
@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     voice.add_argument("--model", type=Path, metavar="DIR", help="vosk model directory (default: installed for --lang)")
     voice.add_argument("--commands", type=Path, metavar="PACK.toml", help="a pack file's [[commands]], not --lang's")
     voice.add_argument("--input-device", metavar="DEVICE", help="microphone name or index (see 'voicecoach devices')")
+    voice.add_argument(
+        "--explain",
+        action="store_const",
+        const=True,
+        help="also print each command heard but not acted on, and why (the coach's own voice, its echo)",
+    )
 
     sub.add_parser("devices", help="list audio devices").set_defaults(func=cmd_devices)
 
@@ -156,6 +162,9 @@ def cmd_session(args: argparse.Namespace) -> int:
         "audio.input_device": args.input_device,
     }
     cfg = config.load(args.config, overrides)
+    if args.explain:
+        # The listener says what it ignores, and why, at INFO: the daemon's journal has it too.
+        logging.getLogger("voicecoach.listen").setLevel(logging.INFO)
     journal = _open_journal(cfg) if live or args.exercise.strip().lower() in NEXT_NAMES else None
     try:
         return _session(args, cfg, journal, live)
