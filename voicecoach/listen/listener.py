@@ -308,10 +308,7 @@ class Listener:
         heard = self.recognizer.decode(pcm16(normalised(played)), self.state)
         if heard is None or heard.intent != match.intent:
             return judgement
-        why = (
-            f"what the coach played sounds like it too (confidence {heard.confidence:.2f}),"
-            f" and it is only {above:.0f} dB over its echo"
-        )
+        why = f"what the coach played sounds like it too, and it is only {above:.0f} dB over its echo"
         return replace(judgement, own_voice=why)
 
     def _detection(self, match: Match, judgement: Judgement) -> Detection:
