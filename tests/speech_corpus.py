@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from voicecoach.engine.language import Command
-from voicecoach.listen import Detection, EchoCanceller, Listener, PlayedSignal
+from voicecoach.listen import Detection, Listener, PlayedSignal
 from voicecoach.listen.resample import RATE, read_at, to_rate
 from voicecoach.sound.clips import read_wav
 from voicecoach.sound.mixer import Played
@@ -174,19 +174,6 @@ def listen(
             costs += [time.perf_counter() - started] * len(new)
         found += new
     return found + listener.flush()
-
-
-class LeavesNoEcho(EchoCanceller):
-    """A canceller that takes all of the echo out (the microphone is left as it is), with a coupling estimate and an
-    expected echo level as given: the listener's judgement of her voice, without the canceller's arithmetic."""
-
-    def __init__(self, coupling_db: float, echo_db: float = -60.0) -> None:
-        super().__init__()
-        self.coupling_db = coupling_db
-        self.echo_db = echo_db
-
-    def process(self, mic: np.ndarray, played: np.ndarray, found: bool = True) -> tuple[np.ndarray, float]:
-        return mic, self.echo_db
 
 
 def echo_of(played: np.ndarray, response: np.ndarray) -> np.ndarray:

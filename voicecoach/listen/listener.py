@@ -38,7 +38,7 @@ import numpy as np
 from voicecoach.intents import Mode, Name
 from voicecoach.listen.echo import EchoCanceller
 from voicecoach.listen.matcher import Match
-from voicecoach.listen.own_voice import SAID_BEFORE_S, SELF_MARGIN_DB, Judgement, OwnVoice
+from voicecoach.listen.own_voice import SAID_BEFORE_S, Judgement, OwnVoice
 from voicecoach.listen.recognizer import CommandRecognizer
 from voicecoach.listen.reference import Reference
 from voicecoach.listen.speexdsp import SpeexDenoiser
@@ -279,7 +279,6 @@ class Listener:
             return None
         plausible = self.echo is None or self.echo.coupling_db <= 0.0
         judgement = self._own_voice.judge(match.phrase, speech_level_db(utterance), len(self._utterance), plausible)
-        judgement = self._sounds_played(match, judgement)
         if judgement.own_voice is not None:
             log.info("ignored %r: %s", match.phrase, judgement.own_voice)
             return None
@@ -294,22 +293,6 @@ class Listener:
             self._pending = detection
             return None
         return detection
-
-    def _sounds_played(self, match: Match, judgement: Judgement) -> Judgement:
-        """The judgement, made the coach's own voice when a command not clearly above the expected echo is also what
-        the coach played over it sounds like (own_voice.py). The same recogniser decodes it: vosk starts every
-        utterance afresh after its final result, so this leaves nothing behind for hers."""
-        above = judgement.above_echo_db
-        if judgement.own_voice is not None or above is None or above >= SELF_MARGIN_DB:
-            return judgement
-        played = self._own_voice.played(len(self._utterance))
-        if not played.any():
-            return judgement
-        heard = self.recognizer.decode(pcm16(normalised(played)), self.state)
-        if heard is None or heard.intent != match.intent:
-            return judgement
-        why = f"what the coach played sounds like it too, and it is only {above:.0f} dB over its echo"
-        return replace(judgement, own_voice=why)
 
     def _detection(self, match: Match, judgement: Judgement) -> Detection:
         return Detection(

@@ -11,12 +11,6 @@ canceller never removes all of the echo. Two things tell what it left from her:
 - The coach says its own command words ("Paus.", "Vi fortsätter vila.", "Avslutat.", the help text). A command
   whose words were in what was played over the utterance, or just before it, counts only if her speech stands
   clearly above the echo the canceller was expected to leave.
-- The narration also sounds like commands it never says: to the Korean test model a count can sound like "재개"
-  (resume) or "넘겨" (next). A command heard less than clearly above the expected echo counts only if what the coach
-  played over it does not decode as that same command (the listener decodes `played`). Live captures of the
-  two-device room (120 ms, drifting): the one narration false accept a replay reproduced ("넘겨" at +7.1 dB) had its
-  played audio decode as "넘겨"; of her 103 commands heard there, the played audio over them decoded as her command
-  5 times, 2 of them under SELF_MARGIN_DB.
 """
 
 from __future__ import annotations
@@ -74,10 +68,6 @@ class OwnVoice:
         self._played.append(played)
         self._echo_db.append(echo_db)
         self._said.append(said)
-
-    def played(self, frames: int) -> np.ndarray:
-        """What was played over the last `frames` frames, lined up with its echo."""
-        return np.concatenate(list(self._played)[-frames:]) if self._played else np.zeros(0, dtype=np.float32)
 
     def judge(self, phrase: str, speech_db: float, frames: int, echo_plausible: bool = True) -> Judgement:
         """Is a command phrase, heard in the last `frames` frames at speech level speech_db, the coach's?
