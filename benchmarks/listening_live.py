@@ -160,28 +160,31 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
     latencies: list[float] = []
     ignored: Counter[str] = Counter()
     session = None
-    for trial in range(trials):
-        if session is None or session.process.poll() is not None:
-            if session is not None:
-                ignored += ignored_by(session)
-            session = room.session()
-            session.wait_line(lambda line: "release 1: " in line, START_S, "the first repetition")
-        # Commands come now and then, not every few seconds: the canceller learns the echo it leaves from the
-        # narration, and a room where she talks half the time is not the one the goals are for.
-        time.sleep(rng.uniform(NARRATION_BETWEEN_S[0], NARRATION_BETWEEN_S[1]))
-        name = "stop" if trial % 4 == 3 else "pause"
-        if _command(room, session, name, said, right, latencies) and name == "pause":
-            time.sleep(1.0)
-            # Said until heard (three tries), so that the next pause is said over narration again, not silence.
-            if not any(_command(room, session, "resume", said, right, latencies) for _ in range(3)):
+    try:
+        for trial in range(trials):
+            if session is None or session.process.poll() is not None:
+                if session is not None:
+                    ignored += ignored_by(session)
+                session = room.session()
+                session.wait_line(lambda line: "release 1: " in line, START_S, "the first repetition")
+            # Commands come now and then, not every few seconds: the canceller learns the echo it leaves from the
+            # narration, and a room where she talks half the time is not the one the goals are for.
+            time.sleep(rng.uniform(NARRATION_BETWEEN_S[0], NARRATION_BETWEEN_S[1]))
+            name = "stop" if trial % 4 == 3 else "pause"
+            if _command(room, session, name, said, right, latencies) and name == "pause":
+                time.sleep(1.0)
+                # Said until heard (three tries), so that the next pause is said over narration again, not silence.
+                if not any(_command(room, session, "resume", said, right, latencies) for _ in range(3)):
+                    session.close()
+            if name == "stop" or session.process.poll() is not None:
                 session.close()
-        if name == "stop" or session.process.poll() is not None:
+                ignored += ignored_by(session)
+                session = None
+    finally:
+        # Also when a set never started: no session is left playing into the room.
+        if session is not None:
             session.close()
             ignored += ignored_by(session)
-            session = None
-    if session is not None:
-        session.close()
-        ignored += ignored_by(session)
     over = said["pause"] + said["stop"]
     return {
         "said": said,
@@ -226,11 +229,16 @@ def run_route(name: str, levels: list[float], args: argparse.Namespace, level: f
                 directory = Path(work) / f"echo{echo_db:+.0f}"
                 directory.mkdir()
                 room = Room(route, echo_db, directory, level, args.sensitivity)
-                entry = {"route": name, "echo_db": echo_db, "latency_ms": ROUTES[name]}
-                entry["echo"] = echo_check(room)
-                entry["false_accepts"] = false_accepts(room, args.minutes)
-                entry["commands"] = commands(room, args.trials, rng)
+                entry: dict[str, object] = {"route": name, "echo_db": echo_db, "latency_ms": ROUTES[name]}
                 results[f"{name} {echo_db:+.0f} dB"] = entry
+                try:
+                    entry["echo"] = echo_check(room)
+                    entry["false_accepts"] = false_accepts(room, args.minutes)
+                    entry["commands"] = commands(room, args.trials, rng)
+                except (TimeoutError, SessionEnded) as exc:
+                    # A set that never started (a stalled server, a machine too busy) costs this room's figures,
+                    # not the other rooms' run: it is recorded, and the table says so.
+                    entry["failed"] = str(exc)[:300]
                 print(f"done: {name} echo {echo_db:+.0f} dB", file=sys.stderr, flush=True)
 
 
@@ -266,6 +274,9 @@ def table(results: dict) -> str:
     columns = ("room", "false accepts", "heard over narration", "resume", "latency median / p95", "echo removed")
     lines = ["| " + " | ".join((*columns, "delay", "drift")) + " |", "|" + "---|" * 8]
     for key, entry in results.items():
+        if "failed" in entry:
+            lines.append(f"| {key} | failed: {entry['failed'].splitlines()[0]} |")
+            continue
         fa, cm, echo = entry["false_accepts"], entry["commands"], entry["echo"]
         heard = cm["heard_over_narration"]
         over = cm["said"]["pause"] + cm["said"]["stop"]
@@ -278,6 +289,8 @@ def table(results: dict) -> str:
         )
     lines.append("\nheard, not acted on (--explain), in the narration alone / with her commands:")
     for key, entry in results.items():
+        if "failed" in entry:
+            continue
         alone, with_her = entry["false_accepts"].get("ignored", {}), entry["commands"].get("ignored", {})
         for reason in sorted({*alone, *with_her}):
             lines.append(f"  {key}: {reason}: {alone.get(reason, 0)} / {with_her.get(reason, 0)}")
