@@ -105,3 +105,20 @@ def test_synthesizers_at_different_rates_in_one_process_each_render_at_their_own
     # Twice the rate, about half as long (espeak-ng keeps its pauses): every render at its own rate, none empty.
     assert max(seconds[240]) < 0.6 * min(seconds[120]), seconds
     assert min(seconds[240]) > 0.3 * max(seconds[120]), seconds
+
+
+def test_spared_phrases_stay_on_disk_past_the_budget_though_not_in_memory(tmp_path: Path) -> None:
+    one = ClipCache(tmp_path / "probe", VOICE, DEFAULT_RATE_WPM, RATE).clip(said_once(0))
+    budget = 2 * one.nbytes
+    cache = ClipCache(tmp_path / "clips", VOICE, DEFAULT_RATE_WPM, RATE, memory_budget=budget, disk_budget=budget)
+    ahead = [f"Du har tränat {n} dagar i rad." for n in range(2, 5)]
+    cache.spare(ahead)
+    for text in ahead:
+        cache.clip(text)
+    written = {text: cache.path_for(text).stat().st_mtime_ns for text in ahead}
+    # Phrases said once come and go past the budget; the spared ones stay, and are not rendered again.
+    for n in range(1, 8):
+        cache.clip(said_once(n))
+    cache.prune()
+    assert {text: cache.path_for(text).stat().st_mtime_ns for text in ahead} == written
+    assert not cache.path_for(said_once(1)).exists()

@@ -19,7 +19,7 @@ import numpy as np
 
 from voicecoach import config, paths
 from voicecoach.assembly import Assembly
-from voicecoach.coach import Coach, phrases_to_render
+from voicecoach.coach import Coach, phrases_to_render, sentences_of
 from voicecoach.daemon.control import ControlServer, DaemonStatus, Reply, Request, failed, ok, socket_path
 from voicecoach.daemon.devices import Devices
 from voicecoach.daemon.notify import Notifier, Watchdog, ping_interval
@@ -38,7 +38,7 @@ from voicecoach.training.conversation import Conversation
 from voicecoach.training.dialogue import QUESTION
 from voicecoach.training.journal import Journal, JournalUnavailable
 from voicecoach.training.journal_queue import QueuedJournal
-from voicecoach.training.progress_texts import Pieces, journal_off_text, load_phrases, notices
+from voicecoach.training.progress_texts import Pieces, journal_off_text, load_phrases, notices, to_render
 
 log = logging.getLogger("voicecoach")
 
@@ -164,7 +164,9 @@ class Daemon:
         started = time.monotonic()
         render_telling(texts, self.clips.keep, self.notifier)
         log.info("%d phrases ready in %.1f s", len(texts), time.monotonic() - started)
-        # Clips left by earlier runs count against the disk budget too.
+        # What is said between sets is rendered when first said, or ahead by `voice fetch`/`voice render`: kept on
+        # the disk once it is there. Clips left by earlier runs count against the disk budget too.
+        self.clips.spare(sentences_of(to_render(self._phrases)))
         self.clips.prune()
 
     # -- the loop's work -------------------------------------------------------------------

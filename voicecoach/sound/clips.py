@@ -17,6 +17,7 @@ import os
 import threading
 import wave
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -220,6 +221,8 @@ class ClipCache:
         # Least recently used first.
         self._clips: OrderedDict[str, np.ndarray] = OrderedDict()
         self._kept: set[str] = set()
+        # Kept on the disk, not in memory (spare).
+        self._spared: set[str] = set()
         self._unwritable = False
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -242,6 +245,12 @@ class ClipCache:
         """clip(text), kept for the cache's life: the programme's own phrases, and notices that must not fail."""
         self._kept.add(text)
         return self.clip(text)
+
+    def spare(self, texts: Iterable[str]) -> None:
+        """Never delete these from the disk, though they are not held in memory: what is said between sets, which
+        `voice fetch` and `voice render` render ahead, and which the disk budget would otherwise drop for the
+        `ctl say` texts that pass through (rendered again when said, seconds later with a Piper voice on a Pi)."""
+        self._spared.update(texts)
 
     def clip(self, text: str) -> np.ndarray:
         """The phrase as float32 mono at the cache's sample rate, rendered on first use."""
@@ -287,10 +296,11 @@ class ClipCache:
             excess -= size
 
     def prune(self) -> None:
-        """Delete the least recently used clip files that are not kept, down to the disk budget (if there is one)."""
+        """Delete the least recently used clip files that are neither kept nor spared, down to the disk budget (if
+        there is one)."""
         if self._disk_budget is None:
             return
-        kept = {self.path_for(text).name for text in self._kept}
+        kept = {self.path_for(text).name for text in self._kept | self._spared}
         files: list[tuple[float, int, Path]] = []
         with contextlib.suppress(OSError), os.scandir(self.directory) as entries:
             for entry in entries:
