@@ -290,6 +290,10 @@ class Daemon:
                 raise DaemonError(self._explain(f"{what} did not come; the last status was {status}"))
             time.sleep(0.1)
 
+    def wait_rendered(self, timeout: float = WAIT_S) -> None:
+        """Until what is said between sets has been rendered ahead (which logs a line, and holds up the loop)."""
+        self.wait_status(lambda s: s["rendering"] == 0, timeout, "the end of rendering ahead")
+
 
 def hold_connections(path: Path, count: int, patience_s: float = 10.0) -> list[socket.socket]:
     """Open count connections and leave them idle. A full listen queue refuses a connection at once (EAGAIN):

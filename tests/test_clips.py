@@ -122,3 +122,26 @@ def test_spared_phrases_stay_on_disk_past_the_budget_though_not_in_memory(tmp_pa
     cache.prune()
     assert {text: cache.path_for(text).stat().st_mtime_ns for text in ahead} == written
     assert not cache.path_for(said_once(1)).exists()
+
+
+def test_phrases_rendered_ahead_go_onto_the_disk_once(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path / "clips", VOICE, DEFAULT_RATE_WPM, RATE)
+    said = said_once(1)
+    cache.clip(said)
+    ahead = [f"Du har tränat {n} dagar i rad." for n in range(2, 4)]
+    assert cache.missing([said, *ahead]) == ahead
+    assert all(cache.store(text) for text in ahead)
+    assert cache.missing([said, *ahead]) == []
+    written = {text: cache.path_for(text).stat().st_mtime_ns for text in ahead}
+    # Stored again: already there, so not rendered again.
+    assert all(cache.store(text) for text in ahead)
+    assert {text: cache.path_for(text).stat().st_mtime_ns for text in ahead} == written
+    # What is stored plays as what was rendered.
+    fresh = ClipCache(tmp_path / "other", VOICE, DEFAULT_RATE_WPM, RATE)
+    assert cache.clip(ahead[0]).size == pytest.approx(fresh.clip(ahead[0]).size, rel=0.05)
+
+
+def test_rendering_ahead_into_a_cache_that_cannot_be_written_says_there_is_no_point(immutable: Path) -> None:
+    cache = ClipCache(immutable, VOICE, DEFAULT_RATE_WPM, RATE)
+    assert cache.store(said_once(1)) is False
+    assert list(immutable.iterdir()) == []

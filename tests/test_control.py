@@ -334,6 +334,12 @@ def test_a_voice_that_fell_back_to_espeak_says_why() -> None:
     assert "voice" not in DaemonStatus("idle", True, True, True).describe()
 
 
+def test_status_says_how_many_phrases_are_still_rendered_ahead() -> None:
+    status = DaemonStatus("idle", True, True, True, rendering=42)
+    assert status.describe().splitlines()[-1] == "voice: rendering 42 phrases said between sets ahead, while idle"
+    assert DaemonStatus.from_reply(status.as_reply()).rendering == 42
+
+
 def test_a_waiting_question_says_so() -> None:
     status = DaemonStatus("idle", True, True, True, question=True)
     assert status.describe().splitlines()[0] == "state: idle (waiting for the answer to a question: yes or no)"

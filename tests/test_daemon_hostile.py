@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ import pytest
 from daemon_harness import Daemon, DaemonError, hold_connections
 from pulse import RATE, SILENT, PulseServer, find_clip, loud_spans
 
-from voicecoach.coach import sentences
+from voicecoach.coach import sentences, sentences_of
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.daemon import run as daemon
 from voicecoach.daemon import unix_server
@@ -35,8 +35,7 @@ from voicecoach.daemon.control import MAX_CLIENTS
 from voicecoach.engine.language import load_pack
 from voicecoach.sound.clips import ClipCache
 from voicecoach.training.conversation import TIMESYNC_FLAG, UNSYNCHRONISED
-from voicecoach.training.progress_texts import load_phrases, summary_pieces
-from voicecoach.training.progression import progress
+from voicecoach.training.progress_texts import load_phrases, to_render
 
 pytestmark = pytest.mark.audio
 
@@ -164,6 +163,7 @@ def coach(pulse: PulseServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
     root = tmp_path_factory.mktemp("hostile")
     with Daemon(root, no_model(root), pulse.environ(), WATCHDOG_S) as d:
         d.wait_ready()
+        d.wait_rendered()
         yield d
 
 
@@ -255,19 +255,21 @@ def test_say_is_refused_while_a_minute_of_speech_waits_and_stop_between_sets_sil
 # -- a disk that is full or read-only ------------------------------------------------------------------------------
 
 
-def test_progress_on_a_full_disk_is_said_from_memory(pulse: PulseServer, tmp_path: Path, tmpfs: Path) -> None:
+def test_speech_on_a_full_disk_is_said_from_memory(pulse: PulseServer, tmp_path: Path, tmpfs: Path) -> None:
     root = tmp_path / "daemon"
     with Daemon(root, no_model(root), pulse.environ(), WATCHDOG_S, state_dir=tmpfs) as d:
         d.wait_ready()
+        d.wait_rendered()
         filler = fill(tmpfs)
         logged = len(d.log_lines())
-        samples = played(pulse, d, lambda: d.ctl("progress"))
-        # It could not be stored, so there is no clip of the daemon's own to compare with: the progress of an empty
-        # journal (nothing trained this week, the first exercise) is said, about as long as a render of it.
-        text = " ".join(summary_pieces(progress([], [], datetime.now().astimezone()).summary, PHRASES))
+        # Not rendered ahead: what `ctl say` says is rendered when said.
+        text = "Det här har aldrig sagts förut, och disken är full."
+        samples = played(pulse, d, lambda: d.ctl("say", text))
+        # It could not be stored, so there is no clip of the daemon's own to compare with: it is said about as long
+        # as a render of it.
         expected = ClipCache(tmp_path / "clips", SV.voice, DEFAULT_RATE_WPM, RATE).duration(text)
         spoken = sum(b - a for a, b in loud_spans(samples, RATE, SILENT)) / RATE
-        assert spoken > expected / 2, f"{spoken:.1f} s were said; the progress takes {expected:.1f} s"
+        assert spoken > expected / 2, f"{spoken:.1f} s were said; the text takes {expected:.1f} s"
         warnings = new_lines(d, logged, "WARNING")
         assert warnings == [
             f"WARNING: the clip cache {tmpfs / 'clips'} cannot be written (No space left on device): "
@@ -281,6 +283,28 @@ def test_progress_on_a_full_disk_is_said_from_memory(pulse: PulseServer, tmp_pat
         assert "Traceback" not in d.log()
 
 
+def test_what_is_said_between_sets_is_rendered_ahead_once(pulse: PulseServer, tmp_path: Path) -> None:
+    root = tmp_path / "daemon"
+    between = sentences_of(to_render(PHRASES))
+    with Daemon(root / "first", no_model(root), pulse.environ(), WATCHDOG_S) as d:
+        d.wait_ready()
+        d.wait_rendered()
+        cache = ClipCache(d.state_dir / "clips", SV.voice, DEFAULT_RATE_WPM, RATE)
+        assert cache.missing(between) == []
+        assert [line for line in d.log_lines() if re.match(r"INFO: \d+ phrases said between sets rendered", line)]
+        # A render replaces the file (a new inode); reading it only touches it.
+        written = {text: cache.path_for(text).stat().st_ino for text in between}
+        assert d.terminate() == 0
+    with Daemon(root / "second", no_model(root), pulse.environ(), WATCHDOG_S, state_dir=d.state_dir) as again:
+        again.wait_ready()
+        assert again.status()["rendering"] == 0
+        again.ctl("progress")
+        again.wait_status(quiet, what="the progress said")
+    assert not any("between sets" in line for line in again.log_lines())
+    # Said from the disk: rendered once, by the first daemon.
+    assert {text: cache.path_for(text).stat().st_ino for text in between} == written
+
+
 def test_a_set_starts_with_a_read_only_state_directory_and_says_the_journal_is_off(
     pulse: PulseServer, tmp_path: Path, tmpfs: Path
 ) -> None:
@@ -288,6 +312,7 @@ def test_a_set_starts_with_a_read_only_state_directory_and_says_the_journal_is_o
     # A first run leaves the journal and the clips of every phrase it said before; then the disk turns read-only.
     with Daemon(root / "first", no_model(root), pulse.environ(), WATCHDOG_S, state_dir=tmpfs) as d:
         d.wait_ready()
+        d.wait_rendered()
         assert d.terminate() == 0
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
     with Daemon(root / "second", no_model(root), pulse.environ(), WATCHDOG_S, state_dir=tmpfs) as d:
@@ -311,6 +336,7 @@ def test_120_connections_held_under_a_limit_of_100_files_leave_ctl_and_the_watch
 ) -> None:
     with Daemon(tmp_path, no_model(tmp_path), pulse.environ(), WATCHDOG_S) as d:
         d.wait_ready()
+        d.wait_rendered()
         logged = len(d.log_lines())
         prlimit(d.pid, 100)
         held = hold_connections(d.socket, 120)
@@ -334,6 +360,7 @@ def test_out_of_file_descriptors_accepting_waits_says_so_once_and_comes_back(
 ) -> None:
     with Daemon(tmp_path, no_model(tmp_path), pulse.environ(), WATCHDOG_S) as d:
         d.wait_ready()
+        d.wait_rendered()
         logged = len(d.log_lines())
         # Room for three connections: the fourth finds no file descriptor, far below the cap on connections.
         prlimit(d.pid, open_fds(d.pid) + 3)
@@ -370,6 +397,7 @@ def test_before_the_clock_is_synchronised_status_says_why_no_reminder_comes(puls
     root = tmp_path / "daemon"
     with Daemon(root, [*no_model(root), "--config", str(settings)], env, WATCHDOG_S) as d:
         d.wait_ready()
+        d.wait_rendered()
         assert d.status()["reminders"] == UNSYNCHRONISED
         assert f"reminders: {UNSYNCHRONISED}" in d.ctl("status")
         d.ctl("snooze", "30")

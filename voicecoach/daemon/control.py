@@ -145,6 +145,8 @@ class DaemonStatus:
     reminders: str = ""
     # Why the configured Piper voice is not the one speaking (espeak-ng speaks instead; ClipCache.fallback).
     voice_fallback: str | None = None
+    # Phrases said between sets still to be rendered ahead, while idle (after a new voice, rate or pack).
+    rendering: int = 0
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -182,6 +184,8 @@ class DaemonStatus:
         voice = (
             f"\nvoice: espeak-ng, not the configured Piper voice: {self.voice_fallback}" if self.voice_fallback else ""
         )
+        if self.rendering:
+            voice += f"\nvoice: rendering {self.rendering} phrases said between sets ahead, while idle"
         return f"state: {session}\n{devices}, {model}{reminders}{voice}"
 
 

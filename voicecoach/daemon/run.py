@@ -47,6 +47,8 @@ TICK_S = 5.0
 FALLBACK_RATE = 48000
 # While speech renders before the service is ready, systemd hears this often that the start goes on.
 WARM_NOTICE_S = 5.0
+# Rendering ahead what is said between sets looks this often whether a set has ended.
+BETWEEN_WAIT_S = 1.0
 # A `ctl say` is refused while more than this much speech waits to be said: 50 long ones once queued 29 minutes.
 MAX_SPEAKING_S = 60.0
 
@@ -107,6 +109,8 @@ class Daemon:
             self._status_text = self._status()
             log.info("ready: %s", self._status_text)
             tasks = [self._task("control", self._serve(requests)), self._task("supervisor", self._supervise())]
+            # Not watched: when it is done, it ends.
+            tasks.append(asyncio.create_task(self._render_between()))
             self.watchdog.watch("control", control.problem)
             await self._stop.wait()
             await self._shut_down(tasks)
@@ -164,10 +168,44 @@ class Daemon:
         started = time.monotonic()
         render_telling(texts, self.clips.keep, self.notifier)
         log.info("%d phrases ready in %.1f s", len(texts), time.monotonic() - started)
-        # What is said between sets is rendered when first said, or ahead by `voice fetch`/`voice render`: kept on
-        # the disk once it is there. Clips left by earlier runs count against the disk budget too.
-        self.clips.spare(sentences_of(to_render(self._phrases)))
+        # What is said between sets is rendered ahead (by `voice fetch`/`voice render`, or _render_between once
+        # ready): kept on the disk. Clips left by earlier runs count against the disk budget too.
+        between = sentences_of(to_render(self._phrases))
+        self.clips.spare(between)
         self.clips.prune()
+        self._unrendered = self.clips.missing(between)
+
+    async def _render_between(self) -> None:
+        """Render what is said between sets that is not on the disk yet (after a new voice, rate or pack), a phrase
+        at a time while the coach is idle. With a Piper voice on a Pi that is minutes of work: done before ready,
+        it would keep her from starting a set; left to first use, each answer would wait seconds for its render.
+        A render holds up the loop (and a command heard meanwhile) for as long as it takes, so never in a set."""
+        if not self._unrendered:
+            return
+        total = len(self._unrendered)
+        log.info("rendering %d phrases said between sets, while idle", total)
+        started = time.monotonic()
+        try:
+            while self._unrendered:
+                while self._state() != Mode.IDLE:
+                    await asyncio.sleep(BETWEEN_WAIT_S)
+                if not self.clips.store(self._unrendered[0]):
+                    log.info("stopped rendering ahead: the clip cache cannot be written")
+                    return
+                self._unrendered.pop(0)
+                # Requests and commands that came in meanwhile go first.
+                await asyncio.sleep(0)
+        except SpeechError as exc:
+            # Rendered again when said, and that failure said then.
+            log.error("rendering ahead stopped: %s", exc)
+            return
+        except Exception:
+            # A bug, but in work that is only ahead of time: the coach goes on without it.
+            log.exception("rendering ahead failed")
+            return
+        finally:
+            self._unrendered.clear()
+        log.info("%d phrases said between sets rendered, %.1f s after ready", total, time.monotonic() - started)
 
     # -- the loop's work -------------------------------------------------------------------
 
@@ -205,6 +243,7 @@ class Daemon:
             "question": self._state() == QUESTION,
             "reminders": self.conversation.reminder_status(),
             "voice_fallback": self.clips.fallback,
+            "rendering": len(self._unrendered),
         }
 
     def _state(self) -> str:

@@ -252,6 +252,19 @@ class ClipCache:
         `ctl say` texts that pass through (rendered again when said, seconds later with a Piper voice on a Pi)."""
         self._spared.update(texts)
 
+    def missing(self, texts: Iterable[str]) -> list[str]:
+        """Those of texts that have no clip on the disk yet."""
+        return [text for text in texts if not self.path_for(text).is_file()]
+
+    def store(self, text: str) -> bool:
+        """Render text onto the disk unless it is there, without holding it in memory: what is said between sets,
+        rendered ahead. False when the disk cannot be written, so that there is no point in going on."""
+        path = self.path_for(text)
+        if path.is_file():
+            return True
+        self._render(text, path)
+        return not self._unwritable
+
     def clip(self, text: str) -> np.ndarray:
         """The phrase as float32 mono at the cache's sample rate, rendered on first use."""
         cached = self._clips.get(text)
