@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tests import piper_model
 from tests.pulse import (
     RATE,
     SILENT,
@@ -35,17 +36,20 @@ from tests.pulse import (
     planned_cues,
     voicecoach_command,
 )
-from voicecoach import paths
+from voicecoach import config, paths
 from voicecoach.cli.main import RENDER_RATE
-from voicecoach.config import DEFAULT_RATE_WPM
+from voicecoach.config import DEFAULT_RATE_WPM, Config
 from voicecoach.engine.language import Pack, load_pack
 from voicecoach.sound.clips import SILENCE, ClipCache, read_wav
+from voicecoach.sound.speech import configured_cache
 
 RESULTS = Path(__file__).resolve().parent / "results" / "timing.json"
 SETS = {
     "strength": ["strength"],
     "endurance": ["endurance", "--hold", "120", "--reps", "4", "--rest", "30"],
 }
+# The strength set in the tests' Piper voice.
+PIPER = "strength (piper)"
 GOALS = {
     "rendered_median_ms": 1.0,
     "rendered_max_ms": 5.0,
@@ -260,13 +264,13 @@ def first_sound(server: PulseServer, env: dict[str, str], runs: int) -> dict[str
 
 def table(timings: list[Timing], naive: dict[str, object], first: dict[str, object]) -> str:
     head = (
-        f"{'set':10} {'mode':9} {'last at s':>10} {'cues':>4} {'fixed ms':>9} {'median ms':>9} {'p99 ms':>7} "
+        f"{'set':16} {'mode':9} {'last at s':>10} {'cues':>4} {'fixed ms':>9} {'median ms':>9} {'p99 ms':>7} "
         f"{'max ms':>7} {'drift ms':>8} {'jumps':>5} {'whole':>5} {'load':>9}  goals"
     )
     rows = [head, "-" * len(head)]
     for t in timings:
         rows.append(
-            f"{t.name:10} {t.mode:9} {t.last_cue_s:10.1f} {t.cues:4d} {t.fixed_offset_ms:9.2f} {t.median_ms:9.3f} "
+            f"{t.name:16} {t.mode:9} {t.last_cue_s:10.1f} {t.cues:4d} {t.fixed_offset_ms:9.2f} {t.median_ms:9.3f} "
             f"{t.p99_ms:7.3f} {t.max_ms:7.3f} {t.drift_ms:8.3f} {t.jumps:5d} {t.cues - len(t.not_whole):5d} "
             f"{f'{t.load[0]:.1f} -> {t.load[1]:.1f}':>9}  "
             f"{'met' if t.meets_goals() else 'MISSED'}"
@@ -293,6 +297,16 @@ def table(timings: list[Timing], naive: dict[str, object], first: dict[str, obje
     return "\n".join(rows)
 
 
+def piper_voice(work: Path) -> tuple[list[str], Config]:
+    """The strength set's arguments with a configuration that speaks in the tests' Piper voice, installed in the
+    benchmark's state directory (VOICECOACH_STATE_DIR), and that configuration."""
+    voice = piper_model.build_voice(paths.voices_dir(Path(os.environ["VOICECOACH_STATE_DIR"])))
+    config_file = work / "piper.toml"
+    config_file.write_text(f'[speech]\nengine = "piper"\nvoice = "{voice.stem}"\n')
+    cfg = config.load(config_file)
+    return [*SETS["strength"], "--config", str(config_file)], cfg
+
+
 def run_all(work: Path, quick: bool) -> tuple[list[Timing], dict[str, object], dict[str, object]]:
     # A state directory of our own, so the clip cache starts cold and its warming is part of the run.
     state = work / "state"
@@ -301,14 +315,23 @@ def run_all(work: Path, quick: bool) -> tuple[list[Timing], dict[str, object], d
     render_clips = ClipCache(paths.clip_dir(state), pack.voice, DEFAULT_RATE_WPM, RENDER_RATE)
     live_clips = ClipCache(paths.clip_dir(state), pack.voice, DEFAULT_RATE_WPM, RATE)
     timings: list[Timing] = []
+    # The strength set again in a Piper voice (the tests' ONNX voice: Piper's format, its leading and trailing
+    # silence and noise), which must keep the same time once its clips are trimmed.
+    piper_args, piper_cfg = piper_voice(work)
+    piper_render = configured_cache(piper_cfg, pack.voice, RENDER_RATE)
+    piper_live = configured_cache(piper_cfg, pack.voice, RATE)
     with PulseServer(work / "pulse") as server:
         env = server.environ()
-        for name, set_args in SETS.items():
+        for name, set_args, clips in [
+            *((n, a, render_clips) for n, a in SETS.items()),
+            (PIPER, piper_args, piper_render),
+        ]:
             print(f"  rendering {name}...", file=sys.stderr, flush=True)
-            timings.append(rendered(name, set_args, env, render_clips, work))
+            timings.append(rendered(name, set_args, env, clips, work))
         for name, set_args in SETS.items():
             if not (quick and name == "endurance"):
                 timings.append(live(name, set_args, server, env, live_clips))
+        timings.append(live(PIPER, piper_args, server, env, piper_live))
         naive = naive_loop(server, env, pack)
         first = first_sound(server, env, FIRST_SOUND_RUNS)
     return timings, naive, first
