@@ -125,6 +125,7 @@ def false_accepts(room: Room, minutes: float) -> dict[str, object]:
     silent, a false stop ends it)."""
     heard: list[str] = []
     ignored: Counter[str] = Counter()
+    measured: list[str] = []
     narrated = 0.0
     while narrated < minutes * 60:
         session = room.session()
@@ -140,7 +141,21 @@ def false_accepts(room: Room, minutes: float) -> dict[str, object]:
         narrated += time.monotonic() - started
         session.close()
         ignored += ignored_by(session)
-    return {"minutes": round(narrated / 60, 1), "accepts": len(heard), "heard": heard, "ignored": dict(ignored)}
+        measured += measured_by(session)
+    return {
+        "minutes": round(narrated / 60, 1),
+        "accepts": len(heard),
+        "heard": heard,
+        "ignored": dict(ignored),
+        "measured": measured,
+    }
+
+
+def measured_by(session: LiveSession) -> list[str]:
+    """What the listener measured of each command it heard while the coach spoke, acted on or not (--explain's
+    "accepted ... over the coach [...]" and "ignored ...: ... [...]" lines)."""
+    lines = session.stderr().splitlines()
+    return [line.split(": INFO: ", 1)[1] for line in lines if ": INFO: " in line and line.endswith("]")]
 
 
 def ignored_by(session: LiveSession) -> Counter[str]:
@@ -159,12 +174,14 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
     right = {"pause": 0, "resume": 0, "stop": 0}
     latencies: list[float] = []
     ignored: Counter[str] = Counter()
+    measured: list[str] = []
     session = None
     try:
         for trial in range(trials):
             if session is None or session.process.poll() is not None:
                 if session is not None:
                     ignored += ignored_by(session)
+                    measured += measured_by(session)
                 session = room.session()
                 session.wait_line(lambda line: "release 1: " in line, START_S, "the first repetition")
             # Commands come now and then, not every few seconds: the canceller learns the echo it leaves from the
@@ -179,12 +196,14 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
             if name == "stop" or session.process.poll() is not None:
                 session.close()
                 ignored += ignored_by(session)
+                measured += measured_by(session)
                 session = None
     finally:
         # Also when a set never started: no session is left playing into the room.
         if session is not None:
             session.close()
             ignored += ignored_by(session)
+            measured += measured_by(session)
     over = said["pause"] + said["stop"]
     return {
         "said": said,
@@ -193,6 +212,7 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
         "latency_median_s": float(np.median(latencies)) if latencies else None,
         "latency_p95_s": float(np.percentile(latencies, 95)) if latencies else None,
         "ignored": dict(ignored),
+        "measured": measured,
     }
 
 

@@ -14,6 +14,7 @@ from voicecoach.listen.own_voice import (
     SELF_MARGIN_DB,
     OwnVoice,
     coherence,
+    envelope_following,
     said_in,
 )
 from voicecoach.listen.resample import RATE
@@ -146,3 +147,35 @@ def test_nothing_played_means_nothing_of_the_coach_to_hear() -> None:
     frames = push(own, word, np.zeros(word.size, dtype=np.float32), -math.inf, said=("Paus.",))
     judgement = own.judge("paus", level_db(word), frames)
     assert judgement == judgement.__class__(None, None, None)
+
+
+def syllables(seconds: float, rate_hz: float, phase: float) -> np.ndarray:
+    """Noise whose loudness rises and falls like speech (rate_hz syllables a second, with pauses)."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    envelope = np.clip(np.sin(2 * math.pi * rate_hz * t + phase), 0, None) ** 2
+    return (noise(seconds) * envelope).astype(np.float32)
+
+
+def frames(signal: np.ndarray) -> list[np.ndarray]:
+    return [signal[i : i + FRAME] for i in range(0, signal.size - FRAME + 1, FRAME)]
+
+
+def test_what_a_nonlinear_canceller_leaves_follows_the_played_loudness_and_her_voice_does_not() -> None:
+    played = syllables(3.0, 3.0, 0.0)
+    # A system canceller's suppression: what is left has none of the played waveform (fresh noise), only its rise
+    # and fall, 40 ms late and squashed.
+    delay = 4 * FRAME
+    residual = np.zeros_like(played)
+    residual[delay:] = noise(3.0)[: played.size - delay] * np.sqrt(np.abs(played[:-delay]))
+    hers = syllables(3.0, 2.3, 1.0)
+    utterance = slice(played.size - 150 * FRAME, played.size)
+    follows = envelope_following(frames(residual[utterance]), frames(played))
+    assert coherence(residual[utterance], played[utterance]) < MAX_COHERENCE
+    assert follows is not None and follows > 0.5, follows
+    not_hers = envelope_following(frames(hers[utterance]), frames(played))
+    assert not_hers is not None and not_hers < 0.5, not_hers
+
+
+def test_the_envelope_of_an_utterance_over_silence_tells_nothing() -> None:
+    silence = np.zeros(int(2.0 * RATE), dtype=np.float32)
+    assert envelope_following(frames(syllables(1.0, 3.0, 0.0)), frames(silence)) is None

@@ -106,6 +106,7 @@ class Detection:
     # what was played (None: nothing was playing).
     above_echo_db: float | None = None
     coherence: float | None = None
+    envelope: float | None = None
 
     def as_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -124,6 +125,8 @@ class Detection:
             data["above_echo_db"] = round(self.above_echo_db, 1)
         if self.coherence is not None:
             data["coherence"] = round(self.coherence, 3)
+        if self.envelope is not None:
+            data["envelope"] = round(self.envelope, 3)
         return data
 
 
@@ -280,12 +283,14 @@ class Listener:
         plausible = self.echo is None or self.echo.coupling_db <= 0.0
         judgement = self._own_voice.judge(match.phrase, speech_level_db(utterance), len(self._utterance), plausible)
         if judgement.own_voice is not None:
-            log.info("ignored %r: %s", match.phrase, judgement.own_voice)
+            log.info("ignored %r: %s%s", match.phrase, judgement.own_voice, figures(judgement))
             return None
         if idle and speech_s > IDLE_BASE_S + IDLE_SYLLABLE_S * syllables(match.phrase):
             return None
         if idle and len(match.phrase.split()) == 1 and match.confidence < IDLE_ONE_WORD_CONFIDENCE:
             return None
+        if judgement.above_echo_db is not None:
+            log.info("accepted %r over the coach%s", match.phrase, figures(judgement))
         detection = self._detection(match, judgement)
         # Too short for its syllables: a fragment of a longer word, which waits (see MIN_SYLLABLE_S).
         fragment = speech_s < MIN_SYLLABLE_S * syllables(match.phrase)
@@ -306,7 +311,16 @@ class Listener:
             minutes=match.minutes,
             above_echo_db=judgement.above_echo_db,
             coherence=judgement.coherence,
+            envelope=judgement.envelope,
         )
+
+
+def figures(judgement: Judgement) -> str:
+    """What was measured of an utterance heard while the coach spoke, for the log."""
+    parts = [f"{judgement.above_echo_db:.1f} dB over the echo", f"coherence {judgement.coherence:.2f}"]
+    if judgement.envelope is not None:
+        parts.append(f"envelope {judgement.envelope:.2f}")
+    return f" [{', '.join(parts)}]"
 
 
 def speech_level_db(audio: np.ndarray) -> float:

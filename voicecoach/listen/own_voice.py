@@ -41,6 +41,11 @@ MIN_ABOVE_ECHO_DB = 0.0
 # The band coherence is judged over: where speech, and the recogniser, have their energy.
 BAND_HZ = (300, 3400)
 SEGMENT = 256
+# Envelopes: the lags searched (the reference is lined up with the echo, but behind a system canceller the echo
+# tracker may not find it), frames quieter than this are silence, and fewer played frames than this tell nothing.
+ENVELOPE_LAG_S = 0.3
+SILENT_DB = -70.0
+MIN_PLAYED_FRAMES = 20
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,9 @@ class Judgement:
     above_echo_db: float | None
     coherence: float | None
     own_voice: str | None
+    # How closely the utterance's loudness follows what was played, 10 ms at a time (envelope_following): measured,
+    # not yet a rule.
+    envelope: float | None = None
 
 
 class OwnVoice:
@@ -78,18 +86,24 @@ class OwnVoice:
             return Judgement(None, None, None)
         echo_db = 10 * math.log10(float(np.mean(np.power(10.0, np.array(expected) / 10))))
         above = speech_db - echo_db
-        cleaned = np.concatenate(list(self._cleaned)[-frames:])
-        played = np.concatenate(list(self._played)[-frames:])
+        cleaned_frames = list(self._cleaned)[-frames:]
+        played_frames = list(self._played)
+        cleaned = np.concatenate(cleaned_frames)
+        played = np.concatenate(played_frames[-frames:])
         coherent = coherence(cleaned, played)
+        envelope = envelope_following(cleaned_frames, played_frames)
         if coherent > MAX_COHERENCE:
-            return Judgement(above, coherent, f"it follows what the coach played (coherence {coherent:.2f})")
+            why = f"it follows what the coach played (coherence {coherent:.2f})"
+            return Judgement(above, coherent, why, envelope)
         if echo_plausible and above < MIN_ABOVE_ECHO_DB:
-            return Judgement(above, coherent, f"it is no louder than the coach's echo ({above:.1f} dB over it)")
+            why = f"it is no louder than the coach's echo ({above:.1f} dB over it)"
+            return Judgement(above, coherent, why, envelope)
         before = frames + round(SAID_BEFORE_S / FRAME_S)
         texts = {t for said in list(self._said)[-before:] for t in said}
         if above < SELF_MARGIN_DB and any(said_in(phrase, text) for text in texts):
-            return Judgement(above, coherent, f"the coach had just said it, only {above:.0f} dB over its echo")
-        return Judgement(above, coherent, None)
+            why = f"the coach had just said it, only {above:.0f} dB over its echo"
+            return Judgement(above, coherent, why, envelope)
+        return Judgement(above, coherent, None, envelope)
 
 
 def coherence(x: np.ndarray, y: np.ndarray) -> float:
@@ -104,6 +118,34 @@ def coherence(x: np.ndarray, y: np.ndarray) -> float:
     power = np.sum(np.abs(xs) ** 2, axis=0) * np.sum(np.abs(ys) ** 2, axis=0)
     band = slice(round(BAND_HZ[0] * SEGMENT / RATE), round(BAND_HZ[1] * SEGMENT / RATE) + 1)
     return float(np.mean(cross[band] / (power[band] + 1e-20)))
+
+
+def envelope_following(cleaned: list[np.ndarray], played: list[np.ndarray]) -> float | None:
+    """The largest correlation between the loudness (dB, 10 ms frames) of the cleaned utterance and of what was
+    played, over the lags 0 to ENVELOPE_LAG_S (the played frames end with the utterance's; earlier ones are what
+    was played before). Unlike coherence it does not need the waveforms to match: what a system echo canceller's
+    nonlinear suppression leaves of the coach still rises and falls with what was played, while her voice does not.
+    None when too little was played over the utterance to tell."""
+    mic_db = frame_levels(cleaned)
+    played_db = frame_levels(played)
+    n = mic_db.size
+    best: float | None = None
+    for lag in range(round(ENVELOPE_LAG_S / FRAME_S) + 1):
+        end = played_db.size - lag
+        if end - n < 0:
+            break
+        ref = played_db[end - n : end]
+        if np.count_nonzero(ref > SILENT_DB) < MIN_PLAYED_FRAMES or ref.std() == 0 or mic_db.std() == 0:
+            continue
+        r = float(np.corrcoef(mic_db, ref)[0, 1])
+        best = r if best is None else max(best, r)
+    return best
+
+
+def frame_levels(frames: list[np.ndarray]) -> np.ndarray:
+    """Each frame's level in dB, floored at SILENT_DB."""
+    power = np.array([float(np.dot(f, f)) / max(f.size, 1) for f in frames])
+    return np.maximum(10 * np.log10(power + 1e-12), SILENT_DB)
 
 
 def said_in(phrase: str, text: str) -> bool:
