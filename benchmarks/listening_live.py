@@ -124,8 +124,7 @@ def false_accepts(room: Room, minutes: float) -> dict[str, object]:
     """Narration with nobody speaking; after anything heard the set is started afresh (a false pause would keep it
     silent, a false stop ends it)."""
     heard: list[str] = []
-    ignored: Counter[str] = Counter()
-    measured: list[str] = []
+    explained = Explained()
     narrated = 0.0
     while narrated < minutes * 60:
         session = room.session()
@@ -140,48 +139,49 @@ def false_accepts(room: Room, minutes: float) -> dict[str, object]:
             pass
         narrated += time.monotonic() - started
         session.close()
-        ignored += ignored_by(session)
-        measured += measured_by(session)
+        explained.add(session)
     return {
         "minutes": round(narrated / 60, 1),
         "accepts": len(heard),
         "heard": heard,
-        "ignored": dict(ignored),
-        "measured": measured,
+        "ignored": dict(explained.ignored),
+        "measured": explained.measured,
     }
 
 
-def measured_by(session: LiveSession) -> list[str]:
-    """What the listener measured of each command it heard while the coach spoke, acted on or not (--explain's
+class Explained:
+    """What --explain's log lines said over a room's sessions: how many commands the listener heard and did not act
+    on, by its reason, and what it measured of each command it heard while the coach spoke, acted on or not (the
     "accepted ... over the coach [...]" and "ignored ...: ... [...]" lines)."""
-    lines = session.stderr().splitlines()
-    return [line.split(": INFO: ", 1)[1] for line in lines if ": INFO: " in line and line.endswith("]")]
 
+    def __init__(self) -> None:
+        self.ignored: Counter[str] = Counter()
+        self.measured: list[str] = []
 
-def ignored_by(session: LiveSession) -> Counter[str]:
-    """How many commands the listener heard and did not act on, by its reason (--explain's log lines)."""
-    reasons: Counter[str] = Counter()
-    for line in session.stderr().splitlines():
-        if ": INFO: ignored " in line:
-            # "ignored '넘겨': it follows what the coach played (coherence 0.12)": the reason without its figures.
-            reason = line.split("': ", 1)[-1]
-            reasons[reason.split(" (")[0].split(",")[0]] += 1
-    return reasons
+    def add(self, session: LiveSession) -> None:
+        for line in session.stderr().splitlines():
+            if ": INFO: " not in line:
+                continue
+            said = line.split(": INFO: ", 1)[1]
+            if said.startswith("ignored "):
+                # "ignored '넘겨': it follows what the coach played (coherence 0.12) [...]": the reason alone.
+                reason = said.split("': ", 1)[-1]
+                self.ignored[reason.split(" (")[0].split(",")[0]] += 1
+            if said.endswith("]"):
+                self.measured.append(said)
 
 
 def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, object]:
     said = {"pause": 0, "resume": 0, "stop": 0}
     right = {"pause": 0, "resume": 0, "stop": 0}
     latencies: list[float] = []
-    ignored: Counter[str] = Counter()
-    measured: list[str] = []
+    explained = Explained()
     session = None
     try:
         for trial in range(trials):
             if session is None or session.process.poll() is not None:
                 if session is not None:
-                    ignored += ignored_by(session)
-                    measured += measured_by(session)
+                    explained.add(session)
                 session = room.session()
                 session.wait_line(lambda line: "release 1: " in line, START_S, "the first repetition")
             # Commands come now and then, not every few seconds: the canceller learns the echo it leaves from the
@@ -195,15 +195,13 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
                     session.close()
             if name == "stop" or session.process.poll() is not None:
                 session.close()
-                ignored += ignored_by(session)
-                measured += measured_by(session)
+                explained.add(session)
                 session = None
     finally:
         # Also when a set never started: no session is left playing into the room.
         if session is not None:
             session.close()
-            ignored += ignored_by(session)
-            measured += measured_by(session)
+            explained.add(session)
     over = said["pause"] + said["stop"]
     return {
         "said": said,
@@ -211,8 +209,8 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
         "heard_over_narration": (right["pause"] + right["stop"]) / over if over else None,
         "latency_median_s": float(np.median(latencies)) if latencies else None,
         "latency_p95_s": float(np.percentile(latencies, 95)) if latencies else None,
-        "ignored": dict(ignored),
-        "measured": measured,
+        "ignored": dict(explained.ignored),
+        "measured": explained.measured,
     }
 
 

@@ -355,7 +355,8 @@ class ClipCache:
             self._cannot_write(exc)
         else:
             self._unwritable = False
-            if text not in self._kept:
+            # Kept and spared clips are never pruned, so adding one leaves nothing to prune.
+            if text not in self._kept and text not in self._spared:
                 self.prune()
         return samples, rate
 
