@@ -135,6 +135,9 @@ def test_several_requests_on_one_connection_and_swedish_names_normalised(path: P
         (b'{"intent": "snooze", "minutes": 0}\n', "snooze needs minutes"),
         (b'{"intent": "snooze", "minutes": true}\n', "snooze needs minutes"),
         (b'{"intent": "yes", "minutes": 5}\n', "yes takes no minutes"),
+        (b'{"intent": "volume", "level": "loud"}\n', "volume 'loud' is neither a change nor a level; use +3 or -3"),
+        (b'{"intent": "volume", "level": "-40dB"}\n', "a volume of -40 dB is out of range; use -30 to 0 dB"),
+        (b'{"intent": "volume", "level": -3}\n', "volume's level is a string"),
         (b'{"intent": "say", "text": "..."}\n', "say needs words: a text with at least one letter or digit"),
         ('{"intent": "say", "text": "\u200b"}\n'.encode(), "say needs words"),
         (b'{"intent": "say", "text": "\\u200b \\ud83d\\ude00 !"}\n', "say needs words"),
@@ -280,11 +283,12 @@ def test_ctl_status_finds_the_user_daemon_and_prints_json_or_words(
     assert asyncio.run(scenario()) == (0, 0, 0)
     out = capsys.readouterr().out.splitlines()
     assert json.loads(out[0]) == RUNNING.as_json()
-    assert out[1:3] == [
+    assert out[1:4] == [
         "state: session (strength, repetition 3 of 10)",
         "microphone up, speaker down, no speech model (voice control off)",
+        "volume: 0 dB (the loudest: [audio] volume)",
     ]
-    assert out[3] == "did {'intent': 'say', 'text': 'hej då'}"
+    assert out[4] == "did {'intent': 'say', 'text': 'hej då'}"
 
 
 def test_ctl_checks_the_exercise_before_looking_for_the_daemon(capsys: pytest.CaptureFixture[str]) -> None:
@@ -308,7 +312,9 @@ def test_an_idle_coachs_status_fills_the_daemon_status(sv: Pack) -> None:
     # The daemon answers status with the coach's own fields plus the devices; an idle coach needs no clips.
     coach = Coach(Mixer(16000), clips=None, pack=sv, exercises=find_exercise)  # type: ignore[arg-type]
     status = DaemonStatus(**coach.status(), microphone=False, speaker=True, model=True)
-    assert status.describe() == "state: idle\nmicrophone down, speaker up, model loaded"
+    assert status.describe() == (
+        "state: idle\nmicrophone down, speaker up, model loaded\nvolume: 0 dB (the loudest: [audio] volume)"
+    )
     assert DaemonStatus.from_reply(status.as_reply()) == status
 
 
@@ -322,6 +328,7 @@ def test_speech_still_to_say_and_the_reminders_are_described() -> None:
     assert status.describe().splitlines() == [
         "state: idle (speaking, 42 s more; voicecoach ctl stop ends it)",
         "microphone up, speaker up, model loaded",
+        "volume: 0 dB (the loudest: [audio] volume)",
         "reminders: next at 2024-06-03 18:00",
     ]
 
@@ -376,3 +383,31 @@ def test_the_coachs_idle_intents_are_ctl_commands(path: Path) -> None:
         Intent("no"),
         Intent("snooze", minutes=30),
     ]
+
+
+def test_the_level_and_whether_it_is_the_nights_are_in_the_status() -> None:
+    status = DaemonStatus("idle", True, True, True, volume_db=-12.0, night=True)
+    assert status.describe().splitlines()[2] == "volume: -12 dB, the night level"
+    assert DaemonStatus.from_reply(status.as_reply()) == status
+
+
+def test_ctl_volume_tells_or_changes_the_level(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    async def scenario() -> list[Intent]:
+        async with daemon(path, answer=lambda request: request.reply(control.ok(message="volume -3 dB"))) as seen:
+            for level in ([], ["+3"], ["-6"], ["-12dB"], ["0"]):
+                assert await asyncio.to_thread(main, ["ctl", "--socket", str(path), "volume", *level]) == 0
+            return list(seen)
+
+    assert asyncio.run(scenario()) == [
+        Intent("volume"),
+        Intent("volume", level="+3"),
+        Intent("volume", level="-6"),
+        Intent("volume", level="-12dB"),
+        Intent("volume", level="0"),
+    ]
+    assert capsys.readouterr().out.splitlines() == ["volume -3 dB"] * 5
+
+
+def test_ctl_volume_checks_the_level_before_looking_for_the_daemon(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ctl", "--socket", "/nonexistent/control.sock", "volume", "+5dB"]) == 2
+    assert "a volume of 5 dB is out of range; use -30 to 0 dB" in capsys.readouterr().err

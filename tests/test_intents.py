@@ -19,7 +19,7 @@ def test_an_intent_nobody_declared_is_refused_where_it_is_made() -> None:
 
 
 def test_every_intent_is_reachable_from_ctl_or_a_phrase() -> None:
-    ctl = set(cli_ctl.HELP) | {Name.STATUS, Name.START, Name.SAY, Name.SNOOZE}
+    ctl = set(cli_ctl.HELP) | {Name.STATUS, Name.START, Name.SAY, Name.SNOOZE, Name.VOLUME}
     assert ctl == set(control.INTENTS)
     spoken = {c.intent for c in load_pack("sv").commands}
     assert spoken == {name for name, spec in VOCABULARY.items() if spec.spoken}

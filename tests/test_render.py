@@ -118,3 +118,23 @@ def test_mixer_plays_a_late_clip_at_once_instead_of_dropping_it():
     mixer.schedule([Scheduled(20, np.ones(5, dtype=np.float32))])
     mixer.render(block)
     assert np.flatnonzero(block).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_a_volume_change_ramps_over_one_block_and_moves_nothing():
+    mixer = Mixer(8000)
+    tone = np.full(8000, 0.5, dtype=np.float32)
+    mixer.schedule([Scheduled(0, tone), Scheduled(350, np.full(10, 0.25, dtype=np.float32), "tick")])
+    blocks = [np.zeros(100, dtype=np.float32) for _ in range(4)]
+    mixer.render(blocks[0])
+    mixer.set_gain(0.5)
+    for block in blocks[1:]:
+        mixer.render(block)
+    assert np.all(blocks[0] == 0.5)
+    ramp = blocks[1]
+    # No step: each sample a small move from the last, from the old gain to the new one.
+    assert np.max(np.abs(np.diff(np.concatenate(([blocks[0][-1]], ramp))))) < 0.01
+    assert ramp[-1] == pytest.approx(0.25)
+    assert np.all(blocks[2] == 0.25)
+    # The clip scheduled at sample 350 still starts there, at the new gain.
+    assert np.flatnonzero(blocks[3] != 0.25).tolist() == list(range(50, 60))
+    assert mixer.gain == 0.5

@@ -71,6 +71,10 @@ RULE_BOUNDS: dict[str, tuple[int, int, str]] = {
 }
 # TOML has no null: in_a_row = 0 stands for Rules.in_a_row = None.
 OWN_SET = "the guide's 10 in a row"
+# Her volume (sound/volume.py): dB under [audio] volume, from the quietest to the loudest; the night's to begin with.
+VOLUME_MIN_DB = -30.0
+VOLUME_MAX_DB = 0.0
+NIGHT_VOLUME_DB = -9.0
 
 
 class ConfigError(UserError):
@@ -85,7 +89,10 @@ class AudioSettings:
 
     input_device: str | int | None = None
     output_device: str | int | None = None
+    # The loudest the coach speaks; her level (`ctl volume`, kept in the state directory) is so many dB under it.
     volume: float = 1.0
+    # Her level during the quiet hours ([reminders] quiet_hours) until she changes it (sound/volume.py).
+    night_volume_db: float = NIGHT_VOLUME_DB
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,7 @@ _SPECS: dict[str, Check] = {
     "audio.input_device": check.device,
     "audio.output_device": check.device,
     "audio.volume": check.number(0.0, 1.0),
+    "audio.night_volume_db": check.number(VOLUME_MIN_DB, VOLUME_MAX_DB),
     "speech.rate": check.whole(*RATE_WPM, "words a minute"),
     "speech.voice": check.voice,
     "speech.engine": check.engine,

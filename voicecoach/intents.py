@@ -31,6 +31,7 @@ class Name(StrEnum):
     # Only over the control socket.
     SAY = "say"
     STATUS = "status"
+    VOLUME = "volume"
 
 
 class Mode(StrEnum):
@@ -46,6 +47,8 @@ class Slot(StrEnum):
     EXERCISE = "exercise"
     MINUTES = "minutes"
     TEXT = "text"
+    # A volume request as `ctl volume` takes it: "+3", "-3", "-12dB" (sound/volume.py).
+    LEVEL = "level"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ VOCABULARY: dict[Name, Spec] = {
     Name.SNOOZE: Spec(frozenset({Slot.MINUTES})),
     Name.SAY: Spec(frozenset({Slot.TEXT}), spoken=False),
     Name.STATUS: Spec(spoken=False),
+    Name.VOLUME: Spec(frozenset({Slot.LEVEL}), spoken=False),
 }
 # The session engine's reactions: what the coach does in a set.
 SESSION = frozenset({Name.PAUSE, Name.RESUME, Name.STOP, Name.NEXT, Name.REPEAT, Name.HOW_MANY_LEFT, Name.CANT})
@@ -82,6 +86,7 @@ class Intent:
     exercise: str | None = None
     text: str | None = None
     minutes: int | None = None
+    level: str | None = None
 
     def __post_init__(self) -> None:
         # A plain string is taken, and checked: Intent("paus") is a typo, found here.

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from voicecoach.daemon import control
 from voicecoach.errors import UsageError
 from voicecoach.intents import Name, Slot
 
-# The intents without slots as subcommands (how_many_left is typed how-many-left); start, say, snooze and status
-# take arguments and are added one by one.
+# The intents without slots as subcommands (how_many_left is typed how-many-left); start, say, snooze, volume and
+# status take arguments and are added one by one.
 HELP: dict[Name, str] = {
     Name.PAUSE: "pause the running set",
     Name.RESUME: "go on after a pause",
@@ -45,6 +46,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     snooze = commands.add_parser("snooze", help="remind me in MINUTES (like 'påminn mig om trettio minuter')")
     snooze.set_defaults(intent=Name.SNOOZE)
     snooze.add_argument("minutes", type=int)
+    level = commands.add_parser(
+        "volume",
+        help="tell or change the volume: +3 / -3 (dB louder / quieter), or a level from -30dB to 0dB",
+        description="Without an argument, tell the volume. +N or -N changes it by N dB; a level such as -12dB sets "
+        "it. 0 dB is [audio] volume, the loudest; the level is kept across restarts, a day's and a night's "
+        "(the quiet hours) apart.",
+    )
+    level.set_defaults(intent=Name.VOLUME)
+    level.add_argument("level", nargs="?", help="+3, -3, -12dB, ...")
+    # argparse takes "-12dB" for an option it does not know; what it counts as a negative number is an argument.
+    level._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?\s*(db)?$", re.IGNORECASE)
     parser.set_defaults(func=cmd_ctl)
 
 
@@ -68,6 +80,8 @@ def cmd_ctl(args: argparse.Namespace) -> int:
         request[Slot.TEXT] = spoken_text(args.text)
     elif args.intent is Name.SNOOZE:
         request[Slot.MINUTES] = args.minutes
+    elif args.intent is Name.VOLUME and args.level is not None:
+        request[Slot.LEVEL] = args.level
     try:
         # The daemon checks again; checking here too names a typo before looking for the daemon.
         intent = control.parse_intent(request)

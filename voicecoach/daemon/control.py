@@ -31,6 +31,7 @@ from voicecoach.daemon.unix_server import Client, UnixServer
 from voicecoach.engine.programme import ProgrammeError, find_exercise
 from voicecoach.errors import UserError
 from voicecoach.intents import MAX_SNOOZE_MIN, VOCABULARY, Intent, Name, Slot
+from voicecoach.sound import volume
 
 SOCKET_NAME = "control.sock"
 # The system unit's RuntimeDirectory=voicecoach; a client outside the unit has no $RUNTIME_DIRECTORY to find it.
@@ -59,7 +60,7 @@ class ControlError(UserError):
 
 def intent_json(intent: Intent) -> dict[str, object]:
     """An intent as a request line's object."""
-    extra = {"exercise": intent.exercise, "text": intent.text, "minutes": intent.minutes}
+    extra = {"exercise": intent.exercise, "text": intent.text, "minutes": intent.minutes, "level": intent.level}
     return {"intent": str(intent.name)} | {k: v for k, v in extra.items() if v is not None}
 
 
@@ -89,6 +90,12 @@ def parse_intent(data: object) -> Intent:
         if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_SNOOZE_MIN:
             raise ValueError(f"snooze needs minutes, a whole number from 1 to {MAX_SNOOZE_MIN}")
         return Intent(name, minutes=minutes)
+    if name is Name.VOLUME:
+        level = data.get(Slot.LEVEL)
+        if level is not None and not isinstance(level, str):
+            raise ValueError('volume\'s level is a string: "+3", "-3" or a level such as "-12dB"')
+        volume.parse_request(level)
+        return Intent(name, level=level)
     return Intent(name)
 
 
@@ -147,6 +154,9 @@ class DaemonStatus:
     voice_fallback: str | None = None
     # Phrases said between sets still to be rendered ahead, while idle (after a new voice, rate or pack).
     rendering: int = 0
+    # Her level in dB under [audio] volume (`ctl volume`), and whether it is the night's (the quiet hours).
+    volume_db: float = 0.0
+    night: bool = False
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -186,7 +196,8 @@ class DaemonStatus:
         )
         if self.rendering:
             voice += f"\nvoice: rendering {self.rendering} phrases said between sets ahead, while idle"
-        return f"state: {session}\n{devices}, {model}{reminders}{voice}"
+        level = f"volume: {volume.describe(self.volume_db)}{', the night level' if self.night else ''}"
+        return f"state: {session}\n{devices}, {model}\n{level}{reminders}{voice}"
 
 
 # -- where the socket lives ------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from voicecoach.assembly import Assembly
 from voicecoach.coach import Coach, phrases_to_render, sentences_of
 from voicecoach.daemon.control import ControlServer, DaemonStatus, Reply, Request, failed, ok, socket_path
 from voicecoach.daemon.devices import Devices
+from voicecoach.daemon.loudness import Loudness
 from voicecoach.daemon.notify import Notifier, Watchdog, ping_interval
 from voicecoach.engine.language import Pack, PackError, load_pack
 from voicecoach.engine.programme import EXERCISES, Exercise
@@ -29,7 +30,7 @@ from voicecoach.engine.session import Outcome, State
 from voicecoach.engine.timeline import Phase
 from voicecoach.intents import CONVERSATION, Intent, Mode, Name
 from voicecoach.listen.voice import Voice, VoiceUnavailable, open_voice
-from voicecoach.sound import audio
+from voicecoach.sound import audio, volume
 from voicecoach.sound.audio import AudioError, Device, InputStream, OutputStream
 from voicecoach.sound.clips import DISK_BUDGET, SpeechError
 from voicecoach.sound.mixer import Mixer, MixerEvent
@@ -79,9 +80,10 @@ class Daemon:
             rate = FALLBACK_RATE
         self.clips = configured_cache(self.cfg, self.pack.voice, rate, disk_budget=DISK_BUDGET)
         self.journal = self._open_journal()
-        self.parts = Assembly(
-            loop, rate, self.cfg.audio.volume, self._make_coach, self._open_voice, self._on_mixer_event
+        self.loudness = Loudness(
+            self.cfg.state_dir, self.cfg.audio, self.cfg.reminders, lambda gain: self.mixer.set_gain(gain)
         )
+        self.parts = Assembly(loop, rate, self.loudness.gain, self._make_coach, self._open_voice, self._on_mixer_event)
         self.mixer, self.coach, self.voice = self.parts.mixer, self.parts.coach, self.parts.voice
         self.conversation = Conversation(
             self.journal, self._phrases, self.cfg.rules, self.cfg.reminders, self._say, self._exercise
@@ -219,6 +221,10 @@ class Daemon:
         the pack's language, for whoever hears nothing); it never ends the serving."""
         if intent.name is Name.STATUS:
             return DaemonStatus(**self._status_fields()).as_reply()
+        self._follow_the_clock()
+        if intent.name is Name.VOLUME:
+            message = self.loudness.change(volume.parse_request(intent.level))
+            return ok(message=message, volume_db=self.loudness.level_db, night=self.loudness.night)
         if intent.name is Name.SAY and self.coach.speaking_s() > MAX_SPEAKING_S:
             queued = f"{self.coach.speaking_s():.0f} s of speech wait"
             return failed(f"{queued} to be said already: wait, or end it with 'voicecoach ctl stop'")
@@ -244,7 +250,12 @@ class Daemon:
             "reminders": self.conversation.reminder_status(),
             "voice_fallback": self.clips.fallback,
             "rendering": len(self._unrendered),
+            "volume_db": self.loudness.level_db,
+            "night": self.loudness.night,
         }
+
+    def _follow_the_clock(self) -> None:
+        self.loudness.follow_the_clock(quiet=self.coach.state is Mode.IDLE and not self.coach.speaking_s())
 
     def _state(self) -> str:
         """What the listener listens for: the coach's state, or the answer to a question the coach asked."""
@@ -344,6 +355,7 @@ class Daemon:
             self.devices.check()
             self.devices.log_glitches(glitches)
             self.conversation.tick(busy=self._state() != Mode.IDLE)
+            self._follow_the_clock()
             self.watchdog.ping()
 
     # -- status, reload, stop --------------------------------------------------------------
@@ -384,14 +396,14 @@ class Daemon:
                 or cfg.audio.output_device != self.cfg.audio.output_device
             ):
                 restart.append("audio devices")
-            self.mixer.gain = cfg.audio.volume
             self.cfg = replace(
                 self.cfg,
-                audio=replace(self.cfg.audio, volume=cfg.audio.volume),
+                audio=replace(self.cfg.audio, volume=cfg.audio.volume, night_volume_db=cfg.audio.night_volume_db),
                 programme=cfg.programme,
                 rules=cfg.rules,
                 reminders=cfg.reminders,
             )
+            self.loudness.configure(self.cfg.audio, self.cfg.reminders)
             self.coach.set_exercises(self.cfg.exercise)
             self.conversation.configure(cfg.rules, cfg.reminders)
             log.info(

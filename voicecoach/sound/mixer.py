@@ -56,12 +56,15 @@ Tap = Callable[[Played], None]
 class _Command:
     cut: bool
     items: tuple[Scheduled, ...]
+    gain: float | None = None
 
 
 class Mixer:
     def __init__(self, rate: int, gain: float = 1.0, on_event: Callable[[MixerEvent], object] | None = None) -> None:
         self.rate = rate
+        # Read by the audio side only; set_gain asks for a change.
         self.gain = gain
+        self._target_gain = gain
         self.position = 0
         self._inbox: queue.SimpleQueue[_Command] = queue.SimpleQueue()
         self._voices: list[Scheduled] = []
@@ -73,6 +76,11 @@ class Mixer:
     def schedule(self, items: Sequence[Scheduled], cut: bool = False) -> None:
         """Queue clips for playing; with cut, first silence and drop everything scheduled."""
         self._inbox.put(_Command(cut=cut, items=tuple(items)))
+
+    def set_gain(self, gain: float) -> None:
+        """Change the volume: from the next block on, reached over that block, so that the step makes no click and
+        nothing scheduled moves."""
+        self._inbox.put(_Command(cut=False, items=(), gain=gain))
 
     def add_tap(self, tap: Tap) -> None:
         """Be given every played block (the echo reference).
@@ -113,7 +121,12 @@ class Mixer:
             if voice.start + voice.clip.shape[0] > end:
                 remaining.append(voice)
         self._voices = remaining
-        if self.gain != 1.0:
+        if self._target_gain != self.gain:
+            # A linear ramp over the block, ending on the new gain.
+            n = out.shape[0]
+            out *= (self.gain + (self._target_gain - self.gain) * np.arange(1, n + 1) / n).astype(out.dtype)
+            self.gain = self._target_gain
+        elif self.gain != 1.0:
             out *= self.gain
         np.clip(out, -1.0, 1.0, out=out)
         self.position = end
@@ -130,6 +143,8 @@ class Mixer:
                 command = self._inbox.get_nowait()
             except queue.Empty:
                 return
+            if command.gain is not None:
+                self._target_gain = command.gain
             if command.cut:
                 self._voices = []
             for item in command.items:
