@@ -48,8 +48,9 @@ SETS = {
     "strength": ["strength"],
     "endurance": ["endurance", "--hold", "120", "--reps", "4", "--rest", "30"],
 }
-# The strength set in the tests' Piper voice.
+# The strength set in the tests' Piper voice, and counted in ticks ([speech] counts = "ticks").
 PIPER = "strength (piper)"
+TICKS = "strength (ticks)"
 GOALS = {
     "rendered_median_ms": 1.0,
     "rendered_max_ms": 5.0,
@@ -307,6 +308,12 @@ def piper_voice(work: Path) -> tuple[list[str], Config]:
     return [*SETS["strength"], "--config", str(config_file)], cfg
 
 
+def ticks_args(work: Path) -> list[str]:
+    config_file = work / "ticks.toml"
+    config_file.write_text('[speech]\ncounts = "ticks"\n')
+    return [*SETS["strength"], "--config", str(config_file)]
+
+
 def run_all(work: Path, quick: bool) -> tuple[list[Timing], dict[str, object], dict[str, object]]:
     # A state directory of our own, so the clip cache starts cold and its warming is part of the run.
     state = work / "state"
@@ -320,15 +327,16 @@ def run_all(work: Path, quick: bool) -> tuple[list[Timing], dict[str, object], d
     piper_args, piper_cfg = piper_voice(work)
     piper_render = configured_cache(piper_cfg, pack.voice, RENDER_RATE)
     piper_live = configured_cache(piper_cfg, pack.voice, RATE)
+    espeak_sets = {**SETS, TICKS: ticks_args(work)}
     with PulseServer(work / "pulse") as server:
         env = server.environ()
         for name, set_args, clips in [
-            *((n, a, render_clips) for n, a in SETS.items()),
+            *((n, a, render_clips) for n, a in espeak_sets.items()),
             (PIPER, piper_args, piper_render),
         ]:
             print(f"  rendering {name}...", file=sys.stderr, flush=True)
             timings.append(rendered(name, set_args, env, clips, work))
-        for name, set_args in SETS.items():
+        for name, set_args in espeak_sets.items():
             if not (quick and name == "endurance"):
                 timings.append(live(name, set_args, server, env, live_clips))
         timings.append(live(PIPER, piper_args, server, env, piper_live))

@@ -14,7 +14,8 @@ import pytest
 
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.engine.language import load_pack
-from voicecoach.sound.clips import ClipCache, Synthesizer, read_wav
+from voicecoach.engine.timeline import TICK
+from voicecoach.sound.clips import TICK_PEAK, ClipCache, Synthesizer, read_wav
 
 pytestmark = pytest.mark.speech
 
@@ -145,3 +146,17 @@ def test_rendering_ahead_into_a_cache_that_cannot_be_written_says_there_is_no_po
     cache = ClipCache(immutable, VOICE, DEFAULT_RATE_WPM, RATE)
     assert cache.store(said_once(1)) is False
     assert list(immutable.iterdir()) == []
+
+
+def test_the_tick_is_made_not_rendered_and_sounds_from_its_first_sample(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path / "clips", VOICE, DEFAULT_RATE_WPM, RATE)
+    tick = cache.keep(TICK)
+    assert 0.02 < tick.size / RATE < 0.1
+    assert float(np.abs(tick).max()) == pytest.approx(TICK_PEAK)
+    # Its onset is where it is scheduled: loud within a millisecond, as a trimmed clip is from its first sample.
+    assert float(np.abs(tick[: RATE // 1000]).max()) > 0.1 * TICK_PEAK
+    assert cache.missing([TICK]) == []
+    assert cache.store(TICK) is True
+    assert list((tmp_path / "clips").iterdir()) == []
+    # Softer than the words around it.
+    assert float(np.sqrt(np.mean(tick**2))) < 0.5 * float(np.sqrt(np.mean(cache.clip("Knip") ** 2)))

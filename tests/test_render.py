@@ -10,6 +10,8 @@ from voicecoach import config, paths
 from voicecoach.cli.main import RENDER_RATE, main
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.engine.language import load_pack
+from voicecoach.engine.programme import STRENGTH
+from voicecoach.engine.timeline import TICK
 from voicecoach.sound.clips import ClipCache, read_wav
 from voicecoach.sound.mixer import Mixer, Scheduled
 from voicecoach.sound.speech import configured_cache
@@ -58,12 +60,24 @@ def voice_config(request: pytest.FixtureRequest, state_dir: Path, tmp_path: Path
     ids=["strength", "speed", "endurance"],
 )
 def test_every_cue_starts_at_its_exact_sample_in_the_render(args, voice_config, tmp_path, capsys):
-    cues = timeline(capsys, *args, *voice_config)
+    every_cue_at_its_sample(args, voice_config, tmp_path, capsys)
+
+
+def test_every_tick_starts_at_its_exact_sample_in_the_render(state_dir, tmp_path, capsys):
+    ticks = tmp_path / "ticks.toml"
+    ticks.write_text('[speech]\ncounts = "ticks"\n')
+    cues = every_cue_at_its_sample(["strength", "--reps", "2"], ["--config", str(ticks)], tmp_path, capsys)
+    assert [c["text"] for c in cues].count(TICK) == 2 * (STRENGTH.hold_s - 1)
+
+
+def every_cue_at_its_sample(args, config_args, tmp_path, capsys) -> list[dict]:
+    """Render a set: each cue of its timeline is there sample for sample, and there is nothing else."""
+    cues = timeline(capsys, *args, *config_args)
     wav = tmp_path / "set.wav"
-    assert main(["session", *args, *voice_config, "--render", str(wav)]) == 0
+    assert main(["session", *args, *config_args, "--render", str(wav)]) == 0
     samples, rate = read_wav(wav)
     assert rate == RENDER_RATE
-    cfg = config.load(Path(voice_config[1]) if voice_config else None)
+    cfg = config.load(Path(config_args[1]) if config_args else None)
     clips = configured_cache(cfg, load_pack("sv").voice, rate)
     assert clips.fallback is None
     covered = np.zeros(samples.size, dtype=bool)
@@ -73,6 +87,7 @@ def test_every_cue_starts_at_its_exact_sample_in_the_render(args, voice_config, 
         assert start is not None, f"{cue} is not at its sample"
         covered[start : start + clip.size] = True
     assert np.max(np.abs(samples[~covered])) <= QUANTUM, "sound where no cue was scheduled"
+    return cues
 
 
 def test_render_lasts_until_the_closing_words(state_dir, tmp_path, capsys):

@@ -1,8 +1,10 @@
+from dataclasses import replace
+
 import pytest
 from conftest import fake_duration
 
 from voicecoach.engine.programme import ENDURANCE, EXERCISES, IDENTIFICATION, SPEED, STRENGTH, with_overrides
-from voicecoach.engine.timeline import COUNTED_MAX_S, Layout, Phase
+from voicecoach.engine.timeline import COUNTED_MAX_S, TICK, Layout, Phase
 
 
 def cues_of(exercise, pack, t0=0.0):
@@ -120,3 +122,36 @@ def test_segments_tile_the_set_without_gaps(sv):
     for before, after in zip(timeline.segments, timeline.segments[1:], strict=False):
         assert before.end == pytest.approx(after.start)
     assert timeline.end == timeline.segments[-1].end
+
+
+def test_with_ticks_every_second_of_a_hold_is_a_tick_and_the_cues_stay_spoken(sv):
+    ticking = replace(sv, ticks=True)
+    timeline = cues_of(STRENGTH, ticking)
+    numbers = set(sv.numbers.values())
+    assert not [c for c in timeline.cues if c.text in numbers], "a number was said"
+    for rep in range(1, STRENGTH.reps + 1):
+        cues = [c for c in timeline.cues if c.rep == rep and c.phase in (Phase.HOLD, Phase.RELEASE)]
+        squeeze, *ticks, release = cues
+        assert (squeeze.text, release.text) == ("Knip", "Släpp långsamt")
+        assert [c.text for c in ticks] == [TICK] * (STRENGTH.hold_s - 1)
+        assert [c.t - squeeze.t for c in ticks] == pytest.approx(list(range(1, STRENGTH.hold_s)))
+        # The release ends the hold on time, as the last number does when counted.
+        assert release.t - squeeze.t == pytest.approx(STRENGTH.hold_s)
+    # The rests are quiet but for what comes next; the repetitions are announced as before.
+    words = cues_of(STRENGTH, sv)
+    assert [c.text for c in timeline.cues if c.phase is Phase.REST] == [
+        c.text for c in words.cues if c.phase is Phase.REST and c.text not in numbers
+    ]
+
+
+def test_with_ticks_a_long_hold_ticks_between_its_announcements_of_the_time_left(sv):
+    timeline = cues_of(ENDURANCE, replace(sv, ticks=True))
+    squeeze = squeezes(timeline, sv, ENDURANCE)[0]
+    hold = [c for c in timeline.cues if c.rep == 1 and c.phase is Phase.HOLD][1:]
+    said = {round(c.t - squeeze.t, 6): c.text for c in hold}
+    assert said[10] == "tjugo sekunder kvar" and said[20] == "tio sekunder kvar"
+    # Each second but those the squeeze and the announcements (fake_duration: longer than a second) are said over.
+    ticks = sorted(t for t, text in said.items() if text == TICK)
+    assert ticks == [t for t in range(1, ENDURANCE.hold_s) if t not in (1, 10, 11, 20, 21)]
+    for before, after in zip(timeline.cues, timeline.cues[1:], strict=False):
+        assert before.t + fake_duration(before.text) <= after.t, (before, after)

@@ -75,6 +75,9 @@ OWN_SET = "the guide's 10 in a row"
 VOLUME_MIN_DB = -30.0
 VOLUME_MAX_DB = 0.0
 NIGHT_VOLUME_DB = -9.0
+# [speech] counts.
+WORDS, TICKS = "words", "ticks"
+COUNTS = (WORDS, TICKS)
 
 
 class ConfigError(UserError):
@@ -105,6 +108,8 @@ class SpeechSettings:
     voice: str = ""
     engine: str = voices.ESPEAK
     pack: Path | None = None
+    # How the seconds of a hold are counted: spoken numbers, or soft ticks for a room where someone sleeps.
+    counts: str = WORDS
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,7 @@ _SPECS: dict[str, Check] = {
     "speech.voice": check.voice,
     "speech.engine": check.engine,
     "speech.pack": check.path(optional=True),
+    "speech.counts": check.one_of(COUNTS),
     "listen.model": check.path(optional=True),
     "listen.commands": check.path(optional=True),
     "listen.sensitivity": check.number(0.0, 1.0),

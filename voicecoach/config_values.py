@@ -68,10 +68,16 @@ def voice(value: object, _base: Path) -> str:
     return value
 
 
-def engine(value: object, _base: Path) -> str:
-    if value not in ENGINES:
-        raise Invalid(f"one of {', '.join(json.dumps(name) for name in ENGINES)}")
-    return str(value)
+def one_of(names: tuple[str, ...]) -> Callable[[object, Path], str]:
+    def check(value: object, _base: Path) -> str:
+        if value not in names:
+            raise Invalid(f"one of {', '.join(json.dumps(name) for name in names)}")
+        return str(value)
+
+    return check
+
+
+engine = one_of(ENGINES)
 
 
 def path(optional: bool) -> Callable[[object, Path], Path | None]:

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from voicecoach import config, paths
@@ -211,11 +212,13 @@ def _session(args: argparse.Namespace, cfg: config.Config, journal: Journal | No
 
 
 def _narration(cfg: config.Config) -> Pack:
-    """The language pack the set is spoken in: the configuration's pack file, else the language's own."""
+    """The language pack the set is spoken in: the configuration's pack file, else the language's own, counting as
+    [speech] counts says."""
     try:
-        return load_pack(cfg.language, cfg.speech.pack)
+        pack = load_pack(cfg.language, cfg.speech.pack)
     except PackError as exc:
         raise config.ConfigError(f"speech.pack: {exc}") from None
+    return replace(pack, ticks=cfg.speech.counts == config.TICKS)
 
 
 def _listening(cfg: config.Config) -> Listening:

@@ -60,7 +60,7 @@ class Daemon:
         self.notifier = notifier
         self._reload = reload
         try:
-            self.pack: Pack = load_pack(cfg.language, cfg.speech.pack)
+            self.pack: Pack = replace(load_pack(cfg.language, cfg.speech.pack), ticks=cfg.speech.counts == config.TICKS)
             self._phrases = load_phrases(cfg.language, cfg.speech.pack)
         except PackError as exc:
             raise config.ConfigError(f"speech.pack: {exc}") from None

@@ -74,6 +74,8 @@ class Pack:
     exercises: dict[str, dict[str, str]]
     commands: tuple[Command, ...]
     status: dict[str, str]
+    # [speech] counts = "ticks": the seconds of a hold are ticks, not spoken numbers (engine/timeline.py).
+    ticks: bool = False
 
     def number(self, n: int) -> str:
         """The counting word for n, or its digits where the pack has no word (espeak-ng reads digits)."""

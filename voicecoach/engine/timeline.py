@@ -6,7 +6,10 @@ Rules of the layout:
 - longer holds and rests announce the time left (from the pack's table) and count down the last
   seconds, rather than counting every second;
 - the announcement of the next repetition ("Femte av tio") ends ANNOUNCE_GAP_S before its squeeze;
-- a cue that would overlap the one before it is left out rather than shifted, so nothing drifts.
+- a cue that would overlap the one before it is left out rather than shifted, so nothing drifts;
+- with a pack that ticks (`[speech] counts = "ticks"`, for a sleeping room), every second of a hold is a TICK
+  instead of a spoken number, long holds too (their announcements of the time left stay), and rests are quiet
+  but for their announcements: the squeeze, release and repetition cues stay spoken.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ GUARD_S = 0.15
 RELEASE_PAUSE_S = {Release.SLOW: 1.5, Release.QUICK: 0.3}
 
 Durations = Callable[[str], float]
+# The text of a tick: not a phrase, but a short sound the clip cache makes (sound/clips.py).
+TICK = "[tick]"
 
 
 class Phase(StrEnum):
@@ -155,10 +160,13 @@ class Layout:
         hold = self.exercise.hold_s
         self._say(out, t, Phase.HOLD, rep, self.pack.squeeze(self.exercise))
         end = t + hold
-        if hold <= COUNTED_MAX_S:
-            for k in range(1, hold + 1):
-                if self._fits(out, t + k):
-                    self._say(out, t + k, Phase.HOLD, rep, self.pack.number(k))
+        if self.pack.ticks or hold <= COUNTED_MAX_S:
+            if self.pack.ticks:
+                self._ticks(out, t, end, rep)
+            else:
+                for k in range(1, hold + 1):
+                    if self._fits(out, t + k):
+                        self._say(out, t + k, Phase.HOLD, rep, self.pack.number(k))
             last = out.cues[-1]
             release_at = max(end, last.t + self._dur(last.text) + GUARD_S)
         else:
@@ -166,6 +174,15 @@ class Layout:
             release_at = end
         out.segments.append(Segment(Phase.HOLD, rep, t, release_at))
         return release_at
+
+    def _ticks(self, out: Timeline, start: float, end: float, rep: int) -> None:
+        """A tick every second of the hold but its last, which the release cue ends, and where an announcement of the
+        time left is said."""
+        seconds = round(end - start)
+        said = {seconds - left: text for left, text in self.pack.time_left.items() if left < seconds}
+        for k in range(1, seconds):
+            if self._fits(out, start + k):
+                self._say(out, start + k, Phase.HOLD, rep, said.get(k, TICK))
 
     def _time_left(self, out: Timeline, start: float, end: float, phase: Phase, rep: int) -> None:
         for left, text in sorted(self.pack.time_left.items(), reverse=True):
@@ -189,12 +206,12 @@ class Layout:
         next_hold = t + rest
         announcement = self.pack.rep(rep + 1, self.exercise.reps)
         announce_at = next_hold - ANNOUNCE_GAP_S - self._dur(announcement)
-        if rest <= COUNTED_MAX_S:
+        if rest <= COUNTED_MAX_S and not self.pack.ticks:
             for k in range(1, rest):
                 fits_before = t + k + self._dur(self.pack.number(k)) + GUARD_S <= announce_at
                 if fits_before and self._fits(out, t + k):
                     self._say(out, t + k, Phase.REST, rep, self.pack.number(k))
-        else:
+        elif rest > COUNTED_MAX_S:
             for left, text in sorted(self.pack.time_left.items(), reverse=True):
                 at = next_hold - left
                 if at > t and at + self._dur(text) + GUARD_S <= announce_at and self._fits(out, at):

@@ -23,6 +23,7 @@ from typing import BinaryIO, Protocol
 
 import numpy as np
 
+from voicecoach.engine.timeline import TICK
 from voicecoach.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,10 @@ TAIL_S = 0.02
 # recently used going first; the programme's own phrases (ClipCache.keep) always stay. In memory that is about
 # 80 s of speech at 48 kHz, on disk (22,050 Hz, 16 bits) about 6 minutes. Unbounded, 50 different 500-character
 # `ctl say` texts took the daemon from 91 to 386 MB and added 59 MB of clips on disk.
+# The tick (tick()): how long, how fast it dies away, and how loud at most (espeak-ng's words peak near 0.6).
+TICK_S = 0.04
+TICK_DECAY_S = 0.008
+TICK_PEAK = 0.15
 MEMORY_BUDGET = 16 * 2**20
 DISK_BUDGET = 16 * 2**20
 
@@ -180,6 +185,17 @@ def trim(samples: np.ndarray, rate: int) -> np.ndarray:
     return samples[loud[0] : min(samples.size, loud[-1] + int(TAIL_S * rate))]
 
 
+def tick(rate: int) -> np.ndarray:
+    """The counts' tick (engine.timeline.TICK): TICK_S of a 1 kHz tone with a little 2.5 kHz, struck at once (its
+    onset is its first sample, as a clip's is) and dying away in a few ms, TICK_PEAK at most: a soft knock, not a
+    beep, well under the voice."""
+    t = np.arange(round(TICK_S * rate)) / rate
+    tone = np.sin(2 * np.pi * 1000 * t) + 0.5 * np.sin(2 * np.pi * 2500 * t)
+    envelope = np.exp(-t / TICK_DECAY_S) * np.minimum(t * rate / 8, 1.0)
+    sound = tone * envelope
+    return (sound * (TICK_PEAK / np.abs(sound).max())).astype(np.float32)
+
+
 def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     """Linear resampling; clips are resampled once when loaded, never on the audio path."""
     if src_rate == dst_rate or samples.size == 0:
@@ -223,6 +239,9 @@ class ClipCache:
         self._kept: set[str] = set()
         # Kept on the disk, not in memory (spare).
         self._spared: set[str] = set()
+        # Made, not rendered: never on the disk.
+        self._clips[TICK] = tick(sample_rate)
+        self._kept.add(TICK)
         self._unwritable = False
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -254,11 +273,13 @@ class ClipCache:
 
     def missing(self, texts: Iterable[str]) -> list[str]:
         """Those of texts that have no clip on the disk yet."""
-        return [text for text in texts if not self.path_for(text).is_file()]
+        return [text for text in texts if text != TICK and not self.path_for(text).is_file()]
 
     def store(self, text: str) -> bool:
         """Render text onto the disk unless it is there, without holding it in memory: what is said between sets,
         rendered ahead. False when the disk cannot be written, so that there is no point in going on."""
+        if text == TICK:
+            return True
         path = self.path_for(text)
         if path.is_file():
             return True
