@@ -372,7 +372,16 @@ def test_every_session_intent_of_the_coach_is_a_ctl_command(path: Path) -> None:
 def test_the_coachs_idle_intents_are_ctl_commands(path: Path) -> None:
     async def scenario() -> list[Intent]:
         async with daemon(path, answer=lambda request: request.reply(control.ok())) as seen:
-            for command in (["start-next"], ["progress"], ["yes"], ["no"], ["snooze", "30"]):
+            for command in (
+                ["start-next"],
+                ["progress"],
+                ["yes"],
+                ["no"],
+                ["snooze", "30"],
+                ["leak"],
+                ["pad"],
+                ["undo"],
+            ):
                 assert await asyncio.to_thread(main, ["ctl", "--socket", str(path), *command]) == 0
             return list(seen)
 
@@ -382,6 +391,9 @@ def test_the_coachs_idle_intents_are_ctl_commands(path: Path) -> None:
         Intent("yes"),
         Intent("no"),
         Intent("snooze", minutes=30),
+        Intent("leak"),
+        Intent("pad"),
+        Intent("undo"),
     ]
 
 

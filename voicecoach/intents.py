@@ -28,6 +28,10 @@ class Name(StrEnum):
     YES = "yes"
     NO = "no"
     SNOOZE = "snooze"
+    # The leak diary (training/diary.py), between sets.
+    LEAK = "leak"
+    PAD = "pad"
+    UNDO = "undo"
     # Only over the control socket.
     SAY = "say"
     STATUS = "status"
@@ -69,11 +73,13 @@ VOCABULARY: dict[Name, Spec] = {
     Name.SAY: Spec(frozenset({Slot.TEXT}), spoken=False),
     Name.STATUS: Spec(spoken=False),
     Name.VOLUME: Spec(frozenset({Slot.LEVEL}), spoken=False),
+    # Not spoken yet: their phrases come once listening over the coach's own voice has settled (issues 9 and 13).
+    **{name: Spec(spoken=False) for name in (Name.LEAK, Name.PAD, Name.UNDO)},
 }
 # The session engine's reactions: what the coach does in a set.
 SESSION = frozenset({Name.PAUSE, Name.RESUME, Name.STOP, Name.NEXT, Name.REPEAT, Name.HOW_MANY_LEFT, Name.CANT})
 # What the conversation between sets answers.
-CONVERSATION = frozenset({Name.PROGRESS, Name.YES, Name.NO, Name.SNOOZE})
+CONVERSATION = frozenset({Name.PROGRESS, Name.YES, Name.NO, Name.SNOOZE, Name.LEAK, Name.PAD, Name.UNDO})
 # A snooze longer than half a day is not a snooze.
 MAX_SNOOZE_MIN = 720
 

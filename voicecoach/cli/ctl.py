@@ -25,6 +25,9 @@ HELP: dict[Name, str] = {
     Name.PROGRESS: "say how the training is going (like 'hur går det')",
     Name.YES: "answer yes to the coach's question",
     Name.NO: "answer no to the coach's question",
+    Name.LEAK: "record a leak in the diary",
+    Name.PAD: "record a pad change in the diary",
+    Name.UNDO: "take back the diary's last entry, within two minutes of it",
 }
 
 

@@ -7,6 +7,8 @@ import csv
 import json
 import os
 import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
@@ -15,7 +17,9 @@ from voicecoach import paths
 from voicecoach.cli import config as cli_config
 from voicecoach.engine.programme import ProgrammeError, find_exercise
 from voicecoach.errors import UsageError, UserError
+from voicecoach.training import diary
 from voicecoach.training.clock import local_now, local_zone
+from voicecoach.training.diary import DiaryKind
 from voicecoach.training.journal import FILE_MODE, Event, Journal, SessionRecord
 from voicecoach.training.progression import (
     EventKind,
@@ -44,12 +48,7 @@ CSV_FIELDS = (
 def register(sub: argparse._SubParsersAction) -> None:
     history = sub.add_parser("history", help="one row per session from the training journal")
     history.set_defaults(func=cmd_history)
-    history.add_argument("--since", type=_date, metavar="DATE", help="only sessions on or after DATE (YYYY-MM-DD)")
-    output = history.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print one JSON object per session")
-    output.add_argument("--export", nargs=2, metavar=("csv", "FILE"), help="write the history to FILE as CSV")
-    # The configuration's state_dir says where the journal is.
-    cli_config.add_config_argument(history)
+    add_listing_arguments(history, "session", "sessions")
 
     prog = sub.add_parser("progress", help="current exercise, endurance hold, phase, and what is due today")
     prog.set_defaults(func=cmd_progress)
@@ -59,7 +58,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     cli_config.add_config_argument(prog)
 
 
-def _date(text: str) -> date:
+def add_listing_arguments(parser: argparse.ArgumentParser, one: str, many: str) -> None:
+    """--since, --json or --export, and --config, for a command that lists what the journal holds."""
+    parser.add_argument("--since", type=iso_date, metavar="DATE", help=f"only {many} on or after DATE (YYYY-MM-DD)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help=f"print one JSON object per {one}")
+    output.add_argument("--export", nargs=2, metavar=("csv", "FILE"), help=f"write the {many} to FILE as CSV")
+    # The configuration's state_dir says where the journal is.
+    cli_config.add_config_argument(parser)
+
+
+def iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -95,41 +104,68 @@ def cmd_history(args: argparse.Namespace) -> int:
     state = cli_config.load_from_args(args).state_dir
     with Journal.open_to_read(paths.journal_path(state)) as journal:
         sessions = journal.sessions(since=since)
+        kept = [e for e in diary.entries(journal.events()) if since is None or e.at >= since]
     if args.export:
         return _export(args.export, sessions, zone)
     if args.json:
         for s in sessions:
             print(json.dumps(_row(s, zone), ensure_ascii=False))
         return 0
-    if not sessions:
+    if not sessions and not kept:
         print(f"no sessions since {args.since}" if args.since else "no sessions in the journal yet")
         return 0
-    width = max(len(_name(s.exercise)) for s in sessions)
-    print(f"{'date':16}  {'exercise':{width}}  {'reps':5}  {'hold':>5}  outcome")
-    for s in sessions:
-        outcome = str(s.outcome).replace("_", " ") if s.outcome else "in progress"
-        started = s.started_at.astimezone(zone)
-        reps = f"{s.reps_done}/{s.planned_reps}"
-        print(f"{started:%Y-%m-%d %H:%M}  {_name(s.exercise):{width}}  {reps:5}  {s.hold_s:>3} s  {outcome}")
+    _table(sessions, diary.per_day(kept, zone), zone)
     return 0
 
 
+def _table(sessions: list[SessionRecord], days: dict[date, Counter[DiaryKind]], zone: tzinfo) -> None:
+    """A row a session; where the diary has entries, that day's leaks and pad changes beside its first session (or
+    on a row of their own, on a day without one)."""
+    width = max([len("exercise"), *(len(_name(s.exercise)) for s in sessions)])
+    # (when, how it is shown, the rest of the row)
+    rows: list[tuple[datetime, str, str]] = []
+    for s in sessions:
+        started = s.started_at.astimezone(zone)
+        outcome = str(s.outcome).replace("_", " ") if s.outcome else "in progress"
+        reps = f"{s.reps_done}/{s.planned_reps}"
+        rest = f"{_name(s.exercise):{width}}  {reps:5}  {s.hold_s:>3} s  {outcome:11}"
+        rows.append((started, f"{started:%Y-%m-%d %H:%M}", rest))
+    trained = {when.date() for when, _, _ in rows}
+    for day in days.keys() - trained:
+        rows.append((datetime.combine(day, time(), zone), f"{day:%Y-%m-%d}", f"{'-':{width}}  {'':5}  {'':5}  {'':11}"))
+    header = f"{'date':16}  {'exercise':{width}}  {'reps':5}  {'hold':>5}  {'outcome':11}"
+    print(f"{header}  leaks  pads" if days else header.rstrip())
+    shown: set[date] = set()
+    for when, shown_as, rest in sorted(rows, key=lambda row: row[0]):
+        line = f"{shown_as:16}  {rest}"
+        if when.date() in days and when.date() not in shown:
+            shown.add(when.date())
+            counts = days[when.date()]
+            line += f"  {counts[DiaryKind.LEAK]:>5}  {counts[DiaryKind.PAD]:>4}"
+        print(line.rstrip())
+
+
 def _export(spec: list[str], sessions: list[SessionRecord], zone: tzinfo) -> int:
+    rows = [{**_row(s, zone), "holds": " ".join(str(h) for h in _holds(s))} for s in sessions]
+    path = write_csv(spec, CSV_FIELDS, rows)
+    print(f"wrote {len(sessions)} sessions to {path}", file=sys.stderr)
+    return 0
+
+
+def write_csv(spec: list[str], fields: tuple[str, ...], rows: Sequence[Mapping[str, object]]) -> Path:
+    """`--export csv FILE`: rows written to FILE, private to its owner (health data, like the journal); the path."""
     kind, target = spec
     if kind != "csv":
         raise UsageError(f"cannot export as {kind!r}: the format is csv, e.g. --export csv history.csv")
     path = Path(target)
     try:
-        # Health data: the export is private to its owner, like the journal.
         with open(path, "w", newline="", encoding="utf-8", opener=lambda p, f: os.open(p, f, FILE_MODE)) as out:
-            writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
+            writer = csv.DictWriter(out, fieldnames=fields)
             writer.writeheader()
-            for s in sessions:
-                writer.writerow({**_row(s, zone), "holds": " ".join(str(h) for h in _holds(s))})
+            writer.writerows(rows)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable path for --export") from None
-    print(f"wrote {len(sessions)} sessions to {path}", file=sys.stderr)
-    return 0
+    return path
 
 
 def _name(key: str) -> str:

@@ -15,6 +15,7 @@ from voicecoach import config, paths
 from voicecoach.cli import check as cli_check
 from voicecoach.cli import config as cli_config
 from voicecoach.cli import ctl as cli_ctl
+from voicecoach.cli import diary as cli_diary
 from voicecoach.cli import install_service as cli_service
 from voicecoach.cli import journal as cli_journal
 from voicecoach.cli import listen as cli_listen
@@ -49,7 +50,18 @@ NOTHING_NOW = " (means nothing now)"
 # The options of `session` that only voice control uses, and where argparse keeps them.
 _VOICE_FLAGS = {"--model": "model", "--commands": "commands", "--input-device": "input_device", "--explain": "explain"}
 # The modules that add subcommands: each has register(subparsers), setting func= on its parsers.
-EXTENSIONS = (cli_model, cli_voice, cli_journal, cli_config, cli_ctl, cli_listen, cli_daemon, cli_service, cli_check)
+EXTENSIONS = (
+    cli_model,
+    cli_voice,
+    cli_journal,
+    cli_diary,
+    cli_config,
+    cli_ctl,
+    cli_listen,
+    cli_daemon,
+    cli_service,
+    cli_check,
+)
 
 
 class _Parser(argparse.ArgumentParser):

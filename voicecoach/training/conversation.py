@@ -18,9 +18,10 @@ from pathlib import Path
 from voicecoach.engine.programme import Exercise
 from voicecoach.engine.session import Outcome
 from voicecoach.intents import Intent, Name
-from voicecoach.training import reminders
+from voicecoach.training import diary, reminders
 from voicecoach.training.clock import local_now
 from voicecoach.training.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked
+from voicecoach.training.diary import DiaryKind
 from voicecoach.training.journal import Event, Journal, SessionRecord
 from voicecoach.training.progress_texts import Phrases, Pieces, summary_pieces
 from voicecoach.training.progression import Progress, Rules, next_exercise, progress
@@ -42,6 +43,8 @@ UNSYNCHRONISED = "held until the system clock is synchronised (timedatectl show 
 # running, a detail of the listener tuned with it; this one is when the dialogue starts to listen. They are the same
 # length because both wait out the same ringing.
 ECHO_TAIL_S = 0.5
+# What the diary's intents record.
+DIARY = {Name.LEAK: DiaryKind.LEAK, Name.PAD: DiaryKind.PAD, Name.UNDO: DiaryKind.UNDO}
 
 
 def timedatectl_synchronised() -> bool | None:
@@ -144,7 +147,26 @@ class Conversation:
         if intent.name is Name.SNOOZE and intent.minutes and state != "session":
             self._snooze(intent.minutes)
             return True
+        if intent.name in DIARY and state == "idle":
+            self._diary(DIARY[intent.name])
+            return True
         return False
+
+    def _diary(self, kind: DiaryKind) -> None:
+        """Record a leak or a pad change, or take the last back; say so, or that the journal is off."""
+        records = self._records()
+        if records is None:
+            self._say(self._phrases.text["diary_off"])
+            return
+        now = self._clock()
+        if kind is DiaryKind.UNDO and diary.undoable(records[1], now) is None:
+            self._say(self._phrases.text["diary_nothing_to_undo"])
+            return
+        if not self._record([diary.entry_event(kind, now)]):
+            self._say(self._phrases.text["diary_off"])
+            return
+        log.info("diary: %s", kind)
+        self._say(self._phrases.text["diary_undone" if kind is DiaryKind.UNDO else "diary_noted"])
 
     def _say_progress(self) -> None:
         records = self._records()
@@ -251,11 +273,14 @@ class Conversation:
             self._journal = None
             return None
 
-    def _record(self, events: list[Event]) -> None:
+    def _record(self, events: list[Event]) -> bool:
+        """Write events to the journal; False (logged) when they cannot be."""
         if self._journal is None:
-            return
+            return False
         try:
             for event in events:
                 self._journal.record_event(event.kind, event.value, event.at)
         except Exception:
-            log.exception("the training journal cannot be written; the answer is not kept")
+            log.exception("the training journal cannot be written; what was said is not kept")
+            return False
+        return True

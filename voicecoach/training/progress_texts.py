@@ -34,9 +34,24 @@ PHRASE_KEYS = (
     "snoozed",
     "snooze_quiet",
     "snooze_no_clock",
+    "diary_noted",
+    "diary_undone",
+    "diary_nothing_to_undo",
+    "diary_off",
 )
 # Said between sets as they are, with no number to fill in.
-NOTICE_KEYS = ("reminder", "snoozed", "snooze_quiet", "snooze_no_clock", "progress_off", "journal_off")
+NOTICE_KEYS = (
+    "reminder",
+    "snoozed",
+    "snooze_quiet",
+    "snooze_no_clock",
+    "progress_off",
+    "journal_off",
+    "diary_noted",
+    "diary_undone",
+    "diary_nothing_to_undo",
+    "diary_off",
+)
 # The suggestion to move on to maintenance, which needs no exercise.
 MAINTENANCE = Suggestion(SuggestionKind.MAINTENANCE)
 

@@ -1,0 +1,154 @@
+"""The leak diary: its entries replayed from journal events (training/diary.py), recorded and taken back between
+sets (the conversation, with a real journal and the test's clock), and `voicecoach diary` / `history` reading it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import stat
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from test_conversation import MONDAY, PHRASES, Coach, at, train
+
+from voicecoach.cli.main import main
+from voicecoach.engine.programme import STRENGTH
+from voicecoach.training import diary
+from voicecoach.training.diary import UNDO_WINDOW, DiaryKind, Entry
+from voicecoach.training.journal import Event, Journal
+
+ZONE = ZoneInfo("Europe/Stockholm")
+
+
+@pytest.fixture
+def journal(tmp_path: Path):
+    with Journal.open(tmp_path / "journal.sqlite3") as j:
+        yield j
+
+
+def event(kind: DiaryKind, when: datetime) -> Event:
+    return diary.entry_event(kind, when)
+
+
+def test_an_undo_takes_back_the_latest_entry_not_yet_taken_back() -> None:
+    t = at(MONDAY)
+    events = [
+        event(DiaryKind.LEAK, t),
+        Event("advanced", "strength", t),  # the journal's other events are not the diary's
+        event(DiaryKind.PAD, t + timedelta(minutes=1)),
+        event(DiaryKind.UNDO, t + timedelta(minutes=2)),
+        event(DiaryKind.LEAK, t + timedelta(hours=1)),
+        event(DiaryKind.UNDO, t + timedelta(hours=1, minutes=1)),
+        event(DiaryKind.UNDO, t + timedelta(hours=1, minutes=1, seconds=30)),
+        event(DiaryKind.UNDO, t + timedelta(hours=1, minutes=1, seconds=40)),
+    ]
+    assert diary.entries(events[:4]) == [Entry(DiaryKind.LEAK, t)]
+    # Three undos in a row take back the later leak, then the first; the third finds nothing.
+    assert diary.entries(events) == []
+
+
+def test_only_an_entry_younger_than_the_window_can_be_undone() -> None:
+    t = at(MONDAY)
+    events = [event(DiaryKind.LEAK, t)]
+    assert diary.undoable(events, t + UNDO_WINDOW) == Entry(DiaryKind.LEAK, t)
+    assert diary.undoable(events, t + UNDO_WINDOW + timedelta(seconds=1)) is None
+    assert diary.undoable([], t) is None
+
+
+def test_entries_are_counted_by_local_day_and_leaks_between_two_times() -> None:
+    late = datetime(2024, 6, 3, 21, 30, tzinfo=UTC)  # 23:30 in Stockholm
+    kept = [Entry(DiaryKind.LEAK, late), Entry(DiaryKind.LEAK, late + timedelta(hours=1)), Entry(DiaryKind.PAD, late)]
+    days = diary.per_day(kept, ZONE)
+    assert list(days) == [date(2024, 6, 3), date(2024, 6, 4)]
+    assert days[date(2024, 6, 3)] == {DiaryKind.LEAK: 1, DiaryKind.PAD: 1}
+    assert diary.leaks_between(kept, late, late + timedelta(hours=1)) == 1
+
+
+# -- between sets ------------------------------------------------------------------------------------
+
+
+def test_a_leak_and_a_pad_change_are_recorded_and_the_last_taken_back_within_two_minutes(journal: Journal) -> None:
+    coach = Coach(journal, at(MONDAY, 7))
+    assert coach.intent("leak", "idle")
+    coach.clock.now += timedelta(minutes=30)
+    assert coach.intent("pad", "idle")
+    assert coach.said == [PHRASES.text["diary_noted"]] * 2
+    coach.clock.now += timedelta(minutes=1)
+    assert coach.intent("undo", "idle")
+    assert coach.said[-1] == PHRASES.text["diary_undone"]
+    assert diary.entries(journal.events()) == [Entry(DiaryKind.LEAK, at(MONDAY, 7))]
+    # The leak is half an hour old: too late to take back, and said so.
+    assert coach.intent("undo", "idle")
+    assert coach.said[-1] == PHRASES.text["diary_nothing_to_undo"]
+    assert diary.entries(journal.events()) == [Entry(DiaryKind.LEAK, at(MONDAY, 7))]
+
+
+def test_the_diary_is_not_written_in_a_set_and_without_a_journal_says_so(journal: Journal) -> None:
+    coach = Coach(journal, at(MONDAY))
+    assert not coach.intent("leak", "session")
+    assert not coach.intent("undo", "question")
+    assert coach.said == [] and journal.events() == []
+    off = Coach(None, at(MONDAY))
+    assert off.intent("leak", "idle")
+    assert off.said == [PHRASES.text["diary_off"]]
+
+
+# -- voicecoach diary, history -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("VOICECOACH_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TZ", "Europe/Stockholm")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    with Journal.open(tmp_path / "state" / "journal.sqlite3") as j:
+        train(j, STRENGTH, at(MONDAY, 8))
+        for kind, when in [
+            (DiaryKind.LEAK, at(MONDAY, 7, 15)),
+            (DiaryKind.PAD, at(MONDAY, 7, 20)),
+            (DiaryKind.LEAK, at(MONDAY + timedelta(days=1), 22)),
+            (DiaryKind.PAD, at(MONDAY + timedelta(days=1), 22, 1)),
+            (DiaryKind.UNDO, at(MONDAY + timedelta(days=1), 22, 2)),
+        ]:
+            j.record_event(kind, diary.RECORDED, when.astimezone(UTC))
+    return tmp_path / "state"
+
+
+def test_diary_lists_the_entries_kept(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diary"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "2024-06-03 07:15  leak",
+        "2024-06-03 07:20  pad change",
+        "2024-06-04 22:00  leak",
+        "2 leaks, 1 pad change",
+    ]
+    assert main(["diary", "--since", "2024-06-04", "--json"]) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [
+        {"at": "2024-06-04T22:00:00+02:00", "entry": "leak"}
+    ]
+    assert main(["diary", "--since", "2024-07-01"]) == 0
+    assert capsys.readouterr().out == "no diary entries since 2024-07-01\n"
+
+
+def test_diary_exports_csv_for_her_only(state: Path, tmp_path: Path) -> None:
+    out = tmp_path / "diary.csv"
+    assert main(["diary", "--export", "csv", str(out)]) == 0
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["at"][:16], r["entry"]) for r in rows] == [
+        ("2024-06-03T07:15", "leak"),
+        ("2024-06-03T07:20", "pad change"),
+        ("2024-06-04T22:00", "leak"),
+    ]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_history_shows_each_days_leaks_and_pads_beside_the_sets(state: Path, capsys) -> None:
+    assert main(["history"]) == 0
+    header, first, second = capsys.readouterr().out.splitlines()
+    assert header.split() == ["date", "exercise", "reps", "hold", "outcome", "leaks", "pads"]
+    assert first.startswith("2024-06-03 08:00  strength (styrka)") and first.split()[-2:] == ["1", "1"]
+    assert first.split()[4:8] == ["10/10", "5", "s", "completed"]
+    assert second.startswith("2024-06-04 ") and second.split()[1:] == ["-", "1", "0"]
