@@ -18,6 +18,7 @@ from voicecoach.engine.programme import STRENGTH
 from voicecoach.training import diary
 from voicecoach.training.diary import UNDO_WINDOW, DiaryKind, Entry
 from voicecoach.training.journal import Event, Journal
+from voicecoach.training.progress_texts import diary_pieces, load_phrases, to_render
 
 ZONE = ZoneInfo("Europe/Stockholm")
 
@@ -152,3 +153,33 @@ def test_history_shows_each_days_leaks_and_pads_beside_the_sets(state: Path, cap
     assert first.startswith("2024-06-03 08:00  strength (styrka)") and first.split()[-2:] == ["1", "1"]
     assert first.split()[4:8] == ["10/10", "5", "s", "completed"]
     assert second.startswith("2024-06-04 ") and second.split()[1:] == ["-", "1", "0"]
+
+
+def test_how_it_is_going_adds_the_weeks_leaks_against_the_week_before(journal: Journal) -> None:
+    train(journal, STRENGTH, at(MONDAY + timedelta(days=7), 8))
+    for day in (0, 1, 3, 4, 6):  # the week before: five
+        journal.record_event(DiaryKind.LEAK, diary.RECORDED, at(MONDAY + timedelta(days=day), 7).astimezone(UTC))
+    for day in (7, 8):  # this week, by Tuesday: two, and a pad change
+        journal.record_event(DiaryKind.LEAK, diary.RECORDED, at(MONDAY + timedelta(days=day), 7).astimezone(UTC))
+    journal.record_event(DiaryKind.PAD, diary.RECORDED, at(MONDAY + timedelta(days=8), 7).astimezone(UTC))
+    coach = Coach(journal, at(MONDAY + timedelta(days=8), 19))
+    assert coach.intent("progress", "idle")
+    assert coach.said[0].endswith("Den här veckan två läckage. Förra veckan fem läckage.")
+    # A week later with none: said as none; two weeks on, with the diary quiet, nothing of it is said.
+    coach.clock.now += timedelta(weeks=1)
+    assert coach.intent("progress", "idle")
+    assert coach.said[1].endswith("Den här veckan inga läckage. Förra veckan två läckage.")
+    coach.clock.now += timedelta(weeks=1)
+    assert coach.intent("progress", "idle")
+    assert "läckage" not in coach.said[2]
+
+
+@pytest.mark.parametrize("lang", ["sv", "en"])
+def test_the_diary_answer_is_said_from_pieces_rendered_ahead(lang: str) -> None:
+    phrases = load_phrases(lang)
+    ahead = set(to_render(phrases))
+    for this_week, last_week in [(0, 0), (1, 12), (60, 0)]:
+        pieces = diary_pieces(this_week, last_week, phrases)
+        assert set(pieces) <= ahead, set(pieces) - ahead
+        # Every piece has words: one that is only punctuation would render as silence.
+        assert all(any(c.isalnum() for c in piece) for piece in pieces), pieces

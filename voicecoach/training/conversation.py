@@ -23,7 +23,7 @@ from voicecoach.training.clock import local_now
 from voicecoach.training.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked
 from voicecoach.training.diary import DiaryKind
 from voicecoach.training.journal import Event, Journal, SessionRecord
-from voicecoach.training.progress_texts import Phrases, Pieces, summary_pieces
+from voicecoach.training.progress_texts import Phrases, Pieces, diary_pieces, summary_pieces
 from voicecoach.training.progression import Progress, Rules, next_exercise, progress
 from voicecoach.training.reminders import ReminderSettings
 
@@ -173,7 +173,15 @@ class Conversation:
         if records is None:
             self._say(self._phrases.text["progress_off"])
             return
-        self._say(summary_pieces(self._progress(records).summary, self._phrases))
+        pieces = summary_pieces(self._progress(records).summary, self._phrases)
+        now = self._clock()
+        monday = datetime.combine(now.date() - timedelta(days=now.weekday()), datetime.min.time(), now.tzinfo)
+        kept = diary.entries(records[1])
+        if any(e.at >= monday - timedelta(weeks=1) for e in kept):
+            this_week = diary.leaks_between(kept, monday, now + timedelta(seconds=1))
+            last_week = diary.leaks_between(kept, monday - timedelta(weeks=1), monday)
+            pieces += diary_pieces(this_week, last_week, self._phrases)
+        self._say(pieces)
 
     def _snooze(self, minutes: int) -> None:
         if not self._synchronised():

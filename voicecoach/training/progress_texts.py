@@ -38,6 +38,9 @@ PHRASE_KEYS = (
     "diary_undone",
     "diary_nothing_to_undo",
     "diary_off",
+    "diary_this_week",
+    "diary_last_week",
+    "diary_none",
 )
 # Said between sets as they are, with no number to fill in.
 NOTICE_KEYS = (
@@ -139,6 +142,18 @@ def summary_pieces(s: Summary, phrases: Phrases) -> Pieces:
     return pieces
 
 
+def diary_pieces(this_week: int, last_week: int, phrases: Phrases) -> Pieces:
+    """The week's leaks against the week before's, for "hur går det" from someone who keeps the diary."""
+    t = phrases.text
+
+    def word(n: int) -> str:
+        return t["diary_none"] if n == 0 else phrases.pack.number(n)
+
+    return composed(t["diary_this_week"], "number", word(this_week)) + composed(
+        t["diary_last_week"], "number", word(last_week)
+    )
+
+
 def notices(phrases: Phrases) -> list[str]:
     """What is said between sets with no number in it, and must never wait for a render (journal_off, at a set's
     start)."""
@@ -162,6 +177,8 @@ def to_render(phrases: Phrases) -> list[str]:
         texts += [suggestion_text(step, current, phrases), accepted_text(step, phrases)]
         texts += [declined_text(step, current, phrases)]
     texts += [t["symptom_question"], symptom_answer_text(True, phrases), symptom_answer_text(False, phrases)]
+    texts += [*diary_pieces(0, 0, phrases), *composed(t["diary_this_week"], "number", "")]
+    texts += [phrases.pack.number(n) for n in range(1, NUMBERS_AHEAD + 1)]
     return list(dict.fromkeys(texts))
 
 
