@@ -11,14 +11,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from test_conversation import MONDAY, PHRASES, Coach, at, train
+from test_conversation import MONDAY, PHRASES, Coach, at, regular_strength, train
 
 from voicecoach.cli.main import main
-from voicecoach.engine.programme import STRENGTH
+from voicecoach.engine.programme import DOSAGE, STRENGTH
+from voicecoach.engine.session import Outcome
 from voicecoach.training import diary
 from voicecoach.training.diary import UNDO_WINDOW, DiaryKind, Entry
 from voicecoach.training.journal import Event, Journal
 from voicecoach.training.progress_texts import diary_pieces, load_phrases, to_render
+from voicecoach.training.progression import EventKind, SymptomAnswer
 
 ZONE = ZoneInfo("Europe/Stockholm")
 
@@ -183,3 +185,57 @@ def test_the_diary_answer_is_said_from_pieces_rendered_ahead(lang: str) -> None:
         assert set(pieces) <= ahead, set(pieces) - ahead
         # Every piece has words: one that is only punctuation would render as silence.
         assert all(any(c.isalnum() for c in piece) for piece in pieces), pieces
+
+
+def test_leaks_fallen_needs_a_diary_kept_from_its_first_weeks_to_its_last() -> None:
+    start = at(MONDAY, 7)
+
+    def leaks(days: list[int]) -> list[Event]:
+        return [event(DiaryKind.LEAK, start + timedelta(days=d)) for d in days]
+
+    now = start + timedelta(weeks=10)
+    first_month = list(range(0, 28, 2))  # 14 leaks
+    assert diary.leaks_fallen(leaks([*first_month, 64, 66, 68]), now, 4, 50) is True
+    assert diary.leaks_fallen(leaks(first_month + list(range(42, 70))), now, 4, 50) is False
+    # Exactly half counts as fallen by half; the percent is the rule's.
+    assert diary.leaks_fallen(leaks(first_month + list(range(42, 70, 4))), now, 4, 50) is True
+    assert diary.leaks_fallen(leaks(first_month + list(range(42, 70, 4))), now, 4, 60) is False
+    # No entry in the last weeks: the diary is no longer kept, and says nothing; nor does a diary too young.
+    assert diary.leaks_fallen(leaks(first_month), now, 4, 50) is None
+    assert diary.leaks_fallen(leaks([*first_month, 50]), start + timedelta(weeks=7), 4, 50) is None
+    # A pad change shows the diary is still kept: no leak recorded is then no leak.
+    kept = [*leaks(first_month), event(DiaryKind.PAD, start + timedelta(days=66))]
+    assert diary.leaks_fallen(kept, now, 4, 50) is True
+    # Nothing to fall from.
+    assert diary.leaks_fallen([event(DiaryKind.PAD, start), event(DiaryKind.PAD, now)], now, 4, 50) is None
+
+
+@pytest.mark.parametrize(("recent", "fallen"), [([3], True), (list(range(0, 28, 2)), False)])
+def test_the_symptom_check_reads_the_diary_instead_of_asking(journal: Journal, recent: list[int], fallen: bool) -> None:
+    now = regular_strength(journal, DOSAGE.see_doctor_after_months[0])
+    first = now - timedelta(weeks=12)
+    for d in range(0, 28, 2):
+        journal.record_event(DiaryKind.LEAK, diary.RECORDED, (first + timedelta(days=d)).astimezone(UTC))
+    for d in recent:
+        journal.record_event(DiaryKind.LEAK, diary.RECORDED, (now - timedelta(days=27 - d)).astimezone(UTC))
+    coach = Coach(journal, now)
+    coach.conversation.set_ended(Outcome.COMPLETED, now=0.0)
+    (said,) = coach.said
+    answers = [e.value for e in journal.events() if e.kind == EventKind.SYMPTOM_CHECK]
+    if fallen:
+        assert said == PHRASES.text["diary_fallen"]
+        assert answers == [SymptomAnswer.IMPROVED]
+    else:
+        assert said.startswith(PHRASES.text["diary_not_fallen"]) and "gynekolog" in said
+        assert answers == [SymptomAnswer.NOT_IMPROVED]
+    # Nothing waits for an answer, and the check is not made again that evening.
+    assert coach.conversation.question is None
+    coach.conversation.set_ended(Outcome.COMPLETED, now=3600.0)
+    assert len(coach.said) == 1
+
+
+def test_without_a_diary_the_symptom_question_is_asked_as_before(journal: Journal) -> None:
+    now = regular_strength(journal, DOSAGE.see_doctor_after_months[0])
+    coach = Coach(journal, now)
+    coach.conversation.set_ended(Outcome.COMPLETED, now=0.0)
+    assert coach.said == [PHRASES.text["symptom_question"]]

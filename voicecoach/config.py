@@ -68,6 +68,8 @@ RULE_BOUNDS: dict[str, tuple[int, int, str]] = {
     "steady_months": (1, 12, "months"),
     "max_gap_days": (1, 30, "days"),
     "symptom_check_every_months": (1, 12, "months"),
+    "diary_weeks": (1, 12, "weeks"),
+    "leaks_fallen_percent": (10, 100, "percent"),
 }
 # TOML has no null: in_a_row = 0 stands for Rules.in_a_row = None.
 OWN_SET = "the guide's 10 in a row"

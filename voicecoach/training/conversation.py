@@ -20,7 +20,7 @@ from voicecoach.engine.session import Outcome
 from voicecoach.intents import Intent, Name
 from voicecoach.training import diary, reminders
 from voicecoach.training.clock import local_now
-from voicecoach.training.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked
+from voicecoach.training.dialogue import ANSWER_WINDOW_S, QUESTION, Question, after_set, answer, asked, diary_says
 from voicecoach.training.diary import DiaryKind
 from voicecoach.training.journal import Event, Journal, SessionRecord
 from voicecoach.training.progress_texts import Phrases, Pieces, diary_pieces, summary_pieces
@@ -207,7 +207,15 @@ class Conversation:
         records = self._records()
         if outcome is not Outcome.COMPLETED or records is None:
             return
-        question = after_set(self._progress(records), self._phrases)
+        progress = self._progress(records)
+        told = diary_says(progress, records[1], self._clock(), self._rules, self._phrases)
+        if told is not None:
+            events, text = told
+            self._record(events)
+            log.info("the symptom check, from the leak diary: %s", events[0].value)
+            self._say(text)
+            return
+        question = after_set(progress, self._phrases)
         if question is None:
             return
         self._record(asked(question, self._clock()))

@@ -69,3 +69,17 @@ def per_day(kept: Iterable[Entry], zone: tzinfo) -> dict[date, Counter[DiaryKind
 
 def leaks_between(kept: Iterable[Entry], start: datetime, end: datetime) -> int:
     return sum(1 for e in kept if e.kind is DiaryKind.LEAK and start <= e.at < end)
+
+
+def leaks_fallen(events: Iterable[Event], now: datetime, weeks: int, percent: int) -> bool | None:
+    """Whether her leaks have fallen by at least percent from the diary's first weeks to the last weeks; None where
+    the diary cannot tell: it is younger than twice weeks, has no entry in the last weeks (it is no longer kept, and
+    no entries would look like no leaks), or had no leak to fall from in its first weeks."""
+    kept = entries(events)
+    window = timedelta(weeks=weeks)
+    if not kept or now - kept[0].at < 2 * window or kept[-1].at < now - window:
+        return None
+    first = leaks_between(kept, kept[0].at, kept[0].at + window)
+    if first == 0:
+        return None
+    return leaks_between(kept, now - window, now + timedelta(seconds=1)) <= first * (1 - percent / 100)

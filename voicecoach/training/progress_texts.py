@@ -41,6 +41,8 @@ PHRASE_KEYS = (
     "diary_this_week",
     "diary_last_week",
     "diary_none",
+    "diary_fallen",
+    "diary_not_fallen",
 )
 # Said between sets as they are, with no number to fill in.
 NOTICE_KEYS = (
@@ -54,6 +56,8 @@ NOTICE_KEYS = (
     "diary_undone",
     "diary_nothing_to_undo",
     "diary_off",
+    "diary_fallen",
+    "diary_not_fallen",
 )
 # The suggestion to move on to maintenance, which needs no exercise.
 MAINTENANCE = Suggestion(SuggestionKind.MAINTENANCE)

@@ -58,6 +58,10 @@ class Rules:
     # A longer break than this ends a period of regular training.
     max_gap_days: int = 7
     symptom_check_every_months: int = 1
+    # The symptom check reads the leak diary where she keeps one (training/diary.py): the leaks of its first
+    # diary_weeks against those of the last diary_weeks, fallen by at least leaks_fallen_percent to count as better.
+    diary_weeks: int = 4
+    leaks_fallen_percent: int = 50
 
 
 DEFAULT_RULES = Rules()
