@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from voicecoach.listen.own_voice import (
+    ENVELOPE_MARGIN_DB,
     MAX_COHERENCE,
     MIN_ABOVE_ECHO_DB,
     SELF_MARGIN_DB,
@@ -179,3 +180,30 @@ def test_what_a_nonlinear_canceller_leaves_follows_the_played_loudness_and_her_v
 def test_the_envelope_of_an_utterance_over_silence_tells_nothing() -> None:
     silence = np.zeros(int(2.0 * RATE), dtype=np.float32)
     assert envelope_following(frames(syllables(1.0, 3.0, 0.0)), frames(silence)) is None
+
+
+def test_recognised_words_whose_loudness_follows_what_was_played_are_the_coachs_unless_far_above_its_echo() -> None:
+    played = syllables(3.0, 3.0, 0.0)
+    delay = 4 * FRAME
+    residual = np.zeros_like(played)
+    residual[delay:] = noise(3.0)[: played.size - delay] * np.sqrt(np.abs(played[:-delay])) * 0.1
+    # The utterance: her voice for its first second, then what the canceller left of the coach, which the
+    # recogniser may take for a command word.
+    utterance = residual.copy()
+    utterance[:RATE] = syllables(1.0, 2.3, 1.0) * 0.1
+    speech_db = level_db(utterance)
+
+    def judged(echo_db: float, words: tuple[int, int]) -> str | None:
+        own = OwnVoice(5.0)
+        count = push(own, utterance, played, echo_db)
+        judgement = own.judge("정지", speech_db, count, words=words)
+        assert judgement.coherence is not None and judgement.coherence < MAX_COHERENCE
+        return judgement.own_voice
+
+    coach, hers = (150, 300), (0, 100)
+    why = judged(speech_db - 10, coach)
+    assert why is not None and "loudness follows" in why
+    assert judged(speech_db - 10, hers) is None
+    # The whole window, her voice and the coach's remains, is not judged by its loudness.
+    assert judged(speech_db - 10, (0, 300)) is None
+    assert judged(speech_db - ENVELOPE_MARGIN_DB - 1, coach) is None

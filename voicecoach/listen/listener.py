@@ -107,6 +107,7 @@ class Detection:
     above_echo_db: float | None = None
     coherence: float | None = None
     envelope: float | None = None
+    words_envelope: float | None = None
 
     def as_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -127,6 +128,8 @@ class Detection:
             data["coherence"] = round(self.coherence, 3)
         if self.envelope is not None:
             data["envelope"] = round(self.envelope, 3)
+        if self.words_envelope is not None:
+            data["words_envelope"] = round(self.words_envelope, 3)
         return data
 
 
@@ -281,7 +284,11 @@ class Listener:
         if match is None:
             return None
         plausible = self.echo is None or self.echo.coupling_db <= 0.0
-        judgement = self._own_voice.judge(match.phrase, speech_level_db(utterance), len(self._utterance), plausible)
+        words = None
+        if match.span is not None:
+            words = (math.floor(match.span[0] / FRAME_S), math.ceil(match.span[1] / FRAME_S))
+        level = speech_level_db(utterance)
+        judgement = self._own_voice.judge(match.phrase, level, len(self._utterance), plausible, words)
         if judgement.own_voice is not None:
             log.info("ignored %r: %s%s", match.phrase, judgement.own_voice, figures(judgement))
             return None
@@ -312,6 +319,7 @@ class Listener:
             above_echo_db=judgement.above_echo_db,
             coherence=judgement.coherence,
             envelope=judgement.envelope,
+            words_envelope=judgement.words_envelope,
         )
 
 
@@ -320,6 +328,8 @@ def figures(judgement: Judgement) -> str:
     parts = [f"{judgement.above_echo_db:.1f} dB over the echo", f"coherence {judgement.coherence:.2f}"]
     if judgement.envelope is not None:
         parts.append(f"envelope {judgement.envelope:.2f}")
+    if judgement.words_envelope is not None:
+        parts.append(f"over its words {judgement.words_envelope:.2f}")
     return f" [{', '.join(parts)}]"
 
 
