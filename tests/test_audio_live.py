@@ -30,6 +30,7 @@ from pulse import (
 from voicecoach import paths
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.engine.language import load_pack
+from voicecoach.sound import volume
 from voicecoach.sound.clips import ClipCache
 
 pytestmark = pytest.mark.audio
@@ -193,3 +194,32 @@ def test_typed_pause_resume_and_stop_in_a_live_session(coach: Coach) -> None:
 
     after_stop = samples[said_stopped.sample + coach.clips.clip(stopped).size :]
     assert after_stop.size > 0 and np.abs(after_stop).max() < SILENT, "sound after 'Avslutat.'"
+
+
+def test_a_session_plays_at_the_configured_volume_brought_down_by_her_level(coach: Coach, tmp_path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    # Her level by day and by night alike, so that the hour the test runs at does not matter.
+    volume.save(state, volume.Levels(-12.0, -12.0))
+    settings = tmp_path / "config.toml"
+    settings.write_text("[audio]\nvolume = 0.5\n")
+    args = [*SHORT_SET, "--reps", "1", "--config", str(settings)]
+    env = {**coach.env, "VOICECOACH_STATE_DIR": str(state)}
+    planned = planned_cues(args, env)
+    recording = coach.record()
+    process = subprocess.Popen(
+        [*voicecoach_command(), "session", *args],
+        env=env,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _stdout, stderr = process.communicate(timeout=float(planned[-1]["t"]) + HANG_S)
+    samples = played_out(recording)
+    assert process.returncode == 0, stderr
+    (intro, *_rest) = cue_onsets(samples, RATE, [(float(c["t"]), str(c["text"])) for c in planned], coach.clips.clip)
+    clip = coach.clips.clip(intro.text)
+    start = round(intro.heard * RATE)
+    heard_db = 20 * np.log10(np.std(samples[start : start + clip.size]) / np.std(clip))
+    assert heard_db == pytest.approx(20 * np.log10(0.5) - 12.0, abs=1.0)

@@ -24,6 +24,7 @@ from voicecoach.cli import run as cli_daemon
 from voicecoach.cli import voice as cli_voice
 from voicecoach.cli.ctl import spoken_text
 from voicecoach.cli.player import Listening, play_phrase, render, run_live
+from voicecoach.daemon.loudness import Loudness
 from voicecoach.engine.language import LANGUAGES, Pack, PackError, load_pack
 from voicecoach.engine.programme import EXERCISES, Exercise, with_overrides
 from voicecoach.engine.session import Session
@@ -217,6 +218,8 @@ def _session(args: argparse.Namespace, cfg: config.Config, journal: Journal | No
         journal=journal if live else None,
         journal_off_notice=None if journal else journal_off_text(load_phrases(cfg.language, cfg.speech.pack)),
         on_cue=_print_cue,
+        # [audio] volume, brought down by her level (`ctl volume`), as the daemon plays.
+        gain=Loudness(cfg.state_dir, cfg.audio, cfg.reminders, lambda _gain: None).gain,
         listening=listening,
     )
     print(f"set {outcome}", file=sys.stderr)
