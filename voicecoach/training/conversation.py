@@ -174,13 +174,9 @@ class Conversation:
             self._say(self._phrases.text["progress_off"])
             return
         pieces = summary_pieces(self._progress(records).summary, self._phrases)
-        now = self._clock()
-        monday = datetime.combine(now.date() - timedelta(days=now.weekday()), datetime.min.time(), now.tzinfo)
-        kept = diary.entries(records[1])
-        if any(e.at >= monday - timedelta(weeks=1) for e in kept):
-            this_week = diary.leaks_between(kept, monday, now + timedelta(seconds=1))
-            last_week = diary.leaks_between(kept, monday - timedelta(weeks=1), monday)
-            pieces += diary_pieces(this_week, last_week, self._phrases)
+        weeks = diary.this_week_and_last(diary.entries(records[1]), self._clock())
+        if weeks is not None:
+            pieces += diary_pieces(*weeks, self._phrases)
         self._say(pieces)
 
     def _snooze(self, minutes: int) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 from voicecoach.training.journal import Event
@@ -69,6 +69,16 @@ def per_day(kept: Iterable[Entry], zone: tzinfo) -> dict[date, Counter[DiaryKind
 
 def leaks_between(kept: Iterable[Entry], start: datetime, end: datetime) -> int:
     return sum(1 for e in kept if e.kind is DiaryKind.LEAK and start <= e.at < end)
+
+
+def this_week_and_last(kept: list[Entry], now: datetime) -> tuple[int, int] | None:
+    """The leaks since Monday (local, as now is) and in the week before; None when the diary has nothing in those
+    two weeks (she does not keep it, or not lately)."""
+    monday = datetime.combine(now.date() - timedelta(days=now.weekday()), time(), now.tzinfo)
+    week_before = monday - timedelta(weeks=1)
+    if not any(e.at >= week_before for e in kept):
+        return None
+    return leaks_between(kept, monday, now + timedelta(seconds=1)), leaks_between(kept, week_before, monday)
 
 
 def leaks_fallen(events: Iterable[Event], now: datetime, weeks: int, percent: int) -> bool | None:
