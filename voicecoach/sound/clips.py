@@ -37,14 +37,14 @@ SILENCE = 0.003
 # than 1.4 ms (median 0) and no end by more than 1.5 ms.
 ONSET_BELOW_PEAK = 0.01
 TAIL_S = 0.02
+# The tick (tick()): how long, how fast it dies away, and how loud at most (espeak-ng's cue words peak at 0.4-1.0).
+TICK_S = 0.04
+TICK_DECAY_S = 0.008
+TICK_PEAK = 0.15
 # Phrases said once in a while (a `ctl say`, an answer about progress) are kept up to these sizes, the least
 # recently used going first; the programme's own phrases (ClipCache.keep) always stay. In memory that is about
 # 80 s of speech at 48 kHz, on disk (22,050 Hz, 16 bits) about 6 minutes. Unbounded, 50 different 500-character
 # `ctl say` texts took the daemon from 91 to 386 MB and added 59 MB of clips on disk.
-# The tick (tick()): how long, how fast it dies away, and how loud at most (espeak-ng's words peak near 0.6).
-TICK_S = 0.04
-TICK_DECAY_S = 0.008
-TICK_PEAK = 0.15
 MEMORY_BUDGET = 16 * 2**20
 DISK_BUDGET = 16 * 2**20
 
