@@ -96,7 +96,8 @@ class Room:
         self.route = route
         self.directory = directory
         self.env = _env(directory, route)
-        settings = f"[listen]\nsensitivity = {sensitivity}\n"
+        # No quiet hours: in them the coach plays at its night level, and the room would change with the hour.
+        settings = f'[listen]\nsensitivity = {sensitivity}\n[reminders]\nquiet_hours = ""\n'
         if echo_db < 0:
             if route.loopback is not None:
                 route.set_echo_gain(echo_db)

@@ -132,6 +132,9 @@ def _narration_then_her_commands(
 
 def _start(live: Callable[..., LiveSession], room: EchoRoute, model: Path, tmp_path: Path) -> LiveSession:
     env = {**room.environ(), "VOICECOACH_STATE_DIR": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path)}
+    # No quiet hours: in them the coach plays at its night level, and the room would change with the hour.
+    (tmp_path / "voicecoach").mkdir(exist_ok=True)
+    (tmp_path / "voicecoach" / "config.toml").write_text('[reminders]\nquiet_hours = ""\n', encoding="utf-8")
     args = ["session", "styrka", "--reps", "6", "--listen", "--explain", "--pack", str(KO_NARRATION)]
     args += ["--model", str(model), "--commands", str(KO_COMMANDS), "--input-device", "pulse", "--device", "pulse"]
     return live(args, env)

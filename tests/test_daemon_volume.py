@@ -37,8 +37,11 @@ def said_level_db(pulse: PulseServer, d: Daemon) -> float:
 
 @pytest.mark.audio
 def test_ctl_volume_brings_the_voice_down_by_its_db_and_the_level_is_kept(pulse: PulseServer, tmp_path: Path) -> None:
+    # No quiet hours at first: the day's level, whatever the hour the test runs at.
+    day = tmp_path / "day.toml"
+    day.write_text('[reminders]\nquiet_hours = ""\n')
     args = ["--model", str(tmp_path / "no-model")]
-    with Daemon(tmp_path / "daemon", args, pulse.environ(), WATCHDOG_S) as d:
+    with Daemon(tmp_path / "daemon", [*args, "--config", str(day)], pulse.environ(), WATCHDOG_S) as d:
         d.wait_ready()
         d.wait_rendered()
         loud = said_level_db(pulse, d)
