@@ -213,3 +213,15 @@ def test_behind_a_system_echo_canceller_restarting_the_filter_keeps_what_it_leav
             after_her.append(canceller.coupling_db)
     assert restarts >= 1
     assert max(after_her) < -20
+    assert canceller.echo_faint
+
+
+def test_an_echo_heard_in_the_microphone_is_not_faint() -> None:
+    _need_speexdsp()
+    played = (0.1 * rng.standard_normal(RATE * 3)).astype(np.float32)
+    mic = np.concatenate((np.zeros(480, dtype=np.float32), 0.5 * played[:-480]))
+    canceller = EchoCanceller()
+    assert not canceller.echo_faint  # nothing heard yet
+    for m, p in zip(frames(mic), frames(played), strict=True):
+        canceller.process(m, p)
+    assert not canceller.echo_faint

@@ -129,7 +129,7 @@ class EchoCanceller:
                 # in front, headphones) what it leaves stays known: there is no echo to learn again, and behind
                 # PulseAudio's WebRTC canceller this happened every second or two; forgetting it each time, the
                 # echo was expected as loud as her voice (issue 9). Where there is an echo, it is learnt afresh.
-                if self._uncancelled and float(np.median(self._uncancelled)) < FAINT_ECHO_DB:
+                if self.echo_faint:
                     self._relearn()
                 else:
                     self.reset()
@@ -156,6 +156,13 @@ class EchoCanceller:
             else:
                 self.coupling_db = 0.0
         return cleaned, reference_db + self.coupling_db
+
+    @property
+    def echo_faint(self) -> bool:
+        """Whether the microphone hears almost none of what was played (a system echo canceller in front, or
+        headphones), as far as recent frames tell. Only there can an expected echo louder than what was played
+        come from a gain stage rather than from the echo."""
+        return bool(self._uncancelled) and float(np.median(self._uncancelled)) < FAINT_ECHO_DB
 
 
 def _energy(frame: np.ndarray) -> float:
