@@ -3,7 +3,7 @@ from conftest import fake_duration
 
 from voicecoach.engine.programme import ENDURANCE, STRENGTH
 from voicecoach.engine.session import Outcome, Session, SessionError, State
-from voicecoach.engine.timeline import Phase
+from voicecoach.engine.timeline import GUARD_S, Phase
 
 
 def started(exercise, pack, t0=0.0):
@@ -198,3 +198,49 @@ def test_repeat_while_paused_resumes(sv):
     session.pause(hold_of(cues, 2)[2].t)
     assert session.repeat(100.0) is not None
     assert session.state is State.RUNNING
+
+
+def spans(cues):
+    return [(c.t, c.t + fake_duration(c.text)) for c in cues]
+
+
+def overlaps(span, others, guard=GUARD_S):
+    start, end = span
+    return [o for o in others if start < o[1] + guard and o[0] < end + guard]
+
+
+def test_said_between_waits_for_a_pause_it_fits_in_after_the_word_being_said(sv):
+    """Her volume said back in a set: never over a count, nor over the word being said."""
+    session, cues = started(STRENGTH, sv)
+    in_a_count = hold_of(cues, 3)[2].t + 0.05  # "ett" is being said
+    reaction = session.say_between(in_a_count, "Volym sju.")
+    assert reaction.cut is False
+    (cue,) = reaction.cues
+    assert cue.rep is None and cue.text == "Volym sju."
+    assert cue.t >= hold_of(cues, 3)[2].t + fake_duration(hold_of(cues, 3)[2].text) + GUARD_S
+    assert overlaps(spans([cue])[0], spans(cues)) == []
+    # The first such pause: nothing between the word and it would have held the phrase.
+    earlier = [t for _, t in spans(cues) if in_a_count < t < cue.t - GUARD_S]
+    for end in earlier:
+        assert overlaps((end + GUARD_S, end + GUARD_S + fake_duration(cue.text)), spans(cues))
+    # A second waits for the first.
+    (second,) = session.say_between(in_a_count, "Volym åtta.").cues
+    assert second.t > cue.t and overlaps(spans([second])[0], spans([*cues, cue])) == []
+
+
+def test_said_between_while_paused_follows_the_pause_word(sv):
+    session, cues = started(STRENGTH, sv)
+    paused = session.pause(hold_of(cues, 2)[2].t).cues[0]
+    (cue,) = session.say_between(paused.t + 0.1, "Volym sju.").cues
+    assert cue.t == pytest.approx(paused.t + fake_duration(paused.text) + GUARD_S)
+
+
+def test_what_is_said_on_the_side_of_a_release_records_no_repetition(sv):
+    """A cue in the release phase with a repetition is where the shell records it done: how_many_left said in a
+    release recorded that repetition twice."""
+    session, cues = started(STRENGTH, sv)
+    release = next(c for c in cues if c.phase is Phase.RELEASE and c.rep == 2)
+    (left,) = session.how_many_left(release.t + 0.1).cues
+    assert left.phase is Phase.RELEASE and left.rep is None
+    (said,) = session.say_between(release.t, "Volym sju.").cues
+    assert said.rep is None

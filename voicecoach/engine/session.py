@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from voicecoach.engine.language import Pack
 from voicecoach.engine.programme import Exercise
-from voicecoach.engine.timeline import Cue, Durations, Layout, Phase, Segment, Timeline
+from voicecoach.engine.timeline import Cue, Durations, Layout, Phase, Segment, Timeline, first_pause
 
 
 class Outcome(StrEnum):
@@ -137,8 +137,22 @@ class Session:
         left = self.exercise.reps - self._reps_done
         pack = self.layout.pack
         text = self._cues["none_left"] if left <= 1 else self._cues["left"].format(number=pack.number(left))
-        status = self.status(now)
-        return Reaction(cut=False, cues=(Cue(now, status.phase or Phase.REST, status.rep, text),))
+        return Reaction(cut=False, cues=(self._aside(now, text),))
+
+    def say_between(self, now: float, text: str) -> Reaction:
+        """Say text in the set's first pause from now that it fits in (timeline.first_pause): after the word being
+        said, never over a count; after the last word, once the set is over."""
+        at = first_pause(self._timeline.cues, self.layout.duration, now, self.layout.duration(text))
+        cue = self._aside(at, text)
+        # A second one waits for this one.
+        self._timeline.cues.append(cue)
+        return Reaction(cut=False, cues=(cue,))
+
+    def _aside(self, at: float, text: str) -> Cue:
+        """A cue said on the side of the set. It belongs to no repetition: a release cue with one is where the shell
+        records that repetition done, and said in a release, this one would record it twice."""
+        segment = self._segment_at(at) if self.state is State.RUNNING else self._paused_in
+        return Cue(at, segment.phase if segment else Phase.REST, None, text)
 
     def _end(self, now: float, outcome: Outcome, text_key: str) -> Reaction | None:
         if self._advance(now) not in (State.RUNNING, State.PAUSED):

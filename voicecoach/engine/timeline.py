@@ -14,7 +14,7 @@ Rules of the layout:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -69,6 +69,19 @@ class Segment:
     end: float
 
 
+def first_pause(cues: Iterable[Cue], durations: Durations, now: float, length: float) -> float:
+    """The earliest time from now at which length seconds can be said over none of cues, GUARD_S clear of each:
+    after the word being said, never over a count."""
+    at = now
+    for start, end in sorted((c.t, c.t + durations(c.text)) for c in cues):
+        if end + GUARD_S <= at:
+            continue
+        if at + length + GUARD_S <= start:
+            break
+        at = max(at, end + GUARD_S)
+    return at
+
+
 @dataclass
 class Timeline:
     cues: list[Cue] = field(default_factory=list)
@@ -86,6 +99,9 @@ class Layout:
         self.exercise = exercise
         self.pack = pack
         self._dur = durations
+
+    def duration(self, text: str) -> float:
+        return self._dur(text)
 
     def full_set(self, t: float, first: int = 1) -> Timeline:
         """The set from its introduction at time t, starting at repetition first."""
