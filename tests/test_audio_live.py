@@ -58,11 +58,12 @@ class Coach:
         recording.wait_for(RATE // 10)
         return recording
 
-    def session(self, args: list[str], stdin: int) -> subprocess.Popen[str]:
-        """Start `voicecoach session ARGS` playing into the virtual speaker, its stdout and stderr piped."""
+    def session(self, args: list[str], stdin: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start `voicecoach session ARGS` playing into the virtual speaker, its stdout and stderr piped (env: the
+        coach's environment, or another)."""
         return subprocess.Popen(
             [*voicecoach_command(), "session", *args],
-            env=self.env,
+            env=env or self.env,
             text=True,
             stdin=stdin,
             stdout=subprocess.PIPE,
@@ -207,14 +208,7 @@ def test_a_session_plays_at_the_configured_volume_brought_down_by_her_level(coac
     env = {**coach.env, "VOICECOACH_STATE_DIR": str(state)}
     planned = planned_cues(args, env)
     recording = coach.record()
-    process = subprocess.Popen(
-        [*voicecoach_command(), "session", *args],
-        env=env,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = coach.session(args, subprocess.DEVNULL, env)
     _stdout, stderr = process.communicate(timeout=float(planned[-1]["t"]) + HANG_S)
     samples = played_out(recording)
     assert process.returncode == 0, stderr
@@ -223,3 +217,53 @@ def test_a_session_plays_at_the_configured_volume_brought_down_by_her_level(coac
     start = round(intro.heard * RATE)
     heard_db = 20 * np.log10(np.std(samples[start : start + clip.size]) / np.std(clip))
     assert heard_db == pytest.approx(20 * np.log10(0.5) - 12.0, abs=1.0)
+
+
+def test_louder_typed_in_a_hold_raises_the_level_at_once_moves_no_cue_and_is_said_in_a_pause(
+    coach: Coach, tmp_path
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    volume.save(state, volume.Levels(-12.0, None))
+    settings = tmp_path / "config.toml"
+    # The day's level, whatever the hour the test runs at.
+    settings.write_text('[reminders]\nquiet_hours = ""\n')
+    args = ["strength", "--reps", "2", "--hold", "5", "--rest", "4", "--config", str(settings)]
+    env = {**coach.env, "VOICECOACH_STATE_DIR": str(state)}
+    planned = planned_cues(args, env)
+    recording = coach.record()
+    process = coach.session(args, subprocess.PIPE, env)
+    lines = Lines(process)
+    lines.wait_for("hold 1: två")
+    say(process, "högre")
+    said_back = "Volym åtta."
+    lines.wait_for(said_back)
+    _, stderr = process.communicate(timeout=float(planned[-1]["t"]) + HANG_S)
+    samples = played_out(recording)
+    assert process.returncode == 0, stderr
+    assert volume.load(state) == volume.Levels(-9.0, None)
+
+    # Found by the clips the session rendered: espeak-ng does not say every phrase quite the same twice (the
+    # module's cache, rendered by other sessions, matched 0.64).
+    clips = ClipCache(paths.clip_dir(state), load_pack("sv").voice, DEFAULT_RATE_WPM, RATE)
+    # Every planned cue where the timeline put it: the change moved nothing.
+    onsets = cue_onsets(samples, RATE, [(float(c["t"]), str(c["text"])) for c in planned], clips.clip)
+    latency = fixed_latency(onsets)
+    wrong = [(o.text, o.planned) for o in onsets if abs(o.error - latency) > TOLERANCE_S or o.score < WHOLE]
+    assert wrong == [], "cues off their place or not heard whole after 'högre'"
+
+    def level_db(onset: Onset) -> float:
+        clip = clips.clip(onset.text)
+        start = round(onset.heard * RATE)
+        return float(20 * np.log10(np.std(samples[start : start + clip.size]) / np.std(clip)))
+
+    squeezes = [o for o in onsets if o.text == "Knip"]
+    assert level_db(squeezes[1]) - level_db(squeezes[0]) == pytest.approx(3.0, abs=0.5)
+    # The level said back whole, over none of the planned cues.
+    said = clips.clip(said_back)
+    back = find_clip(samples, said, 0, samples.size)
+    assert back.score > WHOLE
+    back_end = back.sample + said.size
+    for o in onsets:
+        start = round(o.heard * RATE)
+        assert start + clips.clip(o.text).size <= back.sample or start >= back_end, f"said over {o.text!r}"

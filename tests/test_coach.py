@@ -7,8 +7,9 @@ import numpy as np
 from voicecoach.coach import SENTENCE_GAP_S, Coach, sentences
 from voicecoach.engine.programme import SPEED, STRENGTH, find_exercise, with_overrides
 from voicecoach.engine.session import Outcome
-from voicecoach.engine.timeline import Phase
+from voicecoach.engine.timeline import GUARD_S, Phase
 from voicecoach.intents import Intent
+from voicecoach.sound import volume
 from voicecoach.sound.mixer import Mixer
 
 RATE = 1000
@@ -44,8 +45,25 @@ class FakeJournal:
         self.calls.append(("finish", session_id, outcome))
 
 
+class FakeVolume:
+    """Her level as Loudness keeps it, without a state directory: the gains it applied."""
+
+    def __init__(self, level_db: float = -9.0) -> None:
+        self.level_db = level_db
+        self.gains: list[float] = []
+        self._set_gain = self.gains.append
+
+    def change(self, request: volume.Request) -> str:
+        self.level_db = request.apply(self.level_db)
+        self._set_gain(volume.gain(1.0, self.level_db))
+        return f"volume {self.level_db:+.0f} dB"
+
+    def attach(self, set_gain) -> None:
+        self._set_gain = set_gain
+
+
 class Rig:
-    def __init__(self, sv, journal=None, reps=2):
+    def __init__(self, sv, journal=None, reps=2, loudness=None):
         self.events = []
         self.mixer = Mixer(RATE, on_event=self.events.append)
         self.ended: list[Outcome] = []
@@ -58,6 +76,7 @@ class Rig:
             journal,
             on_cue=self.heard.append,
             on_set_end=self.ended.append,
+            loudness=loudness,
         )
 
     def run_for(self, seconds: float) -> None:
@@ -262,3 +281,43 @@ def test_pieces_are_said_back_to_back_with_a_pause_only_after_a_sentence(sv):
     assert starts[1] == round(starts[0] + lengths[0], 3)
     assert starts[2] == round(starts[1] + lengths[1], 3)
     assert starts[3] == round(starts[2] + lengths[2] + SENTENCE_GAP_S, 3)
+
+
+def test_louder_in_a_hold_turns_the_mixer_up_at_once_and_says_the_level_in_the_next_pause(sv):
+    loudness = FakeVolume(-9.0)
+    rig = Rig(sv, reps=3, loudness=loudness)
+    rig.coach.handle(Intent("start", exercise="strength"))
+    planned = [c for c in rig.coach.session._timeline.cues]
+    while not any(c.phase is Phase.HOLD and c.text != "Knip" for c in rig.heard):
+        rig.run_for(0.05)
+    assert rig.coach.handle(Intent("louder"))
+    assert loudness.level_db == -6.0
+    out = np.zeros(BLOCK * 3, dtype=np.float32)
+    rig.mixer.render(out)
+    # The mixer was given the new gain (the coach attached it) and ramps to it over a block.
+    assert rig.mixer.gain == volume.gain(1.0, -6.0)
+    rig.run_for(60)
+    said = [c for c in rig.heard if c.text == "Volym nio."]
+    assert len(said) == 1 and said[0].rep is None
+    # Nothing planned moved, and the level was said over none of it.
+    heard_planned = [c for c in rig.heard if c.text != "Volym nio."]
+    assert [(c.t, c.text) for c in heard_planned] == [(c.t, c.text) for c in planned][: len(heard_planned)]
+    start, end = said[0].t, said[0].t + FakeClips().duration(said[0].text)
+    assert all(c.t + FakeClips().duration(c.text) + GUARD_S <= start or c.t >= end + GUARD_S for c in planned)
+
+
+def test_the_volume_asked_is_not_said_and_a_change_between_sets_is_said_at_once(sv):
+    loudness = FakeVolume(0.0)
+    rig = Rig(sv, loudness=loudness)
+    assert rig.coach.change_volume(volume.Request()) == "volume +0 dB"
+    assert rig.coach.speaking_s() == 0
+    assert rig.coach.handle(Intent("louder"))  # at the loudest already: said so
+    rig.run_for(3)
+    assert [c.text for c in rig.heard] == ["Högsta volym."]
+    rig.coach.change_volume(volume.parse_request("-12dB"))
+    rig.run_for(3)
+    assert [c.text for c in rig.heard] == ["Högsta volym.", "Volym sju."]
+
+
+def test_without_a_volume_louder_means_nothing(sv):
+    assert not Rig(sv).coach.handle(Intent("louder"))

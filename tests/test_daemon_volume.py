@@ -21,7 +21,9 @@ TEXT = "Ett, två, tre, fyra, fem."
 
 
 def said_level_db(pulse: PulseServer, d: Daemon) -> float:
-    """The level of TEXT as the daemon says it, on the speaker's monitor (dB full scale, its words only)."""
+    """The level of TEXT as the daemon says it, on the speaker's monitor (dB full scale, its words only), once the
+    level said back after a change has been said."""
+    d.wait_status(lambda s: s["speaking_s"] == 0, what="quiet")
     recording = pulse.record()
     try:
         recording.wait_for(RATE // 10)

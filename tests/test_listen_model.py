@@ -182,6 +182,8 @@ def test_the_narration_alone_is_never_a_command(recognizer, coach_voice) -> None
     assert run(Listener(recognizer, EchoCanceller(), state="session"), mic, coach_voice) == []
 
 
+# With the room heard for LEAD_S first. With only 0.5 s of it this failed too, until "볼륨 키워" and "소리 내려"
+# joined the session's grammar: which sentence comes out as a command moves with the grammar's phrases.
 SESSION_GRAMMAR_FALSE_ACCEPT = pytest.mark.xfail(
     strict=True,
     reason="known gap: in a session the first pause is acted on, and with a grammar of a few phrases and <UNK> "
@@ -189,14 +191,16 @@ SESSION_GRAMMAR_FALSE_ACCEPT = pytest.mark.xfail(
 )
 
 
-@pytest.mark.parametrize("lead_s", [0.5, LEAD_S])
 @pytest.mark.parametrize(
-    ("state", "mode"),
+    ("state", "mode", "lead_s"),
     [
-        ("idle", GRAMMAR),
-        ("idle", OPEN),
-        pytest.param("session", GRAMMAR, marks=SESSION_GRAMMAR_FALSE_ACCEPT),
-        ("session", OPEN),
+        *(
+            (state, mode, lead)
+            for state, mode in (("idle", GRAMMAR), ("idle", OPEN), ("session", OPEN))
+            for lead in (0.5, LEAD_S)
+        ),
+        ("session", GRAMMAR, 0.5),
+        pytest.param("session", GRAMMAR, LEAD_S, marks=SESSION_GRAMMAR_FALSE_ACCEPT),
     ],
 )
 def test_real_swedish_speech_is_never_a_command(loaded, commands, mode, state, lead_s) -> None:

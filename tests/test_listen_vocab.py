@@ -119,9 +119,15 @@ def test_packs_have_the_full_command_table(lang: str) -> None:
         ("snooze", None),
         # Between sets, "stopp" silences what is still to be said.
         ("stop", None),
+        ("louder", None),
+        ("quieter", None),
+        ("count_ticks", None),
+        ("count_words", None),
+        ("leak", None),
+        ("pad", None),
+        ("undo", None),
     }
-    assert by_state["session"] == {
-        (intent, None) for intent in ("pause", "resume", "stop", "next", "repeat", "how_many_left", "cant")
-    }
+    in_a_set = ("pause", "resume", "stop", "next", "repeat", "how_many_left", "cant", "louder", "quieter")
+    assert by_state["session"] == {(intent, None) for intent in in_a_set}
     assert by_state["question"] == {("yes", None), ("no", None)}
     assert sorted(c.minutes for c in commands if c.intent == "snooze") == [15, 30, 60]

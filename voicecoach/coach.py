@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from voicecoach.engine.language import Pack
 from voicecoach.engine.programme import EXERCISES, Exercise
 from voicecoach.engine.session import Outcome, Reaction, Session, State
-from voicecoach.engine.timeline import Cue, Phase
+from voicecoach.engine.timeline import TICK, Cue, Phase
 from voicecoach.intents import SESSION, Intent, Mode, Name
+from voicecoach.sound import volume
 from voicecoach.sound.clips import ClipCache
 from voicecoach.sound.mixer import Drained, Mixer, MixerEvent, Scheduled, Started
 
@@ -47,8 +49,22 @@ class JournalSink(Protocol):
         raise NotImplementedError
 
 
+class Volume(Protocol):
+    """Her volume (daemon/loudness.py): its level, a change to it, and the mixer it is applied to."""
+
+    @property
+    def level_db(self) -> float:
+        raise NotImplementedError
+
+    def change(self, request: volume.Request) -> str:
+        raise NotImplementedError
+
+    def attach(self, set_gain: Callable[[float], None]) -> None:
+        raise NotImplementedError
+
+
 # What the coach says outside a set of the pack's cues.
-NOTICE_CUES = ("ready", "audio_back", "failed", "restarting")
+NOTICE_CUES = ("ready", "audio_back", "failed", "restarting", "count_ticks", "count_words")
 
 
 def phrases_to_render(
@@ -60,7 +76,13 @@ def phrases_to_render(
     needs."""
     texts: dict[str, None] = {}
     for exercise in exercises:
-        texts.update(dict.fromkeys(sorted(Session(exercise, pack, duration).phrases())))
+        # Counted either way: she may switch between sets ("tyst räkning").
+        for counted in (replace(pack, ticks=False), replace(pack, ticks=True)):
+            texts.update(dict.fromkeys(sorted(Session(exercise, counted, duration).phrases())))
+    # Not a phrase: made by the clip cache, never rendered.
+    texts.pop(TICK, None)
+    # Her volume may be said back in a set.
+    texts.update(dict.fromkeys(volume.all_said(pack)))
     # Text is said a sentence at a time (Coach.say), so its sentences are what is rendered.
     texts.update(dict.fromkeys(sentences_of(pack.cues[k] for k in NOTICE_CUES)))
     texts.update(dict.fromkeys(sentences_of(between)))
@@ -94,6 +116,7 @@ class Coach:
         on_cue: Callable[[Cue], None] = lambda _cue: None,
         on_set_end: Callable[[Outcome], None] = lambda _outcome: None,
         journal_off_notice: str | None = None,
+        loudness: Volume | None = None,
     ) -> None:
         self.mixer = mixer
         self.clips = clips
@@ -103,6 +126,9 @@ class Coach:
         self._on_cue = on_cue
         self._on_set_end = on_set_end
         self._journal_off_notice = journal_off_notice
+        self.loudness = loudness
+        if loudness is not None:
+            loudness.attach(mixer.set_gain)
         self.session: Session | None = None
         self._journal_id: int | None = None
         # When the last phrase said outside a set ends (audio clock): the next one, or a set, waits for it.
@@ -148,6 +174,9 @@ class Coach:
         if intent.name is Name.SAY and intent.text:
             self.say(intent.text)
             return True
+        if intent.name in (Name.LOUDER, Name.QUIETER) and self.loudness is not None:
+            self.change_volume(volume.step(louder=intent.name is Name.LOUDER))
+            return True
         if intent.name in SESSION and self.session is not None:
             reaction: Reaction | None = getattr(self.session, intent.name)(self.now())
             if reaction is None:
@@ -173,11 +202,28 @@ class Coach:
             gap = SENTENCE_GAP_S if piece.rstrip().endswith(tuple(SENTENCE_MARKS)) else 0.0
         return total
 
+    def change_volume(self, request: volume.Request) -> str:
+        """Change her volume (at once: the mixer ramps to it over one block) and say the new level back, in a set
+        in its next pause; only to be told the level, nothing is said. What `ctl volume` answers."""
+        assert self.loudness is not None, "a coach without a volume to change"
+        message = self.loudness.change(request)
+        if request != volume.Request():
+            self.say_aside(volume.said(self.pack, self.loudness.level_db))
+        return message
+
+    def say_aside(self, text: str) -> None:
+        """Say text in the set's next pause (Session.say_between), or between sets after whatever is being said."""
+        if self.session is None:
+            self.say(text)
+            return
+        self.clips.keep(text)
+        self._play(self.session.say_between(self.now(), text).cues, cut=False)
+
     def prepare(self, exercise: Exercise) -> Session:
         """A new session whose every phrase is rendered and loaded. Do this before the stream runs where
         possible: loading holds the GIL, and an audio callback kept waiting underruns."""
         session = Session(exercise, self.pack, self.clips.duration)
-        for text in session.phrases():
+        for text in [*session.phrases(), *(volume.all_said(self.pack) if self.loudness else ())]:
             self.clips.keep(text)
         return session
 

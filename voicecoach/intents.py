@@ -32,6 +32,12 @@ class Name(StrEnum):
     LEAK = "leak"
     PAD = "pad"
     UNDO = "undo"
+    # Her volume a step up or down (sound/volume.STEP_DB), in every state.
+    LOUDER = "louder"
+    QUIETER = "quieter"
+    # How the seconds of a hold are counted ([speech] counts), between sets.
+    COUNT_TICKS = "count_ticks"
+    COUNT_WORDS = "count_words"
     # Only over the control socket.
     SAY = "say"
     STATUS = "status"
@@ -73,8 +79,8 @@ VOCABULARY: dict[Name, Spec] = {
     Name.SAY: Spec(frozenset({Slot.TEXT}), spoken=False),
     Name.STATUS: Spec(spoken=False),
     Name.VOLUME: Spec(frozenset({Slot.LEVEL}), spoken=False),
-    # Not spoken yet: their phrases come once listening over the coach's own voice has settled (issues 9 and 13).
-    **{name: Spec(spoken=False) for name in (Name.LEAK, Name.PAD, Name.UNDO)},
+    **{name: Spec() for name in (Name.LEAK, Name.PAD, Name.UNDO, Name.LOUDER, Name.QUIETER)},
+    **{name: Spec() for name in (Name.COUNT_TICKS, Name.COUNT_WORDS)},
 }
 # The session engine's reactions: what the coach does in a set.
 SESSION = frozenset({Name.PAUSE, Name.RESUME, Name.STOP, Name.NEXT, Name.REPEAT, Name.HOW_MANY_LEFT, Name.CANT})

@@ -7,6 +7,7 @@ command that opens the journal, the clips or the models use Config.state_dir, so
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -39,3 +40,18 @@ def models_dir(state: Path) -> Path:
 
 def voices_dir(state: Path) -> Path:
     return state / "voices"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a small state file whole: under a temporary name, then renamed, readable by her only, so that a crash
+    or a full disk leaves the old one. OSError when it cannot be written."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise

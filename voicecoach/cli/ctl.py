@@ -28,6 +28,10 @@ HELP: dict[Name, str] = {
     Name.LEAK: "record a leak in the diary",
     Name.PAD: "record a pad change in the diary",
     Name.UNDO: "take back the diary's last entry, within two minutes of it",
+    Name.LOUDER: "turn the volume up a step, 3 dB (like 'högre')",
+    Name.QUIETER: "turn the volume down a step, 3 dB (like 'lägre')",
+    Name.COUNT_TICKS: "count the seconds of a hold with soft ticks from the next set on (like 'tyst räkning')",
+    Name.COUNT_WORDS: "count the seconds of a hold aloud from the next set on (like 'räkna högt')",
 }
 
 

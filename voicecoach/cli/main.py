@@ -33,7 +33,7 @@ from voicecoach.errors import UsageError, UserError
 from voicecoach.listen import RATE as LISTEN_RATE
 from voicecoach.listen import Detection
 from voicecoach.listen.voice import Voice, open_voice
-from voicecoach.sound import audio
+from voicecoach.sound import audio, counts
 from voicecoach.sound.clips import ClipCache, write_wav
 from voicecoach.sound.mixer import Mixer
 from voicecoach.sound.speech import configured_cache
@@ -208,6 +208,8 @@ def _session(args: argparse.Namespace, cfg: config.Config, journal: Journal | No
     device = audio.resolve_output(args.device)
     listening = _listening(cfg) if args.listen else None
     clips = _clips(cfg, pack, device.default_rate)
+    # [audio] volume, brought down by her level (`ctl volume`, "högre"/"lägre"), as the daemon plays.
+    loudness = Loudness(cfg.state_dir, cfg.audio, cfg.reminders)
     outcome = run_live(
         exercise,
         pack,
@@ -218,9 +220,9 @@ def _session(args: argparse.Namespace, cfg: config.Config, journal: Journal | No
         journal=journal if live else None,
         journal_off_notice=None if journal else journal_off_text(load_phrases(cfg.language, cfg.speech.pack)),
         on_cue=_print_cue,
-        # [audio] volume, brought down by her level (`ctl volume`), as the daemon plays.
-        gain=Loudness(cfg.state_dir, cfg.audio, cfg.reminders, lambda _gain: None).gain,
+        gain=loudness.gain,
         listening=listening,
+        loudness=loudness,
     )
     print(f"set {outcome}", file=sys.stderr)
     return 0
@@ -228,12 +230,12 @@ def _session(args: argparse.Namespace, cfg: config.Config, journal: Journal | No
 
 def _narration(cfg: config.Config) -> Pack:
     """The language pack the set is spoken in: the configuration's pack file, else the language's own, counting as
-    [speech] counts says."""
+    she last asked ("tyst räkning"), or else as [speech] counts says."""
     try:
         pack = load_pack(cfg.language, cfg.speech.pack)
     except PackError as exc:
         raise config.ConfigError(f"speech.pack: {exc}") from None
-    return replace(pack, ticks=cfg.speech.counts == config.TICKS)
+    return replace(pack, ticks=counts.load(cfg.state_dir, cfg.speech.counts) == config.TICKS)
 
 
 def _listening(cfg: config.Config) -> Listening:

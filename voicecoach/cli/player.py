@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from voicecoach.assembly import Assembly, BlockCallback
-from voicecoach.coach import Coach, JournalSink, scheduled
+from voicecoach.coach import Coach, JournalSink, Volume, scheduled
 from voicecoach.engine.language import Pack, typed_intent
 from voicecoach.engine.programme import Exercise
 from voicecoach.engine.session import Outcome, Session
@@ -81,6 +81,7 @@ def run_live(
     on_cue: Callable[[Cue], None] = lambda _cue: None,
     gain: float = 1.0,
     listening: Listening | None = None,
+    loudness: Volume | None = None,
 ) -> Outcome:
     """Play one set (and the ones "nästa" skips to) in real time, taking typed commands from stdin and, with
     listening, spoken ones from the microphone."""
@@ -92,7 +93,9 @@ def run_live(
             loop,
             clips.sample_rate,
             gain,
-            lambda mixer: Coach(mixer, clips, pack, exercises, journal, on_cue, done.set_result, journal_off_notice),
+            lambda mixer: Coach(
+                mixer, clips, pack, exercises, journal, on_cue, done.set_result, journal_off_notice, loudness
+            ),
             lambda mixer: listening.open_voice(mixer) if listening is not None else None,
         )
         coach, mixer = parts.coach, parts.mixer

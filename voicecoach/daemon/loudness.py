@@ -26,7 +26,7 @@ class Loudness:
         state_dir: Path,
         audio: AudioSettings,
         reminders: ReminderSettings,
-        set_gain: Callable[[float], None],
+        set_gain: Callable[[float], None] = lambda _gain: None,
         clock: Callable[[], datetime] = local_now,
     ) -> None:
         self._state_dir = state_dir
@@ -36,6 +36,10 @@ class Loudness:
         self._clock = clock
         self.levels = volume.load(state_dir)
         self.night = in_quiet_hours(reminders, clock())
+
+    def attach(self, set_gain: Callable[[float], None]) -> None:
+        """Apply the level to this mixer from now on (the coach's, once it has one)."""
+        self._set_gain = set_gain
 
     @property
     def level_db(self) -> float:

@@ -30,7 +30,7 @@ from voicecoach.engine.session import Outcome, State
 from voicecoach.engine.timeline import Phase
 from voicecoach.intents import CONVERSATION, Intent, Mode, Name
 from voicecoach.listen.voice import Voice, VoiceUnavailable, open_voice
-from voicecoach.sound import audio, volume
+from voicecoach.sound import audio, counts, volume
 from voicecoach.sound.audio import AudioError, Device, InputStream, OutputStream
 from voicecoach.sound.clips import DISK_BUDGET, SpeechError
 from voicecoach.sound.mixer import Mixer, MixerEvent
@@ -60,7 +60,8 @@ class Daemon:
         self.notifier = notifier
         self._reload = reload
         try:
-            self.pack: Pack = replace(load_pack(cfg.language, cfg.speech.pack), ticks=cfg.speech.counts == config.TICKS)
+            pack = load_pack(cfg.language, cfg.speech.pack)
+            self.pack: Pack = replace(pack, ticks=counts.load(cfg.state_dir, cfg.speech.counts) == config.TICKS)
             self._phrases = load_phrases(cfg.language, cfg.speech.pack)
         except PackError as exc:
             raise config.ConfigError(f"speech.pack: {exc}") from None
@@ -80,9 +81,8 @@ class Daemon:
             rate = FALLBACK_RATE
         self.clips = configured_cache(self.cfg, self.pack.voice, rate, disk_budget=DISK_BUDGET)
         self.journal = self._open_journal()
-        self.loudness = Loudness(
-            self.cfg.state_dir, self.cfg.audio, self.cfg.reminders, lambda gain: self.mixer.set_gain(gain)
-        )
+        # Applied to the mixer by the coach, who has it.
+        self.loudness = Loudness(self.cfg.state_dir, self.cfg.audio, self.cfg.reminders)
         self.parts = Assembly(loop, rate, self.loudness.gain, self._make_coach, self._open_voice, self._on_mixer_event)
         self.mixer, self.coach, self.voice = self.parts.mixer, self.parts.coach, self.parts.voice
         self.conversation = Conversation(
@@ -135,6 +135,7 @@ class Daemon:
             self.journal,
             on_set_end=self._on_set_end,
             journal_off_notice=None if self.journal else journal_off_text(self._phrases),
+            loudness=self.loudness,
         )
 
     def _open_voice(self, mixer: Mixer) -> Voice | None:
@@ -223,7 +224,7 @@ class Daemon:
             return DaemonStatus(**self._status_fields()).as_reply()
         self._follow_the_clock()
         if intent.name is Name.VOLUME:
-            message = self.loudness.change(volume.parse_request(intent.level))
+            message = self.coach.change_volume(volume.parse_request(intent.level))
             return ok(message=message, volume_db=self.loudness.level_db, night=self.loudness.night)
         if intent.name is Name.SAY and self.coach.speaking_s() > MAX_SPEAKING_S:
             queued = f"{self.coach.speaking_s():.0f} s of speech wait"
@@ -271,6 +272,9 @@ class Daemon:
         elif intent.name is Name.HELP:
             self._say(self._help_text(state))
             accepted = True
+        elif intent.name in (Name.COUNT_TICKS, Name.COUNT_WORDS) and self.coach.state is Mode.IDLE:
+            self._count(ticks=intent.name is Name.COUNT_TICKS)
+            accepted = True
         else:
             accepted = self.coach.handle(intent)
         # A set started, or what was being said stopped: a question waiting for its answer is dropped.
@@ -278,6 +282,16 @@ class Daemon:
             self.conversation.session_started()
         self._update_status()
         return accepted
+
+    def _count(self, ticks: bool) -> None:
+        """Count the seconds of a hold with ticks, or aloud, from the next set on, and keep it (sound/counts.py)."""
+        self.pack = replace(self.pack, ticks=ticks)
+        self.coach.pack = self.pack
+        try:
+            counts.save(self.cfg.state_dir, config.TICKS if ticks else config.WORDS, self.cfg.speech.counts)
+        except OSError as exc:
+            log.warning("how to count cannot be kept in %s (%s): it lasts until a restart", self.cfg.state_dir, exc)
+        self._say(self.pack.cues["count_ticks" if ticks else "count_words"])
 
     def _help_text(self, state: str) -> str:
         # Not "stopp": between sets it only silences the coach, who would be saying a word it listens for.

@@ -36,6 +36,11 @@ CUE_KEYS = (
     "help",
     "failed",
     "restarting",
+    "volume",
+    "volume_max",
+    "volume_min",
+    "count_ticks",
+    "count_words",
 )
 STATUS_KEYS = ("listening", "paused", "session", "no_model")
 EXERCISE_KEYS = ("name", "short", "squeeze", "intro")

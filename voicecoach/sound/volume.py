@@ -9,21 +9,23 @@ night.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
-import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from voicecoach.config import VOLUME_MAX_DB as MAX_DB
 from voicecoach.config import VOLUME_MIN_DB as MIN_DB
+from voicecoach.engine.language import Pack
+from voicecoach.paths import write_private
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "volume.json"
+# A step of "högre" or "lägre": ten of them from the quietest to the loudest.
+STEP_DB = 3.0
 # "+3", "-6": a change; "-12dB", "0 dB", "0": a level. A signed number without "dB" is a change, as on a remote.
 _CHANGE = re.compile(r"^([+-]\d+(?:\.\d+)?)$")
 _LEVEL = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*(?:db)?$", re.IGNORECASE)
@@ -89,6 +91,31 @@ def gain(volume: float, level_db: float) -> float:
     return volume * 10 ** (level_db / 20)
 
 
+def step(louder: bool) -> Request:
+    """What "högre" (louder) or "lägre" asks."""
+    return Request(change_db=STEP_DB if louder else -STEP_DB)
+
+
+def said(pack: Pack, level_db: float) -> str:
+    """The level said back: "Volym sju." (the steps from the quietest, 1, to the loudest, 11), or at either end
+    the end itself ("Högsta volym.", "Lägsta volym."), so she knows a step further does nothing."""
+    if level_db >= MAX_DB:
+        return pack.cues["volume_max"]
+    if level_db <= MIN_DB:
+        return pack.cues["volume_min"]
+    number = min(max(round((level_db - MIN_DB) / STEP_DB) + 1, 2), steps() - 1)
+    return pack.cues["volume"].format(number=pack.number(number))
+
+
+def steps() -> int:
+    return round((MAX_DB - MIN_DB) / STEP_DB) + 1
+
+
+def all_said(pack: Pack) -> list[str]:
+    """Every level said back, to be rendered ahead: in a set nothing waits for speech synthesis."""
+    return [said(pack, MIN_DB + STEP_DB * (n - 1)) for n in range(1, steps() + 1)]
+
+
 def describe(level_db: float) -> str:
     return f"{level_db:+.0f} dB" if level_db else "0 dB (the loudest: [audio] volume)"
 
@@ -116,15 +143,4 @@ def load(state_dir: Path) -> Levels:
 def save(state_dir: Path, levels: Levels) -> None:
     """Keep the levels: written whole under a temporary name and renamed, readable by her only. OSError when the
     state directory cannot be written."""
-    path = state_dir / FILE_NAME
-    tmp = path.with_name(f"{FILE_NAME}.{os.getpid()}.tmp")
-    data = json.dumps({"day_db": levels.day_db, "night_db": levels.night_db}) + "\n"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise
+    write_private(state_dir / FILE_NAME, json.dumps({"day_db": levels.day_db, "night_db": levels.night_db}) + "\n")
