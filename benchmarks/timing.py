@@ -16,9 +16,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,6 +52,11 @@ SETS = {
 # The strength set in the tests' Piper voice, and counted in ticks ([speech] counts = "ticks").
 PIPER = "strength (piper)"
 TICKS = "strength (ticks)"
+# The strength set again in real time, her volume changed three times in it by typed commands (as spoken ones are
+# carried out), each as the cue ending its key is printed: in the holds of three repetitions. The level said back
+# in a pause is not planned, and not counted; the planned cues must keep their time.
+VOLUME = "strength (volume)"
+VOLUME_CHANGES = {"hold 2: två": "lägre", "hold 5: två": "lägre", "hold 8: två": "högre"}
 GOALS = {
     "rendered_median_ms": 1.0,
     "rendered_max_ms": 5.0,
@@ -110,6 +116,9 @@ class Timing:
     load: list[float]
     # Every cue's signed error, in timeline order, to see where the timing moved.
     errors_ms: list[float]
+    # What was typed in the set, and the cues printed that were not planned (the volume said back).
+    typed: list[str] = field(default_factory=list)
+    unplanned: list[str] = field(default_factory=list)
 
     def meets_goals(self) -> bool:
         if self.not_whole:
@@ -161,28 +170,58 @@ def rendered(name: str, args: list[str], env: dict[str, str], clips: ClipCache, 
     return timing(name, "rendered", args, cues, onsets, 0.0, [load, os.getloadavg()[0]])
 
 
-def live(name: str, args: list[str], server: PulseServer, env: dict[str, str], clips: ClipCache) -> Timing:
-    """Play the set through the null sink, record its monitor, and take the median error off as fixed latency."""
+def live(
+    name: str,
+    args: list[str],
+    server: PulseServer,
+    env: dict[str, str],
+    clips: ClipCache,
+    typed: dict[str, str] | None = None,
+) -> Timing:
+    """Play the set through the null sink, record its monitor, and take the median error off as fixed latency.
+    typed: a command to type as the cue that ends with its key is printed."""
     cues = planned_cues(args, env)
     load = os.getloadavg()[0]
     recording = server.record()
     recording.wait_for(RATE // 10)
     print(f"  playing {name} in real time ({float(cues[-1]['t']):.0f} s)...", file=sys.stderr, flush=True)
-    result = subprocess.run(
+    process = subprocess.Popen(
         [*voicecoach_command(), "session", *args],
         env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
+        stdin=subprocess.PIPE if typed else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=float(cues[-1]["t"]) + 120,
     )
+    printed: list[str] = []
+    reader = threading.Thread(target=_type_as_printed, args=(process, typed or {}, printed))
+    reader.start()
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    process.wait(timeout=float(cues[-1]["t"]) + 120)
+    reader.join()
     recording.wait_for(recording.frames + RATE // 2)
     samples = recording.stop()
-    if result.returncode != 0:
-        raise SystemExit(f"voicecoach session {' '.join(args)} failed: {result.stderr.strip()}")
+    if process.returncode != 0:
+        raise SystemExit(f"voicecoach session {' '.join(args)} failed: {stderr.strip()}")
     onsets = cue_onsets(samples, RATE, as_pairs(cues), clips.clip)
     offset = fixed_latency(onsets)
-    return timing(name, "real time", args, cues, onsets, offset, [load, os.getloadavg()[0]])
+    result = timing(name, "real time", args, cues, onsets, offset, [load, os.getloadavg()[0]])
+    planned = {str(c["text"]) for c in cues}
+    unplanned = [line.strip() for line in printed if line.split(": ", 1)[-1] not in planned]
+    return replace(result, typed=list((typed or {}).values()), unplanned=unplanned)
+
+
+def _type_as_printed(process: subprocess.Popen[str], typed: dict[str, str], printed: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        printed.append(line.rstrip("\n"))
+        command = next((c for ending, c in typed.items() if line.rstrip().endswith(ending)), None)
+        if command is not None and process.stdin is not None:
+            process.stdin.write(command + "\n")
+            process.stdin.flush()
+    if process.stdin is not None:
+        process.stdin.close()
 
 
 def naive_loop(server: PulseServer, env: dict[str, str], pack: Pack) -> dict[str, object]:
@@ -265,17 +304,19 @@ def first_sound(server: PulseServer, env: dict[str, str], runs: int) -> dict[str
 
 def table(timings: list[Timing], naive: dict[str, object], first: dict[str, object]) -> str:
     head = (
-        f"{'set':16} {'mode':9} {'last at s':>10} {'cues':>4} {'fixed ms':>9} {'median ms':>9} {'p99 ms':>7} "
+        f"{'set':17} {'mode':9} {'last at s':>10} {'cues':>4} {'fixed ms':>9} {'median ms':>9} {'p99 ms':>7} "
         f"{'max ms':>7} {'drift ms':>8} {'jumps':>5} {'whole':>5} {'load':>9}  goals"
     )
     rows = [head, "-" * len(head)]
     for t in timings:
         rows.append(
-            f"{t.name:16} {t.mode:9} {t.last_cue_s:10.1f} {t.cues:4d} {t.fixed_offset_ms:9.2f} {t.median_ms:9.3f} "
+            f"{t.name:17} {t.mode:9} {t.last_cue_s:10.1f} {t.cues:4d} {t.fixed_offset_ms:9.2f} {t.median_ms:9.3f} "
             f"{t.p99_ms:7.3f} {t.max_ms:7.3f} {t.drift_ms:8.3f} {t.jumps:5d} {t.cues - len(t.not_whole):5d} "
             f"{f'{t.load[0]:.1f} -> {t.load[1]:.1f}':>9}  "
             f"{'met' if t.meets_goals() else 'MISSED'}"
         )
+    typed = [t for t in timings if t.typed]
+    rows += [f"{t.name}: typed {', '.join(t.typed)}; said besides: {' / '.join(t.unplanned)}" for t in typed]
     g = GOALS
     rows += [
         "",
@@ -340,6 +381,8 @@ def run_all(work: Path, quick: bool) -> tuple[list[Timing], dict[str, object], d
             if not (quick and name == "endurance"):
                 timings.append(live(name, set_args, server, env, live_clips))
         timings.append(live(PIPER, piper_args, server, env, piper_live))
+        # Last: her level is kept in the state directory, and the sets above play at the loudest.
+        timings.append(live(VOLUME, SETS["strength"], server, env, live_clips, VOLUME_CHANGES))
         naive = naive_loop(server, env, pack)
         first = first_sound(server, env, FIRST_SOUND_RUNS)
     return timings, naive, first
