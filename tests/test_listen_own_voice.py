@@ -10,13 +10,18 @@ import pytest
 
 from voicecoach.listen.own_voice import (
     ENVELOPE_MARGIN_DB,
+    JOINT_COHERENCE,
+    JOINT_ENVELOPE,
+    JOINT_MARGIN_DB,
     MAX_COHERENCE,
+    MAX_WORDS_ENVELOPE,
     MIN_ABOVE_ECHO_DB,
     SELF_MARGIN_DB,
     OwnVoice,
     coherence,
     envelope_following,
     said_in,
+    why_own,
 )
 from voicecoach.listen.resample import RATE
 from voicecoach.listen.vad import FRAME, level_db
@@ -207,3 +212,25 @@ def test_recognised_words_whose_loudness_follows_what_was_played_are_the_coachs_
     # The whole window, her voice and the coach's remains, is not judged by its loudness.
     assert judged(speech_db - 10, (0, 300)) is None
     assert judged(speech_db - ENVELOPE_MARGIN_DB - 1, coach) is None
+
+
+def test_some_coherence_and_loudness_that_follows_together_are_the_coachs_where_she_is_not_well_above_its_echo() -> (
+    None
+):
+    # The two-device room's narration detection that got through both rules alone (live, coherence 0.09, 0.69 over
+    # its words, 2.7 dB over the echo).
+    coherent, following, above = 0.09, 0.69, 2.7
+    assert coherent < MAX_COHERENCE and following < MAX_WORDS_ENVELOPE
+
+    def why(coherent: float, words: float | None, above: float, envelope: float | None = None) -> str | None:
+        return why_own(above, coherent, envelope, words, said=False, plausible=True)
+
+    reason = why(coherent, following, above)
+    assert reason is not None and "sound and loudness both" in reason
+    # Either sign alone is not enough, nor both where her speech stands well above the echo.
+    assert why(JOINT_COHERENCE - 0.01, following, above) is None
+    assert why(coherent, JOINT_ENVELOPE - 0.01, above) is None
+    assert why(coherent, following, JOINT_MARGIN_DB + 0.5) is None
+    # With no words placed, the whole utterance's loudness stands in for theirs.
+    assert why(coherent, None, above, envelope=following) is not None
+    assert why(coherent, None, above, envelope=None) is None
