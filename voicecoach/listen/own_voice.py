@@ -149,7 +149,7 @@ def why_own(
     if coherent > JOINT_COHERENCE and following is not None and following > JOINT_ENVELOPE and above < JOINT_MARGIN_DB:
         return (
             f"it follows what the coach played in sound and loudness both (coherence {coherent:.2f}, loudness "
-            f"{following:.2f}), only {above:.0f} dB over its echo"
+            f"{following:.2f}), only {above:.1f} dB over its echo"
         )
     if plausible and above < MIN_ABOVE_ECHO_DB:
         return f"it is no louder than the coach's echo ({above:.1f} dB over it)"
