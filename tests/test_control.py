@@ -283,12 +283,13 @@ def test_ctl_status_finds_the_user_daemon_and_prints_json_or_words(
     assert asyncio.run(scenario()) == (0, 0, 0)
     out = capsys.readouterr().out.splitlines()
     assert json.loads(out[0]) == RUNNING.as_json()
-    assert out[1:4] == [
+    assert out[1:5] == [
         "state: session (strength, repetition 3 of 10)",
         "microphone up, speaker down, no speech model (voice control off)",
         "volume: 0 dB (the loudest: [audio] volume)",
+        "holds: the seconds said aloud",
     ]
-    assert out[4] == "did {'intent': 'say', 'text': 'hej då'}"
+    assert out[5] == "did {'intent': 'say', 'text': 'hej då'}"
 
 
 def test_ctl_checks_the_exercise_before_looking_for_the_daemon(capsys: pytest.CaptureFixture[str]) -> None:
@@ -313,9 +314,16 @@ def test_an_idle_coachs_status_fills_the_daemon_status(sv: Pack) -> None:
     coach = Coach(Mixer(16000), clips=None, pack=sv, exercises=find_exercise)  # type: ignore[arg-type]
     status = DaemonStatus(**coach.status(), microphone=False, speaker=True, model=True)
     assert status.describe() == (
-        "state: idle\nmicrophone down, speaker up, model loaded\nvolume: 0 dB (the loudest: [audio] volume)"
+        "state: idle\nmicrophone down, speaker up, model loaded\nvolume: 0 dB (the loudest: [audio] volume)\n"
+        "holds: the seconds said aloud"
     )
     assert DaemonStatus.from_reply(status.as_reply()) == status
+
+
+def test_holds_counted_with_ticks_say_so() -> None:
+    status = DaemonStatus("idle", True, True, True, counts="ticks")
+    assert "holds: a soft tick a second" in status.describe().splitlines()
+    assert DaemonStatus.from_reply(status.as_reply()).counts == "ticks"
 
 
 def test_a_paused_set_says_so() -> None:
@@ -329,6 +337,7 @@ def test_speech_still_to_say_and_the_reminders_are_described() -> None:
         "state: idle (speaking, 42 s more; voicecoach ctl stop ends it)",
         "microphone up, speaker up, model loaded",
         "volume: 0 dB (the loudest: [audio] volume)",
+        "holds: the seconds said aloud",
         "reminders: next at 2024-06-03 18:00",
     ]
 

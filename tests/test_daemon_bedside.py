@@ -28,7 +28,7 @@ from voicecoach.training.progression import EventKind
 
 pytestmark = [pytest.mark.audio, pytest.mark.model]
 
-SPOKEN = {"louder": "볼륨 키워", "leak": "소변 누출", "undo": "지워"}
+SPOKEN = {"louder": "음량 키워", "leak": "소변 누출", "undo": "지워"}
 # No quiet hours: the day's level and no night, whatever the hour the tests run at. A strength set long enough
 # to say a command in the middle of its first hold.
 SETTINGS = '[reminders]\nquiet_hours = ""\n[programme.strength]\nreps = 2\nhold = 10\nrest = 3\n'
@@ -90,10 +90,15 @@ def test_quiet_counting_is_kept_across_a_restart(pulse: PulseServer, tmp_path: P
     state = tmp_path / "state"
     with daemon(pulse, tmp_path, state) as d:
         ready(d)
+        assert d.status()["counts"] == WORDS
         d.ctl("count-ticks")
+        assert d.status()["counts"] == TICKS
     assert counts.load(state, WORDS) == TICKS
     # Over [speech] counts = "words" (the default) it holds; a configuration changed since is what counts.
     assert counts.load(state, TICKS) == TICKS
+    with daemon(pulse, tmp_path, state) as d:
+        ready(d)
+        assert d.status()["counts"] == TICKS
 
 
 def test_a_leak_said_is_recorded_and_taken_back_by_voice(

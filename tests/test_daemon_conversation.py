@@ -1,5 +1,6 @@
 """The daemon between sets: after a completed set it asks to move on, and a spoken "yes" (the Korean pack's
-좋아요) moves the programme on in the journal; progress and a snooze through `ctl`, the path voice takes too.
+좋아요) moves the programme on in the journal; the volume changes while the question waits; progress and a snooze
+through `ctl`, the path voice takes too.
 
 Its own daemon (not test_daemon's shared one): its journal starts with three confident days of identification
 and its configuration makes an identification set a single short repetition.
@@ -18,6 +19,7 @@ from speech_corpus import KO_COMMANDS, phrase_wavs, require_ko_model, say_until
 from test_daemon import HEARD_S, WATCHDOG_S, heard
 
 from voicecoach.engine.programme import IDENTIFICATION, STRENGTH
+from voicecoach.sound import volume
 from voicecoach.training.journal import Journal
 from voicecoach.training.progress_texts import load_phrases, suggestion_text
 from voicecoach.training.progression import Suggestion, SuggestionKind
@@ -70,6 +72,11 @@ def test_after_a_set_the_step_forward_is_asked_and_a_spoken_yes_takes_it(pulse: 
         # Listened for once the question has been said.
         status = d.wait_status(lambda s: s["question"] is True, what="waiting for the answer")
         assert status["state"] == "idle"
+        # The volume changed while it waits (at the loudest already, a step down; through `ctl`, as the Korean pack
+        # has no volume phrase in this state), and the question still waits.
+        d.ctl("quieter")
+        quieter = d.status()
+        assert (quieter["question"], quieter["volume_db"]) == (True, status["volume_db"] - volume.STEP_DB)
 
         def moved_on() -> list[tuple[str, str]]:
             d.wait_log(lambda line: line == "INFO: heard yes", timeout=HEARD_S, what="a heard yes")

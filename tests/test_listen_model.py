@@ -182,8 +182,8 @@ def test_the_narration_alone_is_never_a_command(recognizer, coach_voice) -> None
     assert run(Listener(recognizer, EchoCanceller(), state="session"), mic, coach_voice) == []
 
 
-# With the room heard for LEAD_S first. With only 0.5 s of it this failed too, until "볼륨 키워" and "소리 내려"
-# joined the session's grammar: which sentence comes out as a command moves with the grammar's phrases.
+# With the room heard for LEAD_S first. With only 0.5 s of it this failed too, until the volume phrases joined
+# the session's grammar: which sentence comes out as a command moves with the grammar's phrases.
 SESSION_GRAMMAR_FALSE_ACCEPT = pytest.mark.xfail(
     strict=True,
     reason="known gap: in a session the first pause is acted on, and with a grammar of a few phrases and <UNK> "

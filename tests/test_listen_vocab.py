@@ -129,5 +129,5 @@ def test_packs_have_the_full_command_table(lang: str) -> None:
     }
     in_a_set = ("pause", "resume", "stop", "next", "repeat", "how_many_left", "cant", "louder", "quieter")
     assert by_state["session"] == {(intent, None) for intent in in_a_set}
-    assert by_state["question"] == {("yes", None), ("no", None)}
+    assert by_state["question"] == {("yes", None), ("no", None), ("louder", None), ("quieter", None)}
     assert sorted(c.minutes for c in commands if c.intent == "snooze") == [15, 30, 60]

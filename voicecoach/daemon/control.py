@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from voicecoach import paths
+from voicecoach import config, paths
 from voicecoach.daemon.unix_server import Client, UnixServer
 from voicecoach.engine.programme import ProgrammeError, find_exercise
 from voicecoach.errors import UserError
@@ -157,6 +157,8 @@ class DaemonStatus:
     # Her level in dB under [audio] volume (`ctl volume`), and whether it is the night's (the quiet hours).
     volume_db: float = 0.0
     night: bool = False
+    # How the seconds of a hold are counted from the next set on: "words" or "ticks" ([speech] counts, or as said).
+    counts: str = "words"
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -197,7 +199,8 @@ class DaemonStatus:
         if self.rendering:
             voice += f"\nvoice: rendering {self.rendering} phrases said between sets ahead, while idle"
         level = f"volume: {volume.describe(self.volume_db)}{', the night level' if self.night else ''}"
-        return f"state: {session}\n{devices}, {model}\n{level}{reminders}{voice}"
+        counting = "a soft tick a second" if self.counts == config.TICKS else "the seconds said aloud"
+        return f"state: {session}\n{devices}, {model}\n{level}\nholds: {counting}{reminders}{voice}"
 
 
 # -- where the socket lives ------------------------------------------------------------------------------------------

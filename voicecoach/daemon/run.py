@@ -253,6 +253,7 @@ class Daemon:
             "rendering": len(self._unrendered),
             "volume_db": self.loudness.level_db,
             "night": self.loudness.night,
+            "counts": config.TICKS if self.pack.ticks else config.WORDS,
         }
 
     def _follow_the_clock(self) -> None:
