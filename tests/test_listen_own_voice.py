@@ -214,9 +214,7 @@ def test_recognised_words_whose_loudness_follows_what_was_played_are_the_coachs_
     assert judged(speech_db - ENVELOPE_MARGIN_DB - 1, coach) is None
 
 
-def test_some_coherence_and_loudness_that_follows_together_are_the_coachs_where_she_is_not_well_above_its_echo() -> (
-    None
-):
+def test_two_weaker_signs_together_are_the_coachs_where_she_is_not_well_above_its_echo() -> None:
     # The two-device room's narration detection that got through both rules alone (live, coherence 0.09, 0.69 over
     # its words, 2.7 dB over the echo).
     coherent, following, above = 0.09, 0.69, 2.7
