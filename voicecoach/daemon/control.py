@@ -158,7 +158,7 @@ class DaemonStatus:
     volume_db: float = 0.0
     night: bool = False
     # How the seconds of a hold are counted from the next set on: "words" or "ticks" ([speech] counts, or as said).
-    counts: str = "words"
+    counts: str = config.WORDS
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
