@@ -227,8 +227,10 @@ class Coach:
             self.clips.keep(text)
         return session
 
-    def start(self, exercise: Exercise) -> None:
-        session = self.prepare(exercise)
+    def start(self, exercise: Exercise, prepared: Session | None = None) -> None:
+        """Start a set of exercise: prepared, where prepare(exercise) has made its session already (the phrases
+        are listed again otherwise, some tens of ms before the first sound)."""
+        session = prepared if prepared is not None else self.prepare(exercise)
         self.session = session
         self._journal_id = self._journal_call(
             "start_session", exercise.key, exercise.reps, exercise.hold_s, exercise.rest_s, _utcnow()

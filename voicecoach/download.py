@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import re
 import shutil
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from voicecoach.errors import UserError
+
+if TYPE_CHECKING:
+    import http.client
 
 CHUNK = 1 << 16
 # Seconds without a byte before a connect or read gives up; a stalled mirror should fail, not hang forever.
@@ -164,6 +164,8 @@ def fetch_file(remote: RemoteFile, url: str, part: Path, progress: Progress) -> 
 
 
 def _network_error(url: str, exc: BaseException) -> DownloadError:
+    import urllib.error
+
     if isinstance(exc, urllib.error.HTTPError):
         reason = f"the server answered HTTP {exc.code} {exc.reason}"
     elif isinstance(exc, urllib.error.URLError):
@@ -180,6 +182,12 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)")
 
 def _download(url: str, part: Path, remote: RemoteFile, progress: Progress) -> None:
     """Bring `part` up to remote.size bytes, resuming from what it already holds."""
+    # Imported here: with what they pull in (ssl, email) they took ~45 ms of every start of the coach, which
+    # downloads nothing (voicecoach.voices imports this module to list what is installed).
+    import http.client
+    import urllib.error
+    import urllib.request
+
     have = part.stat().st_size if part.exists() else 0
     if have > remote.size:
         part.unlink()
@@ -234,6 +242,8 @@ def _receive(
     response: http.client.HTTPResponse, part: Path, have: int, remote: RemoteFile, url: str, progress: Progress
 ) -> int:
     """Append the body to `part` (or rewrite it when have == 0); returns how many bytes `part` holds."""
+    import http.client
+
     with part.open("ab" if have else "wb") as out:
         while True:
             try:

@@ -103,10 +103,10 @@ def run_live(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _stop_or_quit, coach, done, stop)
         _watch_stdin(loop, tuple(typed_packs), coach.handle)
-        coach.prepare(exercise)
+        prepared = coach.prepare(exercise)
         with open_stream(mixer) as stream:
             with _microphone(listening, parts, done):
-                coach.start(exercise)
+                coach.start(exercise, prepared)
                 outcome = await done
             await asyncio.sleep(stream.tail_s)
         if stream.underruns:
