@@ -174,7 +174,7 @@ class Listener:
         self._held: Detection | None = None
         self._held_until = 0
         self._own_voice = OwnVoice(HISTORY_S)
-        # Seeded: the same audio decodes the same way every time.
+        # Seeded: a run over the same audio fills the same silences with the same noise, and decodes alike.
         self._floor = np.random.default_rng(0)
 
     @property
