@@ -28,7 +28,7 @@ from voicecoach.training.progression import EventKind
 
 pytestmark = [pytest.mark.audio, pytest.mark.model]
 
-SPOKEN = {"louder": "음량 키워", "leak": "소변 누출", "undo": "기록 취소"}
+SPOKEN = {"louder": "음량 키워", "leak": "소변 누출", "undo": "지워"}
 # No quiet hours: the day's level and no night, whatever the hour the tests run at. A strength set long enough
 # to say a command in the middle of its first hold.
 SETTINGS = '[reminders]\nquiet_hours = ""\n[programme.strength]\nreps = 2\nhold = 10\nrest = 3\n'

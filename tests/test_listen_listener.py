@@ -11,16 +11,12 @@ import pytest
 from voicecoach.engine.language import Command
 from voicecoach.listen.echo import EchoCanceller
 from voicecoach.listen.listener import (
-    DECODE_FLOOR_DB,
     IDLE_ONE_WORD_CONFIDENCE,
     IDLE_QUIET_AFTER_S,
     IDLE_QUIET_BEFORE_S,
     PAUSE_S,
-    TARGET_DB,
     Detection,
     Listener,
-    for_decoding,
-    normalised,
     syllables,
 )
 from voicecoach.listen.matcher import Match, Matcher
@@ -222,28 +218,3 @@ def test_an_expected_echo_louder_than_what_was_played_is_not_judged_as_an_echo_w
     for i in range(0, mic.size, 1600):
         listener.feed(mic[i : i + 1600], Reference(played[i : i + 1600], (), False))
     assert judged == [plausible]
-
-
-def test_digital_silence_around_her_words_is_decoded_as_a_quiet_room() -> None:
-    rng = np.random.default_rng(5)
-    words = (rng.normal(0.0, 0.05, RATE // 2)).astype(np.float32)
-    silence = np.zeros(RATE // 4, dtype=np.float32)
-    decoded = for_decoding(np.concatenate((silence, words, silence)), np.random.default_rng(0))
-    edges = np.concatenate((decoded[: silence.size], decoded[-silence.size :]))
-    floor_db = 10 * np.log10(np.mean(np.square(edges, dtype=np.float64)))
-    assert floor_db == pytest.approx(DECODE_FLOOR_DB, abs=0.5)
-    assert floor_db < TARGET_DB - 30
-    # Her words themselves are only brought to the level the model hears best.
-    assert np.array_equal(
-        decoded[silence.size : -silence.size],
-        normalised(np.concatenate((silence, words, silence)))[silence.size : -silence.size],
-    )
-
-
-def test_a_room_with_noise_of_its_own_is_decoded_as_it_came() -> None:
-    rng = np.random.default_rng(6)
-    room = (
-        rng.normal(0.0, 1e-4, RATE)
-        + np.concatenate((np.zeros(RATE // 4), rng.normal(0.0, 0.05, RATE // 2), np.zeros(RATE // 4)))
-    ).astype(np.float32)
-    assert np.array_equal(for_decoding(room, np.random.default_rng(0)), normalised(room))

@@ -28,7 +28,6 @@ from speech_corpus import (
 
 from voicecoach.cli.main import main
 from voicecoach.engine.language import Command, load_commands, load_pack
-from voicecoach.intents import Name
 from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal, open_recognizer
 from voicecoach.listen.listener import IDLE_QUIET_AFTER_S, normalised, pcm16
 from voicecoach.listen.recognizer import GRAMMAR, OPEN, load_model
@@ -237,18 +236,6 @@ def test_idle_a_command_is_acted_on_once_the_room_is_quiet_after_it(recognizer) 
     (detection,) = found  # heard without the end of input having to tell it so
     assert (detection.intent, detection.exercise) == ("start", "strength")
     assert detection.speech_end + IDLE_QUIET_AFTER_S <= detection.emitted_at + 0.01
-
-
-def test_a_phrase_between_digital_silences_is_heard_whole(recognizer) -> None:
-    # Two plays of espeak-ng's "기록 취소" (undo) as the daemon's listener took them from the tests' virtual
-    # microphone, exact zeros around the words (listener.DECODE_FLOOR_DB): without a noise floor the model heard
-    # only "취소".
-    recorded = np.load(Path(__file__).parent / "data" / "through-a-virtual-microphone.npz")
-    for name in recorded.files:
-        words = recorded[name].astype(np.float32) / 32768 * 0.3
-        silence = np.zeros(2 * RATE, dtype=np.float32)
-        found = run(Listener(recognizer, state="idle"), np.concatenate((silence, words, silence)))
-        assert [(d.intent, d.phrase) for d in found] == [(Name.UNDO, "기록 취소")], name
 
 
 def test_open_vocabulary_recognises_some_commands_and_mistakes_none(loaded, commands) -> None:

@@ -81,15 +81,6 @@ IDLE_ONE_WORD_CONFIDENCE = 0.9
 # range where the Korean model recognised best (-25 to -15 dB). Never amplified more than MAX_GAIN_DB.
 TARGET_DB = -20.0
 MAX_GAIN_DB = 40.0
-# vosk is never handed digital silence. A virtual microphone gives exact zeros between sounds, as may a system echo
-# canceller or a microphone's noise gate; the Korean model then lost the first word of "기록 취소" in 2 of 7 plays
-# through the daemon (it heard "취소"; tests/test_listen_model.py has both). Frames that came in quieter than
-# DIGITAL_SILENCE_DB (a 16-bit microphone's own noise is well above it) are filled with white noise DECODE_FLOOR_DB
-# loud once the speech is at TARGET_DB: both plays were then heard whole (50 dB under the speech, one). Added to
-# every frame instead, it cost words: the tests' commands in a quiet room went from 3 to 6-9 of 138 missed. A room
-# with any noise of its own has no such frames, and decodes exactly as before.
-DIGITAL_SILENCE_DB = -90.0
-DECODE_FLOOR_DB = TARGET_DB - 40.0
 # Frames within this much of the loudest count as the utterance's speech when measuring its level.
 SPEECH_RANGE_DB = 20.0
 # Frames of history kept to tell the coach's own voice from hers: the longest utterance, the time before it in
@@ -174,8 +165,6 @@ class Listener:
         self._held: Detection | None = None
         self._held_until = 0
         self._own_voice = OwnVoice(HISTORY_S)
-        # Seeded: a run over the same audio fills the same silences with the same noise, and decodes alike.
-        self._floor = np.random.default_rng(0)
 
     @property
     def time(self) -> float:
@@ -291,7 +280,7 @@ class Listener:
         if idle and self._quiet_before < IDLE_QUIET_BEFORE_S:
             return None
         utterance = np.concatenate(self._utterance)
-        match = self.recognizer.decode(pcm16(for_decoding(utterance, self._floor)), self.state)
+        match = self.recognizer.decode(pcm16(normalised(utterance)), self.state)
         if match is None:
             return None
         # An expected echo louder than what was played is a gain stage's doing (a system canceller's AGC) only where
@@ -366,16 +355,6 @@ def normalised(audio: np.ndarray) -> np.ndarray:
         return audio
     gain_db = min(TARGET_DB - level, MAX_GAIN_DB)
     return audio * np.float32(10 ** (gain_db / 20))
-
-
-def for_decoding(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """audio normalised, with the frames that were digital silence filled with white noise at DECODE_FLOOR_DB."""
-    frames = audio[: audio.size // FRAME * FRAME].reshape(-1, FRAME)
-    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
-    silent = np.repeat(power < 10 ** (DIGITAL_SILENCE_DB / 10), FRAME)
-    out = normalised(audio).copy()  # a copy even where normalised hands audio back as it is
-    out[: silent.size][silent] += rng.normal(0.0, 10 ** (DECODE_FLOOR_DB / 20), int(silent.sum())).astype(np.float32)
-    return out
 
 
 def syllables(phrase: str) -> int:
