@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from daemon_harness import Daemon, DaemonError
 from pulse import PulseServer
-from speech_corpus import KO_COMMANDS, phrase_wavs, require_ko_model, say_until
+from speech_corpus import KO_COMMANDS, VOICE_TRIES, phrase_wavs, require_ko_model, say_until
 from test_daemon import FIRST_REP_S, HEARD_S, MIC_SETTLES_S, WATCHDOG_S, heard
 
 from voicecoach.cli.main import main
@@ -32,6 +32,9 @@ SPOKEN = {"louder": "음량 키워", "leak": "소변 누출", "undo": "지워"}
 # No quiet hours: the day's level and no night, whatever the hour the tests run at. A strength set long enough
 # to say a command in the middle of its first hold.
 SETTINGS = '[reminders]\nquiet_hours = ""\n[programme.strength]\nreps = 2\nhold = 10\nrest = 3\n'
+# A hold that outlasts every try of a command said in it (say_until: VOICE_TRIES plays, HEARD_S after each): with
+# the 10 s one, a first try missed let the hold end before the second was heard, and the set had moved on by itself.
+LONG_HOLD = SETTINGS.replace("hold = 10", f"hold = {round(VOICE_TRIES * (HEARD_S + 5))}")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,7 @@ def test_louder_said_in_a_hold_turns_the_level_up_a_step_and_keeps_it(
     state = tmp_path / "state"
     state.mkdir()
     volume.save(state, volume.Levels(-12.0, None))
-    with daemon(pulse, tmp_path, state) as d:
+    with daemon(pulse, tmp_path, state, LONG_HOLD) as d:
         ready(d)
         d.ctl("start", "strength")
         d.wait_status(lambda s: s["rep"] == 1 and s["reps_done"] == 0, timeout=FIRST_REP_S, what="the first hold")
