@@ -91,6 +91,8 @@ class EchoCanceller:
         self._diverged = 0
         self._working = 0  # frames cancelled, since the last reset, with the echo found where it is lined up
         self.coupling_db = 0.0
+        # Whether coupling_db is what the canceller was measured to leave, not a cautious stand-in until it has been.
+        self._learnt = False
         self.meter = EchoMeter()
 
     def reset(self) -> None:
@@ -98,6 +100,7 @@ class EchoCanceller:
         Until it is, the echo is expected as loud as it comes into the microphone."""
         self._relearn()
         self._ratios.clear()
+        self._learnt = False
 
     def _relearn(self) -> None:
         self._speex.reset()
@@ -149,7 +152,8 @@ class EchoCanceller:
             # Until the canceller has been heard at work on an echo found where it is lined up, what it leaves is
             # taken to be all of the echo, at its loudest; until that has been heard for a while (it may come half a
             # second after what was played), as loud as what was played.
-            if found and len(self._ratios) >= COUPLING_MIN_FRAMES:
+            self._learnt = found and len(self._ratios) >= COUPLING_MIN_FRAMES
+            if self._learnt:
                 self.coupling_db = float(np.percentile(self._ratios, COUPLING_PERCENTILE))
             elif len(self._uncancelled) >= COUPLING_MIN_FRAMES:
                 self.coupling_db = max(self._uncancelled)
@@ -163,6 +167,17 @@ class EchoCanceller:
         headphones), as far as recent frames tell. Only there can an expected echo louder than what was played
         come from a gain stage rather than from the echo."""
         return bool(self._uncancelled) and float(np.median(self._uncancelled)) < FAINT_ECHO_DB
+
+    @property
+    def gain_in_front(self) -> bool:
+        """Whether an expected echo louder than what was played is a gain stage's doing (a system canceller's AGC)
+        and not the echo: only where the microphone hears almost none of what was played, and only once the
+        coupling is what the canceller was measured to leave. The stand-in used until then is the loudest the echo
+        came into the microphone: cautious, as the gate needs it to be. Before the echo has been found the
+        microphone looks as if it hears almost nothing (the reference is not yet lined up with the echo, which
+        comes after the words it is measured against), and the one-clock room's narration, heard 2.7 dB under that
+        stand-in, was taken for "stop" in a full test run."""
+        return self._learnt and self.coupling_db > 0.0 and self.echo_faint
 
 
 def _energy(frame: np.ndarray) -> float:

@@ -287,7 +287,7 @@ class Listener:
         # the microphone hears almost no echo; where it hears one, it is the estimate before the canceller has
         # learnt the path, and the floor on it is what keeps the narration out then (the one-clock room's false
         # "next", 6.5 dB under it, was let through).
-        plausible = self.echo is None or self.echo.coupling_db <= 0.0 or not self.echo.echo_faint
+        plausible = self.echo is None or not self.echo.gain_in_front
         words = None
         if match.span is not None:
             words = (math.floor(match.span[0] / FRAME_S), math.ceil(match.span[1] / FRAME_S))
