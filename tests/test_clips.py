@@ -3,6 +3,7 @@ and a cache directory that cannot be written costs the disk copy, never the phra
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import subprocess
 import threading
@@ -15,7 +16,7 @@ import pytest
 from voicecoach.config import DEFAULT_RATE_WPM
 from voicecoach.engine.language import load_pack
 from voicecoach.engine.timeline import TICK
-from voicecoach.sound.clips import TICK_PEAK, ClipCache, Synthesizer, read_wav
+from voicecoach.sound.clips import TICK_PEAK, ClipCache, Synthesizer, pyttsx3_version, read_wav
 
 pytestmark = pytest.mark.speech
 
@@ -160,3 +161,9 @@ def test_the_tick_is_made_not_rendered_and_sounds_from_its_first_sample(tmp_path
     assert list((tmp_path / "clips").iterdir()) == []
     # Softer than the words around it.
     assert float(np.sqrt(np.mean(tick**2))) < 0.5 * float(np.sqrt(np.mean(cache.clip("Knip") ** 2)))
+
+
+def test_the_version_in_the_cache_key_is_pyttsx3s_installed_one() -> None:
+    # Read from its dist-info folder's name, not through importlib.metadata (its import is slow); the same answer,
+    # or every clip on a Pi would be rendered again under a new key.
+    assert pyttsx3_version() == importlib.metadata.version("pyttsx3")
