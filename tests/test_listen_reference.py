@@ -326,3 +326,17 @@ def test_a_speaker_restarted_half_a_second_later_is_followed_at_once_by_the_cloc
     # Followed within the clock window's half a second of the jump, not after the tracker's seconds.
     assert any(10.0 <= t <= 10.0 + CLOCK_WINDOW_S for t in moved_at)
     assert played.echo_delay_s == pytest.approx(0.05, abs=0.01)
+
+
+@pytest.mark.parametrize("clocks_late_s", [0.4, 0.7])
+def test_an_echo_earlier_than_the_clocks_say_by_half_a_second_is_found(clocks_late_s: float) -> None:
+    """The one-clock test room's stamps, at the start of a stream, put the echo 0.3-0.4 s later than it came: it
+    lay outside the delays looked for, the echo was lined up 11 s into a set, after a jump to a wrong peak, or not
+    in 21 s, and until then the canceller took none of it out. 0.7 s: the margin kept."""
+    reference = speechlike(8.0)
+    mic = delayed(reference, 0.1 * RATE) * 0.5
+    played = PlayedSignal(RATE)
+    # By the stamps the microphone started before the speaker by the echo's delay and clocks_late_s.
+    out = feed(played, reference, mic, dac=10.0, adc=10.0 - 0.1 - clocks_late_s)
+    back = np.concatenate([samples for samples, _, _ in out])
+    assert aligned_error(back, reference, 0.1 * RATE) < -40

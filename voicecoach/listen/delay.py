@@ -31,8 +31,15 @@ WINDOW_S = 2.0
 # underrun).
 EARLIEST_S = -0.3
 LATEST_S = 0.5
+# Until the echo has been found since the streams were last paired, earlier still: at the start of a stream the
+# one-clock test room's stamps put the echo 0.3-0.4 s later than it came in 2 of 11 starts (within 0.11 s in the
+# others), and with the echo out of reach it was lined up 11 s into the set, after a jump to a wrong peak, or not
+# in 21 s, while the floor on the echo was lifted as if a system canceller were in front. Twice that, for margin;
+# not a second: the counts are a second apart, and one may stand in for the next.
+UNMEASURED_EARLIEST_S = -0.8
 WINDOW = round(WINDOW_S * RATE)
 EARLIEST = round(EARLIEST_S * RATE)
+UNMEASURED_EARLIEST = round(UNMEASURED_EARLIEST_S * RATE)
 LATEST = round(LATEST_S * RATE)
 # A peak must stand this far above the correlation's spread to count. Measured: the narration's echo through the
 # test rooms peaked 40-110 times above it; through a simulated reverberant room 10-17 times; windows whose echo was

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voicecoach.listen.delay import EARLIEST, LATEST, WINDOW, Pairing, gcc_phat
+from voicecoach.listen.delay import EARLIEST, LATEST, UNMEASURED_EARLIEST, WINDOW, Pairing, gcc_phat
 from voicecoach.listen.echo import SILENT_DB
 from voicecoach.listen.resample import RATE, Resampler, read_at
 from voicecoach.listen.vad import FRAME, level_db
@@ -235,14 +235,15 @@ class PlayedSignal:
         self._since_track = 0
         mic_start = self._mic_n - WINDOW
         base = round(float(self._pairing.lag(mic_start + WINDOW // 2)))
-        # The played signal from LATEST before the window to -EARLIEST after it.
+        earliest = EARLIEST if self._pairing.measured else UNMEASURED_EARLIEST
+        # The played signal from LATEST before the window to -earliest after it.
         first = mic_start + base - LATEST
-        played = self._slice(first, first + WINDOW + LATEST - EARLIEST)
+        played = self._slice(first, first + WINDOW + LATEST - earliest)
         frames = played[: played.size // FRAME * FRAME].reshape(-1, FRAME)
         sounding = np.mean([level_db(f) > SILENT_DB for f in frames])
         if sounding < MIN_SOUNDING:
             return False
-        estimate = gcc_phat(self._mic_history, played, EARLIEST, LATEST)
+        estimate = gcc_phat(self._mic_history, played, earliest, LATEST)
         return self._pairing.found(mic_start + WINDOW // 2, base, estimate)
 
     @property
