@@ -112,8 +112,9 @@ class Espeak:
 
 def pyttsx3_version() -> str:
     """pyttsx3's installed version, read from the name of its dist-info folder beside the package where there is
-    one. importlib.metadata says the same, but importing it (email, zipfile) and searching the path took 40-55 ms of
-    every start of a set, against a goal of 1 s from command to first sound."""
+    one. importlib.metadata says the same, but importing it (email, zipfile) and searching the path took 60-70 ms of
+    espeak-ng's set-up here, under load (5 starts each); from command to first sound the gain was lost in the noise
+    of 5 starts (benchmarks/README.md)."""
     import pyttsx3
 
     site = Path(pyttsx3.__file__).resolve().parent.parent
