@@ -99,6 +99,11 @@ class OutputStream:
                 # lost 46 ms to a 100 ms stall of the process; 0.25 s lost nothing to a 200 ms stall.
                 # The cost is that a pause is heard that much later; the stream itself cuts within a block.
                 latency=OUTPUT_LATENCY_S,
+                # A set is scheduled before its stream starts, so that its first word is in the first blocks.
+                # On a device PortAudio's ALSA host API maps (a card opened as hw:), it fills the buffer with
+                # silence before the first callback unless told to fill it through the callback: a buffer's worth
+                # of silence before every set. (Through PulseAudio's plugin it writes no silence either way.)
+                prime_output_buffers_using_stream_callback=True,
                 callback=self._callback,
             )
         except Exception as exc:
