@@ -1,6 +1,6 @@
 """How the daemon, `voicecoach run`, starts and holds up: time to READY=1 with a cold and a warm clip cache,
-CPU and memory while idle, and memory over many short sets driven through `voicecoach ctl`. Prints a table
-and writes benchmarks/results/daemon.json.
+CPU and memory while idle, and memory over many short sets driven through `voicecoach ctl`, with how long each
+took from `ctl start` to its first sound on the speaker. Prints a table and writes benchmarks/results/daemon.json.
 
 The daemon runs as the tests run it (tests/daemon_harness.py): its own PulseAudio server with a virtual
 speaker and microphone, a fake NOTIFY_SOCKET with systemd's WatchdogSec=30, and the Korean test model with its
@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from tests.daemon_harness import Daemon, children, cpu_seconds, rss_kib
-from tests.pulse import PulseServer
+from tests.pulse import SILENT, PulseServer, Recording
 from tests.speech_corpus import KO_COMMANDS, ko_model_dir
 from voicecoach.engine.language import load_pack
 
@@ -37,6 +39,8 @@ GOALS = {"session_growth_mb": 5.0}
 # Memory is compared between these sessions: the first ones still fill caches that then stay.
 BASELINE_SESSION = 20
 SAMPLE_S = 10.0
+# Silence on the speaker before a set is started, so that its first sound is its own.
+QUIET_S = 0.5
 LISTENING = load_pack("sv").status["listening"]
 
 
@@ -112,21 +116,34 @@ def idle(root: Path, args: list[str], env: dict[str, str], state_dir: Path, minu
         }
 
 
-def sessions(root: Path, args: list[str], env: dict[str, str], state_dir: Path, count: int) -> dict[str, object]:
-    """Short speed sets, one after the other, each started with `ctl start` and run to its end."""
+def sessions(pulse: PulseServer, root: Path, args: list[str], state_dir: Path, count: int) -> dict[str, object]:
+    """Short speed sets, one after the other, each started with `ctl start` and run to its end; from sending the
+    request (in this process, as a script or a button would) to the set's first sample on the speaker's monitor,
+    placed on time.monotonic() as benchmarks.timing's first_sound does."""
     config = root / "short-sets.toml"
     config.write_text(SHORT_SETS, encoding="utf-8")
+    env = pulse.environ()
     with Daemon(root / "sessions", ["--config", str(config), *args], env, WATCHDOG_S, state_dir=state_dir) as d:
         d.wait_ready()
         rss_before = rss_kib(d.pid)
         rss: list[int] = []
         took: list[float] = []
+        to_sound: list[float] = []
         for n in range(1, count + 1):
+            recording = pulse.record()
+            # The last set's end is still in the speaker's buffer when the daemon says it is listening again.
+            quiet(recording)
             start, began = len(d.messages()), time.monotonic()
             d.ctl("start", "speed")
             index, _ = d.wait_message(lambda m: m.fields.get("STATUS", "") != LISTENING, start, what="a set")
             d.wait_message(lambda m: m.fields.get("STATUS") == LISTENING, index + 1, timeout=120, what="its end")
             took.append(time.monotonic() - began)
+            samples = recording.stop()
+            sent = max(0, round((began - recording.anchor()) * recording.rate))
+            loud = np.flatnonzero(np.abs(samples[sent:]) > SILENT)
+            if loud.size == 0:
+                raise SystemExit(f"set {n} made no sound on the speaker")
+            to_sound.append((sent + int(loud[0])) / recording.rate + recording.anchor() - began)
             rss.append(rss_kib(d.pid))
             if n == 1 or n % 20 == 0:
                 print(f"  session {n}: {rss[-1] / 1024:.1f} MB, {took[-1]:.1f} s", flush=True)
@@ -140,9 +157,27 @@ def sessions(root: Path, args: list[str], env: dict[str, str], state_dir: Path, 
         "growth_from_session": base + 1,
         "max_mb": max(rss) / 1024,
         "session_s_median": statistics.median(took),
+        "start_to_sound_ms": {
+            "median": 1000 * statistics.median(to_sound),
+            "max": 1000 * max(to_sound),
+            "all": [round(1000 * t, 1) for t in to_sound],
+        },
         "last_status": outcomes,
         "completed_in_journal": completed(state_dir),
     }
+
+
+def quiet(recording: Recording, seconds: float = QUIET_S) -> None:
+    """Wait until the speaker has been silent for this long."""
+    deadline = time.monotonic() + 60
+    want = round(seconds * recording.rate)
+    while True:
+        samples = recording.samples()
+        if samples.size >= want and not np.any(np.abs(samples[-want:]) > SILENT):
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit("the speaker did not fall silent between sets")
+        time.sleep(0.05)
 
 
 def completed(state_dir: Path) -> int:
@@ -195,6 +230,9 @@ def summary(result: dict[str, object]) -> str:
         )
         rows.append(("Sets completed (journal)", f"{s['completed_in_journal']} of {last}", f"{last}"))
         rows.append(("A set, start to idle (median)", f"{s['session_s_median']:.1f} s", "-"))
+        sound = s["start_to_sound_ms"]
+        shown = f"{sound['median']:.0f} / {sound['max']:.0f} ms"
+        rows.append(("`ctl start` to first sound (median / max)", shown, "-"))
     return table(rows)
 
 
@@ -237,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             result["idle"] = idle(root, daemon_args, env, warm_state, args.minutes)
         if args.sessions > 0:
             print(f"{args.sessions} short sets through ctl", flush=True)
-            result["sessions"] = sessions(root, daemon_args, env, root / "sessions-state", args.sessions)
+            result["sessions"] = sessions(pulse, root, daemon_args, root / "sessions-state", args.sessions)
     result["machine"]["load_average_after"] = load_average()  # type: ignore[index]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
