@@ -138,12 +138,11 @@ def sessions(pulse: PulseServer, root: Path, args: list[str], state_dir: Path, c
             index, _ = d.wait_message(lambda m: m.fields.get("STATUS", "") != LISTENING, start, what="a set")
             d.wait_message(lambda m: m.fields.get("STATUS") == LISTENING, index + 1, timeout=120, what="its end")
             took.append(time.monotonic() - began)
-            samples = recording.stop()
-            sent = max(0, round((began - recording.anchor()) * recording.rate))
-            loud = np.flatnonzero(np.abs(samples[sent:]) > SILENT)
-            if loud.size == 0:
+            recording.stop()
+            first = recording.first_above(SILENT, start=max(0, round((began - recording.anchor()) * recording.rate)))
+            if first is None:
                 raise SystemExit(f"set {n} made no sound on the speaker")
-            to_sound.append((sent + int(loud[0])) / recording.rate + recording.anchor() - began)
+            to_sound.append(recording.anchor() + first[0] / recording.rate - began)
             rss.append(rss_kib(d.pid))
             if n == 1 or n % 20 == 0:
                 print(f"  session {n}: {rss[-1] / 1024:.1f} MB, {took[-1]:.1f} s", flush=True)

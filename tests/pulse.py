@@ -341,13 +341,14 @@ class Recording:
             raise PulseError("nothing has been recorded yet")
         return min(t - (n // 2) / self.rate for t, n in arrivals)
 
-    def first_above(self, level: float) -> tuple[int, float] | None:
-        """The first sample louder than level and when it reached us (time.monotonic()), or None if none is."""
+    def first_above(self, level: float, start: int = 0) -> tuple[int, float] | None:
+        """The first sample from index start on louder than level and when it reached us (time.monotonic()), or
+        None if none is."""
         samples, arrivals = self._snapshot()
-        loud = np.flatnonzero(np.abs(samples) > level)
+        loud = np.flatnonzero(np.abs(samples[start:]) > level)
         if loud.size == 0:
             return None
-        index = int(loud[0])
+        index = start + int(loud[0])
         arrived = next(t for t, n in arrivals if n >= 2 * (index + 1))
         return index, arrived
 

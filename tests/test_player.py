@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -65,16 +66,21 @@ SHORT = with_overrides(STRENGTH, reps=1, hold_s=1, rest_s=1)
 SV = load_pack("sv")
 
 
-def test_a_set_begins_at_the_start_of_the_stream_not_a_buffer_later() -> None:
-    cues: list[Cue] = []
-    streams: list[StartingStream] = []
+def kept(streams: list[StartingStream]) -> Callable[[Mixer], StartingStream]:
+    """An open_stream that keeps each stream it opens in streams."""
 
     def open_stream(mixer: Mixer) -> StartingStream:
         streams.append(StartingStream(mixer))
         return streams[-1]
 
+    return open_stream
+
+
+def test_a_set_begins_at_the_start_of_the_stream_not_a_buffer_later() -> None:
+    cues: list[Cue] = []
+    streams: list[StartingStream] = []
     journal = FakeJournal()
-    outcome = run_live(SHORT, SV, FakeClips(), open_stream, [SV], find_exercise, journal, on_cue=cues.append)  # type: ignore[arg-type]
+    outcome = run_live(SHORT, SV, FakeClips(), kept(streams), [SV], find_exercise, journal, on_cue=cues.append)  # type: ignore[arg-type]
     assert outcome == Outcome.COMPLETED
     assert journal.calls == [("start", "strength", 1), ("rep", 7, 1), ("finish", 7, "completed")]
     assert cues[0].t == LEAD_S, "the first word is heard right after the stream starts"
@@ -85,12 +91,7 @@ def test_a_set_begins_at_the_start_of_the_stream_not_a_buffer_later() -> None:
 def test_a_phrase_is_played_whole_from_its_first_sample() -> None:
     clips = FakeClips()
     streams: list[StartingStream] = []
-
-    def open_stream(mixer: Mixer) -> StartingStream:
-        streams.append(StartingStream(mixer))
-        return streams[-1]
-
-    play_phrase("Hej.", clips, open_stream)  # type: ignore[arg-type]
+    play_phrase("Hej.", clips, kept(streams))  # type: ignore[arg-type]
     played = np.concatenate(streams[0].played)
     clip = clips.clip("Hej.")
     np.testing.assert_array_equal(played[: clip.size], clip)
