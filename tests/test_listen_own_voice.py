@@ -101,7 +101,7 @@ def test_an_utterance_that_follows_what_was_played_where_its_echo_came_is_the_co
     assert judgement.own_voice is not None and "follows what the coach played" in judgement.own_voice
     assert judgement.coherence is not None and judgement.coherence > 0.9
     # The reference comes LEAD_S ahead of its echo: compared sample for sample as handed over, an echo that was all
-    # there looked unrelated to what was played (coherence 0.05-0.27 in the two-device room's recordings).
+    # there looked unrelated to what was played (0.04-0.73 in the two-device room's recordings).
     assert coherence(residual, handed_over(played)) < MAX_COHERENCE
 
 

@@ -60,11 +60,10 @@ ENVELOPE_MARGIN_DB = 20.0
 # Two weaker signs together, where her speech is not clearly above the echo: some coherence with what was played and
 # recognised words whose loudness follows it. Set before coherence was measured where the echo came (see above), on
 # the measure of then; in the recordings above, none of hers met all three. Live, 30 and 20 minutes a room
-# (benchmarks/README.md), the two-device
-# room's narration detections that got past the rules above came out at coherence 0.06-0.10, 0.43-0.78 over their
-# words and 1.7-11.7 dB over the echo; of 157 of her commands accepted over the narration in the same runs, 2 had
-# all three (coherence 0.06 and 0.08, 0.65 and 0.70 over their words, 1.6 and 7.0 dB over the echo). Where no words
-# were placed, the whole utterance's envelope stands in for theirs.
+# (benchmarks/README.md), the two-device room's narration detections that got past the rules above came out at
+# coherence 0.06-0.10, 0.43-0.78 over their words and 1.7-11.7 dB over the echo; of 157 of her commands accepted
+# over the narration in the same runs, 2 had all three (coherence 0.06 and 0.08, 0.65 and 0.70 over their words,
+# 1.6 and 7.0 dB over the echo). Where no words were placed, the whole utterance's envelope stands in for theirs.
 JOINT_COHERENCE = 0.055
 JOINT_ENVELOPE = 0.45
 JOINT_MARGIN_DB = 12.0
@@ -168,9 +167,9 @@ def coherence(x: np.ndarray, y: np.ndarray) -> float:
     """How much of x follows y, sound for sound: the magnitude-squared coherence of x and y (Welch: half-overlapping
     Hann segments) over BAND_HZ, each frequency weighted by x's power there. That is the share of x's power (in the
     band) that a linear filter of y would account for. Averaged alike over frequencies, as it was until 2026-12-02,
-    the frequencies where her voice is weak and the narration's remains are not said as much as those that carry
-    her voice: her commands over the narration came out at up to 0.30, the narration's remains from 0.20 (the
-    two-device room's recordings); weighted, at up to 0.06 and from 0.18."""
+    the frequencies where her voice is weak, which hold little but the narration's remains, counted as much as those
+    that carry her voice: her commands over the narration came out at up to 0.30, the narration's remains from 0.20
+    (the two-device room's recordings); weighted, at up to 0.06 and from 0.18."""
     window = np.hanning(SEGMENT)
     starts = range(0, min(x.size, y.size) - SEGMENT + 1, SEGMENT // 2)
     if not starts or not y.any():
