@@ -4,6 +4,7 @@ whole buffer later (0.2 s: OUTPUT_LATENCY_S) than it could be."""
 
 from __future__ import annotations
 
+import faulthandler
 import threading
 import time
 from collections.abc import Callable
@@ -117,3 +118,29 @@ def test_a_set_its_stream_fails_to_start_is_recorded_as_stopped() -> None:
     with pytest.raises(AudioError):
         run_live(SHORT, SV, FakeClips(), FailingStream, [SV], find_exercise, journal)  # type: ignore[arg-type]
     assert journal.calls == [("start", "strength", 1), ("finish", 7, "stopped")]
+
+
+class StoppingStream(StartingStream):
+    """A speaker that is unplugged after its first second: its callback is never called again."""
+
+    def _run(self) -> None:
+        for _ in range(RATE // BLOCK):
+            if self._closed.is_set():
+                return
+            self._block()
+            time.sleep(0.0005)
+
+
+def test_a_set_whose_speaker_stops_ends_with_an_error_and_is_recorded_as_stopped() -> None:
+    # Through a sound server that went away the set's clock stopped with it, and the set waited for ever (Ctrl-C
+    # only asked it to say "Avslutat", which could not be played). Should it wait again, the run is ended with the
+    # stacks printed rather than left hanging: a hang guard, not a time limit.
+    journal = FakeJournal()
+    long = with_overrides(STRENGTH, reps=3, hold_s=3, rest_s=3)
+    faulthandler.dump_traceback_later(120, exit=True)
+    try:
+        with pytest.raises(AudioError, match="speaker stopped"):
+            run_live(long, SV, FakeClips(), StoppingStream, [SV], find_exercise, journal)  # type: ignore[arg-type]
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert journal.calls == [("start", "strength", 3), ("finish", 7, "stopped")]

@@ -24,7 +24,7 @@ from voicecoach.engine.timeline import Cue
 from voicecoach.intents import Intent, Mode, Name
 from voicecoach.listen import Detection
 from voicecoach.listen.voice import Voice
-from voicecoach.sound.audio import BLOCK_FRAMES, InputStream, OutputStream
+from voicecoach.sound.audio import BLOCK_FRAMES, AudioError, InputStream, OutputStream
 from voicecoach.sound.clips import ClipCache
 from voicecoach.sound.mixer import Drained, Mixer, Scheduled
 
@@ -32,6 +32,15 @@ log = logging.getLogger(__name__)
 
 # Silence left at the end of a render, so the last word is not cut by a player's fade-out.
 RENDER_TAIL_S = 0.5
+# A speaker that has taken no sound for this long has stopped (unplugged, or its sound server gone): the set's clock
+# is the speaker's, so without it the set would wait forever, and "Avslutat" could not be said either. The daemon
+# reopens such a stream (daemon/kept_stream.py, after as long); a set in the terminal ends with an error.
+SPEAKER_STALL_S = 3.0
+SPEAKER_CHECK_S = 0.5
+SPEAKER_STOPPED = (
+    "the speaker stopped taking sound in the middle of the set (unplugged, or its sound server stopped): check it"
+    " and start the set again"
+)
 
 
 def render(session: Session, clips: ClipCache) -> np.ndarray:
@@ -113,8 +122,12 @@ def run_live(
         coach.start(exercise, prepared)
         try:
             with stream:
-                with _microphone(listening, parts, done):
-                    outcome = await done
+                watch = loop.create_task(_watch_speaker(mixer, done))
+                try:
+                    with _microphone(listening, parts, done):
+                        outcome = await done
+                finally:
+                    watch.cancel()
                 await asyncio.sleep(stream.tail_s)
         finally:
             # A set the stream or the microphone ended (or a second Ctrl-C) is in the journal as stopped.
@@ -146,6 +159,17 @@ def _microphone(listening: Listening | None, parts: Assembly, done: asyncio.Futu
         # The speaker started first: the played signal from before the microphone ran echoes nowhere.
         parts.voice.reset()
         yield
+
+
+async def _watch_speaker(mixer: Mixer, done: asyncio.Future[Outcome]) -> None:
+    """Ends the set with an AudioError once the speaker has taken no sound for SPEAKER_STALL_S."""
+    last, moved = mixer.position, time.monotonic()
+    while not done.done():
+        await asyncio.sleep(SPEAKER_CHECK_S)
+        if mixer.position != last:
+            last, moved = mixer.position, time.monotonic()
+        elif time.monotonic() - moved >= SPEAKER_STALL_S and not done.done():
+            done.set_exception(AudioError(SPEAKER_STOPPED))
 
 
 def _stop_or_quit(coach: Coach, done: asyncio.Future[Outcome], stop: Intent) -> None:
