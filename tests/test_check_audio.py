@@ -12,7 +12,7 @@ from conftest import one_error_line
 from pulse import PulseServer, voicecoach_command
 
 from voicecoach.cli.main import main
-from voicecoach.listen.report import EchoMeter, Verdict, report
+from voicecoach.listen.report import LINEAR_COHERENCE, EchoMeter, Verdict, report
 
 CHECK_S = 120.0  # a hang guard only
 
@@ -48,6 +48,19 @@ def test_the_verdict_says_what_the_figures_mean(echo_db, removed_db, room_db, ve
     result = report(meter(echo_db, removed_db, room_db), 0.1, 40e-6)
     assert list(result.verdicts) == verdicts
     assert result.heard_over_coach is (verdicts[0] in (Verdict.GOOD, Verdict.NO_ECHO))
+
+
+def test_an_echo_taken_out_before_the_microphone_in_a_way_that_follows_nothing_is_a_system_canceller() -> None:
+    faint = meter(-70.0, 0.0, -60.0)
+    # Found at a delay, but little of what was heard follows what was played: a canceller's nonlinear suppression.
+    result = report(faint, 0.12, 40e-6, coherence=LINEAR_COHERENCE - 0.2)
+    assert result.verdicts == (Verdict.CANCELLER_IN_FRONT,) and result.heard_over_coach is False
+    assert result.as_json()["coherence"] == pytest.approx(LINEAR_COHERENCE - 0.2)
+    # A faint echo that follows what was played (headphones that leak), or none found at all: no echo to speak of.
+    assert report(faint, 0.12, 40e-6, coherence=0.95).verdicts == (Verdict.NO_ECHO,)
+    assert report(faint, None, None, coherence=0.0).verdicts == (Verdict.NO_ECHO,)
+    # An echo the microphone hears well is judged by what the canceller leaves, whatever it follows.
+    assert report(meter(-5.0, 25.0, -60.0), 0.12, 40e-6, coherence=0.1).verdicts == (Verdict.GOOD,)
 
 
 def test_a_microphone_that_gives_nothing_at_all_is_called_silent() -> None:
@@ -93,6 +106,18 @@ def test_a_room_whose_microphone_hears_the_speaker_through_a_second_device(pulse
     assert -12 < figures["echo_db"] < 3
     assert figures["removed_db"] > 15
     assert figures["delay_ms"] is not None
+    assert figures["coherence"] > LINEAR_COHERENCE
+
+
+@pytest.mark.audio
+@pytest.mark.speech
+def test_a_room_behind_a_system_echo_canceller_is_named(pulse: PulseServer, tmp_path: Path) -> None:
+    # PulseAudio's WebRTC canceller takes the echo out before voicecoach hears it, and cuts her voice while the coach
+    # speaks: the microphone hardly hears the speaker, yet commands said over the coach are often missed.
+    with pulse.echo_route("canceller", 120) as room:
+        figures = _check(room.environ(), tmp_path)
+    assert figures["verdicts"][0] == "canceller_in_front", figures
+    assert figures["heard_over_coach"] is False
 
 
 @pytest.mark.audio

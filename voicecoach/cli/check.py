@@ -76,5 +76,10 @@ def describe(result: EchoReport) -> str:
         ("clock drift", shown(result.drift_ppm, "ppm"), "between the speaker and the microphone"),
         ("room noise", shown(result.noise_floor_db, "dBFS"), "while nothing played"),
         ("echo removed", shown(result.removed_db, "dB"), "by the echo canceller"),
+        (
+            "echo follows",
+            shown(None if result.coherence is None else result.coherence * 100, "%"),
+            "of what was heard follows what was played",
+        ),
     )
     return "\n".join(f"{name:<14}{value:>14}  {what}" for name, value, what in rows)

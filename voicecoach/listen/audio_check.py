@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from voicecoach.listen import RATE, EchoCanceller, PlayedSignal
+from voicecoach.listen.own_voice import coherence, echo_of
 from voicecoach.listen.report import EchoReport, report
 from voicecoach.listen.vad import FRAME
 from voicecoach.sound.audio import InputStream, OutputStream
@@ -38,6 +39,10 @@ def measure(
         heard = 0
         total = round((QUIET_S + clip.size / mixer.rate + AFTER_S) * RATE)
         scheduled = False
+        # What the microphone heard, and what was played, from the phrase on, where the echo was found where the
+        # played signal is lined up (before that it is not lined up with the echo, and hardly follows it).
+        mic: list[np.ndarray] = []
+        reference_frames: list[np.ndarray] = []
         while heard < total:
             block, at = blocks.get(timeout=STALLED_S)
             if not scheduled and heard >= QUIET_S * RATE:
@@ -50,5 +55,12 @@ def measure(
             for start in range(0, block.size - FRAME + 1, FRAME):
                 frame = slice(start, start + FRAME)
                 canceller.process(block[frame], reference.samples[frame], reference.found)
+                if scheduled and reference.found:
+                    mic.append(block[frame])
+                    reference_frames.append(reference.samples[frame])
             heard += block.size
-    return report(canceller.meter, played.echo_delay_s, played.drift)
+    follows = None
+    if mic:
+        heard_mic = np.concatenate(mic)
+        follows = coherence(heard_mic, echo_of(reference_frames, heard_mic.size))
+    return report(canceller.meter, played.echo_delay_s, played.drift, follows)
