@@ -210,9 +210,16 @@ def test_an_expected_echo_louder_than_what_was_played_is_not_judged_as_an_echo_w
     judged: list[bool] = []
     judge = OwnVoice.judge
 
-    def spy(self: OwnVoice, phrase: str, speech_db: float, frames: int, echo_plausible: bool = True) -> object:
+    def spy(
+        self: OwnVoice,
+        phrase: str,
+        speech_db: float,
+        frames: int,
+        echo_plausible: bool = True,
+        words: tuple[int, int] | None = None,
+    ) -> object:
         judged.append(echo_plausible)
-        return judge(self, phrase, speech_db, frames, echo_plausible)
+        return judge(self, phrase, speech_db, frames, echo_plausible, words)
 
     monkeypatch.setattr(OwnVoice, "judge", spy)
     mic, _ = scene(("room", 2.0), ("voice", 0.5), ("room", 2.0))

@@ -105,6 +105,22 @@ def test_detection_times_are_in_audio_time(recognizer) -> None:
     assert 0.0 < detection.confidence <= 1.0
 
 
+@pytest.mark.parametrize("mode", [GRAMMAR, OPEN])
+def test_the_words_are_placed_in_the_utterance_each_time_it_is_decoded(loaded, commands, mode: str) -> None:
+    # vosk's word times run on from the decoder's first audio; the span is in the decoded utterance's own time.
+    recognizer = CommandRecognizer(loaded, commands, mode=mode)
+    # "넘어가" (next): a command this model hears decoded either way.
+    command = espeak("넘어가", "ko", 170, 50) * 0.3
+    start = speaking(command, 0) / RATE
+    for lead_s in (0.2, 1.0, 0.2):
+        audio = np.concatenate((np.zeros(int(lead_s * RATE)), command, np.zeros(RATE // 2))).astype(np.float32)
+        match = recognizer.decode(pcm16(normalised(audio)), "session")
+        assert match is not None and match.intent == "next" and match.span is not None, match
+        # vosk starts a word up to 0.15 s before it is loud (speaking()'s threshold).
+        assert abs(match.span[0] - (lead_s + start)) < 0.2, match.span
+        assert lead_s + start < match.span[1] <= lead_s + command.size / RATE + 0.05, match.span
+
+
 def test_a_command_of_the_other_state_is_not_heard(recognizer) -> None:
     mic = in_quiet(espeak("멈춤", "ko", 170, 50), np.random.default_rng(2), None)
     assert run(Listener(recognizer, state="idle"), mic) == []

@@ -9,12 +9,19 @@ import numpy as np
 import pytest
 
 from voicecoach.listen.own_voice import (
+    ENVELOPE_MARGIN_DB,
+    JOINT_COHERENCE,
+    JOINT_ENVELOPE,
+    JOINT_MARGIN_DB,
     MAX_COHERENCE,
+    MAX_WORDS_ENVELOPE,
     MIN_ABOVE_ECHO_DB,
     SELF_MARGIN_DB,
     OwnVoice,
     coherence,
+    envelope_following,
     said_in,
+    why_own,
 )
 from voicecoach.listen.reference import LEAD_S
 from voicecoach.listen.resample import RATE
@@ -158,3 +165,82 @@ def test_nothing_played_means_nothing_of_the_coach_to_hear() -> None:
     frames = push(own, word, np.zeros(word.size, dtype=np.float32), -math.inf, said=("Paus.",))
     judgement = own.judge("paus", level_db(word), frames)
     assert judgement == judgement.__class__(None, None, None)
+
+
+def syllables(seconds: float, rate_hz: float, phase: float) -> np.ndarray:
+    """Noise whose loudness rises and falls like speech (rate_hz syllables a second, with pauses)."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    envelope = np.clip(np.sin(2 * math.pi * rate_hz * t + phase), 0, None) ** 2
+    return (noise(seconds) * envelope).astype(np.float32)
+
+
+def frames(signal: np.ndarray) -> list[np.ndarray]:
+    return [signal[i : i + FRAME] for i in range(0, signal.size - FRAME + 1, FRAME)]
+
+
+def test_what_a_nonlinear_canceller_leaves_follows_the_played_loudness_and_her_voice_does_not() -> None:
+    played = syllables(3.0, 3.0, 0.0)
+    # A system canceller's suppression: what is left has none of the played waveform (fresh noise), only its rise
+    # and fall, 40 ms late and squashed.
+    delay = 4 * FRAME
+    residual = np.zeros_like(played)
+    residual[delay:] = noise(3.0)[: played.size - delay] * np.sqrt(np.abs(played[:-delay]))
+    hers = syllables(3.0, 2.3, 1.0)
+    utterance = slice(played.size - 150 * FRAME, played.size)
+    follows = envelope_following(frames(residual[utterance]), frames(played))
+    assert coherence(residual[utterance], played[utterance]) < MAX_COHERENCE
+    assert follows is not None and follows > 0.5, follows
+    not_hers = envelope_following(frames(hers[utterance]), frames(played))
+    assert not_hers is not None and not_hers < 0.5, not_hers
+
+
+def test_the_envelope_of_an_utterance_over_silence_tells_nothing() -> None:
+    silence = np.zeros(int(2.0 * RATE), dtype=np.float32)
+    assert envelope_following(frames(syllables(1.0, 3.0, 0.0)), frames(silence)) is None
+
+
+def test_recognised_words_whose_loudness_follows_what_was_played_are_the_coachs_unless_far_above_its_echo() -> None:
+    played = syllables(3.0, 3.0, 0.0)
+    delay = 4 * FRAME
+    residual = np.zeros_like(played)
+    residual[delay:] = noise(3.0)[: played.size - delay] * np.sqrt(np.abs(played[:-delay])) * 0.1
+    # The utterance: her voice for its first second, then what the canceller left of the coach, which the
+    # recogniser may take for a command word.
+    utterance = residual.copy()
+    utterance[:RATE] = syllables(1.0, 2.3, 1.0) * 0.1
+    speech_db = level_db(utterance)
+
+    def judged(echo_db: float, words: tuple[int, int]) -> str | None:
+        own = OwnVoice(5.0)
+        count = push(own, utterance, played, echo_db)
+        judgement = own.judge("정지", speech_db, count, words=words)
+        assert judgement.coherence is not None and judgement.coherence < MAX_COHERENCE
+        return judgement.own_voice
+
+    coach, hers = (150, 300), (0, 100)
+    why = judged(speech_db - 10, coach)
+    assert why is not None and "loudness follows" in why
+    assert judged(speech_db - 10, hers) is None
+    # The whole window, her voice and the coach's remains, is not judged by its loudness.
+    assert judged(speech_db - 10, (0, 300)) is None
+    assert judged(speech_db - ENVELOPE_MARGIN_DB - 1, coach) is None
+
+
+def test_two_weaker_signs_together_are_the_coachs_where_she_is_not_well_above_its_echo() -> None:
+    # The two-device room's narration detection that got through both rules alone (live, coherence 0.09, 0.69 over
+    # its words, 2.7 dB over the echo).
+    coherent, following, above = 0.09, 0.69, 2.7
+    assert coherent < MAX_COHERENCE and following < MAX_WORDS_ENVELOPE
+
+    def why(coherent: float, words: float | None, above: float, envelope: float | None = None) -> str | None:
+        return why_own(above, coherent, envelope, words, said=False, plausible=True)
+
+    reason = why(coherent, following, above)
+    assert reason is not None and "sound and loudness both" in reason
+    # Either sign alone is not enough, nor both where her speech stands well above the echo.
+    assert why(JOINT_COHERENCE - 0.01, following, above) is None
+    assert why(coherent, JOINT_ENVELOPE - 0.01, above) is None
+    assert why(coherent, following, JOINT_MARGIN_DB + 0.5) is None
+    # With no words placed, the whole utterance's loudness stands in for theirs.
+    assert why(coherent, None, above, envelope=following) is not None
+    assert why(coherent, None, above, envelope=None) is None

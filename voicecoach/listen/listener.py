@@ -106,6 +106,8 @@ class Detection:
     # what was played (None: nothing was playing).
     above_echo_db: float | None = None
     coherence: float | None = None
+    envelope: float | None = None
+    words_envelope: float | None = None
 
     def as_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -124,6 +126,10 @@ class Detection:
             data["above_echo_db"] = round(self.above_echo_db, 1)
         if self.coherence is not None:
             data["coherence"] = round(self.coherence, 3)
+        if self.envelope is not None:
+            data["envelope"] = round(self.envelope, 3)
+        if self.words_envelope is not None:
+            data["words_envelope"] = round(self.words_envelope, 3)
         return data
 
 
@@ -282,8 +288,11 @@ class Listener:
         # learnt the path, and the floor on it is what keeps the narration out then (the one-clock room's false
         # "next", 6.5 dB under it, was let through).
         plausible = self.echo is None or not self.echo.gain_in_front
+        words = None
+        if match.span is not None:
+            words = (math.floor(match.span[0] / FRAME_S), math.ceil(match.span[1] / FRAME_S))
         level = speech_level_db(utterance)
-        judgement = self._own_voice.judge(match.phrase, level, len(self._utterance), plausible)
+        judgement = self._own_voice.judge(match.phrase, level, len(self._utterance), plausible, words)
         if judgement.own_voice is not None:
             log.info("ignored %r: %s%s", match.phrase, judgement.own_voice, figures(judgement))
             return None
@@ -313,12 +322,19 @@ class Listener:
             minutes=match.minutes,
             above_echo_db=judgement.above_echo_db,
             coherence=judgement.coherence,
+            envelope=judgement.envelope,
+            words_envelope=judgement.words_envelope,
         )
 
 
 def figures(judgement: Judgement) -> str:
     """What was measured of an utterance heard while the coach spoke, for the log."""
-    return f" [{judgement.above_echo_db:.1f} dB over the echo, coherence {judgement.coherence:.2f}]"
+    parts = [f"{judgement.above_echo_db:.1f} dB over the echo", f"coherence {judgement.coherence:.2f}"]
+    if judgement.envelope is not None:
+        parts.append(f"envelope {judgement.envelope:.2f}")
+    if judgement.words_envelope is not None:
+        parts.append(f"over its words {judgement.words_envelope:.2f}")
+    return f" [{', '.join(parts)}]"
 
 
 def speech_level_db(audio: np.ndarray) -> float:

@@ -32,6 +32,8 @@ class Match:
     exercise: str | None
     confidence: float
     minutes: int | None = None
+    # Where the recogniser placed the phrase's words in the decoded audio (seconds from its start), when it said.
+    span: tuple[float, float] | None = None
 
 
 def normalise(text: str) -> str:

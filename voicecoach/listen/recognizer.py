@@ -79,6 +79,8 @@ class CommandRecognizer:
         self.mode = mode or loaded.mode
         self.matcher = Matcher(commands, unknown_token(loaded.vocabulary))
         self._decoders: dict[str, vosk.KaldiRecognizer] = {}
+        # Seconds of audio each decoder has been fed: its word times run on across FinalResult calls.
+        self._fed: dict[str, float] = {}
         for state in STATES:
             if not self.matcher.phrases(state):
                 # A pack may have no commands for a state (no answers to questions): nothing to listen for there.
@@ -101,6 +103,8 @@ class CommandRecognizer:
         # FinalResult also resets the decoder for the next utterance. (Reset would keep the feature
         # pipeline, whose undecoded last frames would then start the next utterance.)
         result = json.loads(decoder.FinalResult())
+        before = self._fed.get(state, 0.0)
+        self._fed[state] = before + len(pcm16) / 2 / RATE
         if self.mode == GRAMMAR:
             words = result.get("result", [])
             # vosk makes the grammar a bigram model of the phrases' words, so any sequence of command words can
@@ -110,7 +114,21 @@ class CommandRecognizer:
             if match is None or not words:
                 return match
             # The least certain word decides how certain the command is.
-            return replace(match, confidence=min(float(w.get("conf", 1.0)) for w in words))
+            return replace(
+                match, confidence=min(float(w.get("conf", 1.0)) for w in words), span=word_span(words, before)
+            )
         alternatives = result.get("alternatives", [])
         guesses = [(a.get("text", ""), float(a.get("confidence", 0.0))) for a in alternatives]
-        return self.matcher.nearest(guesses, state)
+        match = self.matcher.nearest(guesses, state)
+        if match is None or not alternatives:
+            return match
+        return replace(match, span=word_span(alternatives[0].get("result", []), before))
+
+
+def word_span(words: list[dict], before: float) -> tuple[float, float] | None:
+    """From the first word's start to the last one's end, in seconds from the start of the utterance (vosk counts
+    from the decoder's first audio, `before` seconds before it)."""
+    times = [(float(w["start"]), float(w["end"])) for w in words if "start" in w and "end" in w]
+    if not times:
+        return None
+    return (max(times[0][0] - before, 0.0), max(times[-1][1] - before, 0.0))
