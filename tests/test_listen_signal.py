@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicecoach.listen.echo import SETTLE_S, EchoCanceller
+from voicecoach.listen.echo import RING_S, SETTLE_S, EchoCanceller
 from voicecoach.listen.listener import TARGET_DB, normalised
 from voicecoach.listen.resample import RATE, Resampler, to_rate
-from voicecoach.listen.vad import FRAME, VoiceGate, level_db
+from voicecoach.listen.speexdsp import SpeexDenoiser
+from voicecoach.listen.vad import FRAME, FRAME_S, VoiceGate, level_db
 from voicecoach.listen.voice import gate_settings
 
 rng = np.random.default_rng(7)
@@ -244,3 +245,34 @@ def test_an_echo_not_yet_lined_up_looks_faint_but_its_stand_in_coupling_is_no_ga
         looked_like_gain += canceller.coupling_db > 0 and canceller.echo_faint
         assert not canceller.gain_in_front
     assert looked_like_gain > 100  # the case is the one the old rule took for a gain stage
+
+
+def test_what_the_canceller_leaves_of_a_saturating_speaker_is_suppressed_before_the_gate() -> None:
+    """A small speaker driven hard distorts, and a linear canceller cannot model that: speexdsp's residual echo
+    suppressor, handed the canceller that cleaned each frame, takes out much of what it leaves."""
+    _need_speexdsp()
+    words = (np.sin(np.arange(RATE * 8) / RATE * 2 * np.pi / 0.9) > 0).astype(np.float32)
+    played = (0.1 * rng.standard_normal(RATE * 8)).astype(np.float32) * words
+    mic = np.concatenate((np.zeros(480, dtype=np.float32), 0.3 * np.tanh(6 * played[:-480])))
+    canceller = EchoCanceller()
+    suppressed, denoised = SpeexDenoiser(), SpeexDenoiser()
+    out_suppressed, out_denoised = [], []
+    for m, p in zip(frames(mic), frames(played), strict=True):
+        cleaned, _ = canceller.process(m, p)
+        out_suppressed.append(suppressed.process(cleaned, canceller.cleaned_by))
+        out_denoised.append(denoised.process(cleaned))
+    last = slice(-200, None)
+    assert level_db(np.concatenate(out_suppressed[last])) < level_db(np.concatenate(out_denoised[last])) - 6
+
+
+def test_a_frame_the_canceller_did_not_clean_names_no_canceller() -> None:
+    """Nothing played for longer than the room rings: the frame passes through uncancelled, and the residual echo
+    suppressor must not use an estimate made for a frame long gone."""
+    _need_speexdsp()
+    canceller = EchoCanceller()
+    canceller.process(tone(300, 0.01), tone(500, 0.01))
+    assert canceller.cleaned_by is not None
+    silence = np.zeros(FRAME, dtype=np.float32)
+    for _ in range(round(RING_S / FRAME_S) + 1):
+        canceller.process(tone(300, 0.01), silence)
+    assert canceller.cleaned_by is None

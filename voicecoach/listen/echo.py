@@ -90,6 +90,10 @@ class EchoCanceller:
         self._ringing = 0
         self._diverged = 0
         self._working = 0  # frames cancelled, since the last reset, with the echo found where it is lined up
+        # The canceller that cleaned the last frame, for the residual echo suppressor after it (listener.py), or None:
+        # nothing was played lately, or its output was thrown away, and its estimate of the echo it left is of
+        # another frame or of a signal not passed on.
+        self.cleaned_by: SpeexEcho | None = None
         self.coupling_db = 0.0
         # Whether coupling_db is what the canceller was measured to leave, not a cautious stand-in until it has been.
         self._learnt = False
@@ -115,6 +119,7 @@ class EchoCanceller:
         self.meter.heard(mic_db)
         self._played_db.append(played_db)
         self._ringing = round(RING_S / FRAME_S) if played_db > SILENT_DB else max(0, self._ringing - 1)
+        self.cleaned_by = None
         if not self._ringing:
             # Nothing played lately: nothing to cancel, and idle listening costs no cancelling.
             self.meter.quiet(mic_db)
@@ -138,6 +143,7 @@ class EchoCanceller:
                     self.reset()
         else:
             self._diverged = max(0, self._diverged - 1)
+            self.cleaned_by = self._speex
         self._working = self._working + 1 if found else 0
         window = round((ECHO_WINDOW_S if found else UNFOUND_WINDOW_S) / FRAME_S)
         reference_db = max(itertools.islice(reversed(self._played_db), window))

@@ -14,7 +14,11 @@ words ("넘겨" became "멈춤"), so acting on a partial is either slow or wrong
 takes about 25 ms here; she is heard 100 ms after she stops, not after vosk's 0.5 s end-point.
 
 The noise suppressor (speexdsp's) is there for the same model: with fan noise 10 dB below the commands it
-recognised 47 % of them undenoised and 95 % denoised.
+recognised 47 % of them undenoised and 95 % denoised. It also takes out the echo the canceller estimates it left
+(speexdsp's residual echo suppressor), band by band: live in the two-device room, 30 minutes of narration alone,
+what was decoded as a command and judged fell from 63 to 7, the nearest of them at coherence 0.42 instead of 0.16
+(the rule refuses above 0.1), and 100 % of 20 commands were heard over it (95 % without). Offline, over three
+draws of benchmarks/listening.py's simulated room, 4 and 2 of 312 commands fewer at 0 and -6 dB.
 
 When the coach is idle the listener is strict instead of fast: only a phrase said on its own counts, since a
 conversation or a radio must not start a session. With a grammar of a few phrases, the Korean model explains
@@ -209,7 +213,7 @@ class Listener:
         if self.echo is not None:
             mic, echo_db = self.echo.process(mic, played, echo_found)
             self._own_voice.push(mic, played, echo_db, said)
-        mic = self._denoiser.process(mic)
+        mic = self._denoiser.process(mic, self.echo.cleaned_by if self.echo is not None else None)
         self.gate.push(mic, echo_db)
         self._frames += 1
         if self.gate.since_speech == 0:
