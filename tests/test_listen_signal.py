@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from voicecoach.listen.echo import RING_S, SETTLE_S, EchoCanceller
-from voicecoach.listen.listener import TARGET_DB, normalised
+from voicecoach.listen.listener import TARGET_DB, Listener, normalised
+from voicecoach.listen.reference import Reference
 from voicecoach.listen.resample import RATE, Resampler, to_rate
 from voicecoach.listen.speexdsp import SpeexDenoiser
 from voicecoach.listen.vad import FRAME, FRAME_S, VoiceGate, level_db
@@ -263,6 +264,50 @@ def test_what_the_canceller_leaves_of_a_saturating_speaker_is_suppressed_before_
         out_denoised.append(denoised.process(cleaned))
     last = slice(-200, None)
     assert level_db(np.concatenate(out_suppressed[last])) < level_db(np.concatenate(out_denoised[last])) - 6
+
+
+class HearsLevels(VoiceGate):
+    """The gate, noting the level of every frame the listener hands it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.levels: list[float] = []
+
+    def push(self, frame: np.ndarray, echo_db: float = -math.inf) -> bool:
+        self.levels.append(level_db(frame))
+        return super().push(frame, echo_db)
+
+
+class HidesWhoCleaned(EchoCanceller):
+    """The canceller as it is, but never saying it cleaned a frame: what the listener hears without the residual
+    echo suppressor."""
+
+    def process(self, mic: np.ndarray, played: np.ndarray, found: bool = True) -> tuple[np.ndarray, float]:
+        out = super().process(mic, played, found)
+        self.cleaned_by = None
+        return out
+
+
+class DecodesNothing:
+    def decode(self, pcm16: bytes, state: str) -> None:
+        return None
+
+
+def test_the_listener_hands_its_suppressor_the_canceller_that_cleaned_each_frame() -> None:
+    """The saturating speaker's echo through a whole listener: what reaches its gate is the suppressor's output,
+    which only the canceller's own estimate of what it left can make quieter than the canceller's."""
+    _need_speexdsp()
+    words = (np.sin(np.arange(RATE * 8) / RATE * 2 * np.pi / 0.9) > 0).astype(np.float32)
+    played = (0.1 * rng.standard_normal(RATE * 8)).astype(np.float32) * words
+    mic = np.concatenate((np.zeros(480, dtype=np.float32), 0.3 * np.tanh(6 * played[:-480])))
+    heard = {}
+    for name, canceller in (("suppressed", EchoCanceller()), ("not", HidesWhoCleaned())):
+        gate = HearsLevels()
+        listener = Listener(DecodesNothing(), canceller, gate, state="session")  # type: ignore[arg-type]
+        for i in range(0, mic.size, 1600):
+            listener.feed(mic[i : i + 1600], Reference(played[i : i + 1600], (), moved=False))
+        heard[name] = float(np.mean(gate.levels[-200:]))
+    assert heard["suppressed"] < heard["not"] - 6, heard
 
 
 def test_a_frame_the_canceller_did_not_clean_names_no_canceller() -> None:
