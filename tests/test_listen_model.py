@@ -31,6 +31,7 @@ from voicecoach.engine.language import Command, load_commands, load_pack
 from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal, open_recognizer
 from voicecoach.listen.listener import IDLE_QUIET_AFTER_S, normalised, pcm16
 from voicecoach.listen.recognizer import GRAMMAR, OPEN, load_model
+from voicecoach.listen.report import LINEAR_COHERENCE
 from voicecoach.listen.vocab import VocabularyError
 from voicecoach.listen.voice import REPORT_AFTER_S, Voice
 from voicecoach.sound.clips import write_wav
@@ -354,6 +355,8 @@ def test_the_echo_is_reported_once_the_coach_has_spoken_long_enough(recognizer, 
     assert found[0].delay_ms == pytest.approx(100, abs=2)
     assert found[0].echo_db == pytest.approx(-10.5, abs=2)  # 0.3 of what was played
     assert found[0].verdicts[0] == "good"
+    # All of it follows what was played: no system echo canceller in front.
+    assert found[0].coherence is not None and found[0].coherence > LINEAR_COHERENCE
 
 
 def test_recognize_lines_a_recording_up_with_what_was_played_as_live(

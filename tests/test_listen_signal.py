@@ -13,11 +13,13 @@ import pytest
 
 from voicecoach.listen.echo import RING_S, SETTLE_S, EchoCanceller
 from voicecoach.listen.listener import TARGET_DB, Listener, normalised
-from voicecoach.listen.reference import Reference
+from voicecoach.listen.reference import PlayedSignal, Reference
+from voicecoach.listen.report import LINEAR_COHERENCE, Verdict
 from voicecoach.listen.resample import RATE, Resampler, to_rate
 from voicecoach.listen.speexdsp import SpeexDenoiser
 from voicecoach.listen.vad import FRAME, FRAME_S, VoiceGate, level_db
-from voicecoach.listen.voice import gate_settings
+from voicecoach.listen.voice import Voice, gate_settings
+from voicecoach.sound.mixer import Played
 
 rng = np.random.default_rng(7)
 
@@ -308,6 +310,28 @@ def test_the_listener_hands_its_suppressor_the_canceller_that_cleaned_each_frame
             listener.feed(mic[i : i + 1600], Reference(played[i : i + 1600], (), moved=False))
         heard[name] = float(np.mean(gate.levels[-200:]))
     assert heard["suppressed"] < heard["not"] - 6, heard
+
+
+def test_the_running_coach_names_a_system_echo_canceller_in_front() -> None:
+    """The 17 s recorded behind the tests' WebRTC canceller, heard four times over as the daemon hears its
+    microphone: its one report of the echo (logged at start) names the canceller in front, as `check audio` does,
+    from how little of what the microphone hears follows what was played."""
+    _need_speexdsp()
+    recording = np.load(Path(__file__).parent / "data" / "behind-webrtc-canceller.npz")
+    mic, played = (np.tile(recording[k].astype(np.float32) / 32768, 4) for k in ("mic", "played"))
+    signal = PlayedSignal(RATE)
+    voice = Voice(lambda: Listener(DecodesNothing(), EchoCanceller()), signal)  # type: ignore[arg-type]
+    signal.tap(Played(0, played[:1600], None, ()))
+    reports = []
+    for i in range(0, mic.size - 1600, 1600):
+        signal.tap(Played(i + 1600, played[i + 1600 : i + 3200], None, ()))
+        voice.hear(mic[i : i + 1600], "session")
+        reports.append(voice.echo_report())
+    (echo,) = [r for r in reports if r is not None]
+    assert echo.verdicts[0] == Verdict.CANCELLER_IN_FRONT, echo
+    assert echo.coherence is not None and echo.coherence < LINEAR_COHERENCE
+    # The log line says it too.
+    assert f"{echo.coherence * 100:.0f} % of what was heard follows what was played" in echo.summary()
 
 
 def test_a_frame_the_canceller_did_not_clean_names_no_canceller() -> None:

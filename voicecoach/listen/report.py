@@ -135,10 +135,15 @@ class EchoReport:
         def shown(value: float | None, unit: str) -> str:
             return "not measured" if value is None else f"{value:.0f} {unit}"
 
+        follows = (
+            "how much of what was heard follows what was played not measured"
+            if self.coherence is None
+            else f"{self.coherence * 100:.0f} % of what was heard follows what was played"
+        )
         return (
             f"echo delay {shown(self.delay_ms, 'ms')}, echo level {shown(self.echo_db, 'dB')} against what was"
             f" played, drift {shown(self.drift_ppm, 'ppm')}, room {shown(self.noise_floor_db, 'dBFS')},"
-            f" canceller removes {shown(self.removed_db, 'dB')}"
+            f" canceller removes {shown(self.removed_db, 'dB')}, {follows}"
         )
 
 

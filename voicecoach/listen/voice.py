@@ -3,6 +3,7 @@ reference from the mixer, and microphone blocks turned into intents."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -14,6 +15,7 @@ from voicecoach.engine.language import PackError, load_commands, load_pack
 from voicecoach.errors import UserError
 from voicecoach.intents import Intent
 from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal, models
+from voicecoach.listen.own_voice import coherence, echo_of
 from voicecoach.listen.recognizer import ModelError, load_model
 from voicecoach.listen.report import EchoReport, report
 from voicecoach.listen.speexdsp import SpeexError
@@ -23,6 +25,10 @@ from voicecoach.sound.mixer import Mixer
 
 # The echo is reported once this much of it has been heard: enough for its figures, and the drift, to settle.
 REPORT_AFTER_S = 20.0
+# How much of what the microphone heard follows what was played (report.LINEAR_COHERENCE: it names a system echo
+# canceller in front) is measured over the last this many seconds before the report where the echo was found, as
+# `check audio` measures it over its test phrase.
+COHERENCE_S = 10.0
 # listen.sensitivity 0.5 keeps the gate's defaults; 0 asks for speech 6 dB louder, 1 for 6 dB less: over the room's
 # noise, and over the echo of the coach the canceller is expected to leave. Measured with the echo margin 3 dB higher
 # (sensitivity 0.25; benchmarks/README.md, "Listening, live"): with the microphone on a second device the narration
@@ -51,12 +57,24 @@ class Voice:
         self._played = played
         self.listener = make_listener()
         self._reported = False
+        # Microphone blocks and what was played with them, lined up, where the echo was found: the last COHERENCE_S.
+        self._heard: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        self._heard_samples = 0
 
     def hear(self, block: np.ndarray, state: str, adc_time: float | None = None) -> list[Detection]:
         """The commands a microphone block (recorded from adc_time on PortAudio's clock) ends, with the phrases
         they were heard as."""
         self.listener.state = state
-        return self.listener.feed(block, self._played.take(block, adc_time))
+        reference = self._played.take(block, adc_time)
+        if not self._reported and reference.found:
+            self._keep(block, reference.samples)
+        return self.listener.feed(block, reference)
+
+    def _keep(self, block: np.ndarray, played: np.ndarray) -> None:
+        self._heard.append((block, played))
+        self._heard_samples += block.size
+        while self._heard_samples - self._heard[0][0].size >= COHERENCE_S * RATE:
+            self._heard_samples -= self._heard.popleft()[0].size
 
     def echo_report(self) -> EchoReport | None:
         """How the microphone hears the coach, once the coach has spoken long enough to tell (REPORT_AFTER_S of
@@ -65,12 +83,19 @@ class Voice:
         if self._reported or echo is None or echo.meter.echo_frames < REPORT_AFTER_S / FRAME_S:
             return None
         self._reported = True
-        return report(echo.meter, self._played.echo_delay_s, self._played.drift)
+        follows = None
+        if self._heard:
+            mic = np.concatenate([block for block, _ in self._heard])
+            follows = coherence(mic, echo_of([played for _, played in self._heard], mic.size))
+        self._heard.clear()
+        return report(echo.meter, self._played.echo_delay_s, self._played.drift, follows)
 
     def reset(self) -> None:
         """The microphone (re)started: forget half-heard speech, and find how it pairs with the speaker afresh."""
         self.listener = self._make_listener()
         self._played.restart()
+        self._heard.clear()
+        self._heard_samples = 0
 
 
 def as_intent(detection: Detection) -> Intent:
