@@ -33,6 +33,14 @@ INAUDIBLE_DB = -45.0
 # 35-60 % of her commands said over the coach were heard, 70-100 % in the same rooms without it
 # (benchmarks/README.md).
 LINEAR_COHERENCE = 0.6
+# A canceller in front does not always take the echo under INAUDIBLE_DB: `check audio` behind the tests' WebRTC
+# canceller left it 44.6-92 dB under what was played (seven runs, 2026-12-02/03; CI failed on the -44.6). Up to this
+# level a found, incoherent echo still names it, where the echo stands ABOVE_ROOM_DB over the room's noise: an echo
+# that does not, in an open room, follows nothing because the room's noise drowns it, not because a canceller took
+# it. The tests' rooms without a canceller hear the speaker at about what was played (`check audio` through the
+# loopback: -1 dB).
+CANCELLED_DB = -30.0
+ABOVE_ROOM_DB = 10.0
 # What is left of the echo (its level less what the canceller removes, against what was played) must be this far
 # down for a command said about as loud as the echo to stand well above it. A system echo canceller in front
 # removes most of it before ours sees it, so the two are judged together.
@@ -67,6 +75,7 @@ class EchoMeter:
     def __init__(self) -> None:
         self._echo: deque[float] = deque(maxlen=round(ECHO_HISTORY_S / FRAME_S))
         self._removed: deque[float] = deque(maxlen=round(ECHO_HISTORY_S / FRAME_S))
+        self._echo_heard: deque[float] = deque(maxlen=round(ECHO_HISTORY_S / FRAME_S))
         self._quiet: deque[float] = deque(maxlen=round(QUIET_HISTORY_S / FRAME_S))
         self.loudest_db = -math.inf
 
@@ -78,6 +87,7 @@ class EchoMeter:
         """A frame in which the echo of loud played sound was surely there (cleaned_db None: the canceller is still
         learning it, echo.SETTLE_S)."""
         self._echo.append(mic_db - played_db)
+        self._echo_heard.append(mic_db)
         if cleaned_db is not None:
             self._removed.append(mic_db - cleaned_db)
 
@@ -99,6 +109,12 @@ class EchoMeter:
         removed = _median(self._removed) if len(self._removed) >= MIN_FRAMES else None
         quiet = _median(self._quiet) if len(self._quiet) >= MIN_FRAMES else None
         return echo, removed, quiet
+
+    def echo_above_room(self) -> float | None:
+        """How much louder the microphone is with the echo than with nothing played (dB; None: not measured)."""
+        if len(self._echo_heard) < MIN_FRAMES or len(self._quiet) < MIN_FRAMES:
+            return None
+        return _median(self._echo_heard) - _median(self._quiet)
 
 
 def _median(values: deque[float]) -> float:
@@ -157,7 +173,7 @@ def report(meter: EchoMeter, delay_s: float | None, drift: float | None, coheren
         verdicts.append(Verdict.SILENT_MICROPHONE)
     elif echo_db is None:
         verdicts.append(Verdict.NOT_ENOUGH)
-    elif echo_db < INAUDIBLE_DB and delay_s is not None and coherence is not None and coherence < LINEAR_COHERENCE:
+    elif _canceller_in_front(echo_db, meter.echo_above_room(), delay_s, coherence):
         verdicts.append(Verdict.CANCELLER_IN_FRONT)
     elif echo_db < INAUDIBLE_DB:
         verdicts.append(Verdict.NO_ECHO)
@@ -181,3 +197,15 @@ def report(meter: EchoMeter, delay_s: float | None, drift: float | None, coheren
         verdicts=tuple(verdicts),
         coherence=coherence,
     )
+
+
+def _canceller_in_front(
+    echo_db: float, above_room: float | None, delay_s: float | None, coherence: float | None
+) -> bool:
+    """The echo was found at a delay, yet little of what was heard follows what was played, and the microphone hears
+    far less of the speaker than a room gives: something took it out before us."""
+    if delay_s is None or coherence is None or coherence >= LINEAR_COHERENCE:
+        return False
+    if echo_db < INAUDIBLE_DB:
+        return True
+    return echo_db < CANCELLED_DB and (above_room is None or above_room > ABOVE_ROOM_DB)
