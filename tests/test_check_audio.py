@@ -7,12 +7,17 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import one_error_line
 from pulse import PulseServer, voicecoach_command
 
 from voicecoach.cli.main import main
+from voicecoach.listen import RATE
+from voicecoach.listen.own_voice import EchoFollowing
+from voicecoach.listen.reference import LEAD_S
 from voicecoach.listen.report import CANCELLED_DB, LINEAR_COHERENCE, EchoMeter, Verdict, report
+from voicecoach.listen.vad import FRAME
 
 CHECK_S = 120.0  # a hang guard only
 
@@ -139,3 +144,21 @@ def test_a_virtual_microphone_that_hears_nothing_is_called_silent(pulse: PulseSe
         figures = _check(room.environ(), tmp_path)
     assert figures["verdicts"] == ["silent_microphone"]
     assert figures["heard_over_coach"] is False
+
+
+def test_how_much_follows_what_was_played_is_measured_over_the_last_seconds_kept() -> None:
+    rng = np.random.default_rng(3)
+    lead = round(LEAD_S * RATE)
+    played = rng.normal(0, 0.1, 20 * RATE).astype(np.float32)
+    # 10 s of a microphone that hears something else, then 10 s of the played signal's echo, LEAD_S after it.
+    mic = np.concatenate((rng.normal(0, 0.1, 10 * RATE), np.zeros(lead), played[10 * RATE : -lead])).astype(np.float32)
+    recent, whole = EchoFollowing(10.0), EchoFollowing(20.0)
+    assert recent.share() is None
+    for start in range(0, mic.size, FRAME):
+        for following in (recent, whole):
+            following.keep(mic[start : start + FRAME], played[start : start + FRAME])
+    recent_share, whole_share = recent.share(), whole.share()
+    assert recent_share is not None and whole_share is not None
+    assert recent_share > 0.9 and whole_share < 0.6, (recent_share, whole_share)
+    recent.clear()
+    assert recent.share() is None

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from voicecoach.listen import RATE, EchoCanceller, PlayedSignal
-from voicecoach.listen.own_voice import coherence, echo_of
+from voicecoach.listen.own_voice import EchoFollowing
 from voicecoach.listen.report import EchoReport, report
 from voicecoach.listen.vad import FRAME
 from voicecoach.sound.audio import InputStream, OutputStream
@@ -39,10 +39,9 @@ def measure(
         heard = 0
         total = round((QUIET_S + clip.size / mixer.rate + AFTER_S) * RATE)
         scheduled = False
-        # What the microphone heard, and what was played, from the phrase on, where the echo was found where the
-        # played signal is lined up (before that it is not lined up with the echo, and hardly follows it).
-        mic: list[np.ndarray] = []
-        reference_frames: list[np.ndarray] = []
+        # From the phrase on, where the echo was found (before that the played signal is not lined up with the
+        # echo, and hardly follows it): all of it.
+        following = EchoFollowing(total / RATE)
         while heard < total:
             block, at = blocks.get(timeout=STALLED_S)
             if not scheduled and heard >= QUIET_S * RATE:
@@ -56,11 +55,6 @@ def measure(
                 frame = slice(start, start + FRAME)
                 canceller.process(block[frame], reference.samples[frame], reference.found)
                 if scheduled and reference.found:
-                    mic.append(block[frame])
-                    reference_frames.append(reference.samples[frame])
+                    following.keep(block[frame], reference.samples[frame])
             heard += block.size
-    follows = None
-    if mic:
-        heard_mic = np.concatenate(mic)
-        follows = coherence(heard_mic, echo_of(reference_frames, heard_mic.size))
-    return report(canceller.meter, played.echo_delay_s, played.drift, follows)
+    return report(canceller.meter, played.echo_delay_s, played.drift, following.share())

@@ -194,6 +194,33 @@ def echo_of(played: list[np.ndarray], size: int) -> np.ndarray:
     return np.concatenate((np.zeros(size - joined.size, dtype=np.float32), joined))
 
 
+class EchoFollowing:
+    """The microphone's blocks and what was played with them, where the echo was found, over the last `seconds`:
+    how much of what was heard follows what was played (coherence, the played signal lined up by echo_of)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._heard: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        self._samples = 0
+
+    def keep(self, mic: np.ndarray, played: np.ndarray) -> None:
+        self._heard.append((mic, played))
+        self._samples += mic.size
+        while self._samples - self._heard[0][0].size >= self._seconds * RATE:
+            self._samples -= self._heard.popleft()[0].size
+
+    def share(self) -> float | None:
+        """None: nothing kept."""
+        if not self._heard:
+            return None
+        mic = np.concatenate([block for block, _ in self._heard])
+        return coherence(mic, echo_of([played for _, played in self._heard], mic.size))
+
+    def clear(self) -> None:
+        self._heard.clear()
+        self._samples = 0
+
+
 def envelope_following(cleaned: list[np.ndarray], played: list[np.ndarray]) -> float | None:
     """The largest correlation between the loudness (dB, 10 ms frames) of the cleaned utterance and of what was
     played, over the lags 0 to ENVELOPE_LAG_S (the played frames end with the utterance's; earlier ones are what

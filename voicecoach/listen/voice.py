@@ -3,7 +3,6 @@ reference from the mixer, and microphone blocks turned into intents."""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -15,7 +14,7 @@ from voicecoach.engine.language import PackError, load_commands, load_pack
 from voicecoach.errors import UserError
 from voicecoach.intents import Intent
 from voicecoach.listen import RATE, CommandRecognizer, Detection, EchoCanceller, Listener, PlayedSignal, models
-from voicecoach.listen.own_voice import coherence, echo_of
+from voicecoach.listen.own_voice import EchoFollowing
 from voicecoach.listen.recognizer import ModelError, load_model
 from voicecoach.listen.report import EchoReport, report
 from voicecoach.listen.speexdsp import SpeexError
@@ -57,9 +56,7 @@ class Voice:
         self._played = played
         self.listener = make_listener()
         self._reported = False
-        # Microphone blocks and what was played with them, lined up, where the echo was found: the last COHERENCE_S.
-        self._heard: deque[tuple[np.ndarray, np.ndarray]] = deque()
-        self._heard_samples = 0
+        self._following = EchoFollowing(COHERENCE_S)
 
     def hear(self, block: np.ndarray, state: str, adc_time: float | None = None) -> list[Detection]:
         """The commands a microphone block (recorded from adc_time on PortAudio's clock) ends, with the phrases
@@ -67,14 +64,8 @@ class Voice:
         self.listener.state = state
         reference = self._played.take(block, adc_time)
         if not self._reported and reference.found:
-            self._keep(block, reference.samples)
+            self._following.keep(block, reference.samples)
         return self.listener.feed(block, reference)
-
-    def _keep(self, block: np.ndarray, played: np.ndarray) -> None:
-        self._heard.append((block, played))
-        self._heard_samples += block.size
-        while self._heard_samples - self._heard[0][0].size >= COHERENCE_S * RATE:
-            self._heard_samples -= self._heard.popleft()[0].size
 
     def echo_report(self) -> EchoReport | None:
         """How the microphone hears the coach, once the coach has spoken long enough to tell (REPORT_AFTER_S of
@@ -83,19 +74,15 @@ class Voice:
         if self._reported or echo is None or echo.meter.echo_frames < REPORT_AFTER_S / FRAME_S:
             return None
         self._reported = True
-        follows = None
-        if self._heard:
-            mic = np.concatenate([block for block, _ in self._heard])
-            follows = coherence(mic, echo_of([played for _, played in self._heard], mic.size))
-        self._heard.clear()
+        follows = self._following.share()
+        self._following.clear()
         return report(echo.meter, self._played.echo_delay_s, self._played.drift, follows)
 
     def reset(self) -> None:
         """The microphone (re)started: forget half-heard speech, and find how it pairs with the speaker afresh."""
         self.listener = self._make_listener()
         self._played.restart()
-        self._heard.clear()
-        self._heard_samples = 0
+        self._following.clear()
 
 
 def as_intent(detection: Detection) -> Intent:
