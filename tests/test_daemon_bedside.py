@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from daemon_harness import Daemon, DaemonError
 from pulse import PulseServer
-from speech_corpus import KO_COMMANDS, phrase_wavs, require_ko_model, say_until
+from speech_corpus import KO_COMMANDS, VOICE_TRIES, phrase_wavs, require_ko_model, say_until
 from test_daemon import FIRST_REP_S, HEARD_S, MIC_SETTLES_S, WATCHDOG_S, heard
 
 from voicecoach.cli.main import main
@@ -33,15 +33,9 @@ SPOKEN = {"louder": "음량 키워", "leak": "소변 누출", "undo": "지워"}
 # No quiet hours: the day's level and no night, whatever the hour the tests run at. A strength set long enough
 # to say a command in the middle of its first hold.
 SETTINGS = '[reminders]\nquiet_hours = ""\n[programme.strength]\nreps = 2\nhold = 10\nrest = 3\n'
-# Louder said in a hold is tried more often than speech_corpus.VOICE_TRIES: in this echo-free room the daemon
-# decoded nothing of a whole "음량 키워" on 14 of 38 first tries (2026-12-03), three tries in a row three times (a
-# fresh clone's full run among them), where the same file decodes every time offline, also by a fresh decoder.
-# Bypassing the canceller, the residual echo suppressor or the denoiser did not change it (8 runs each); why is
-# open (issue 9's note).
-HOLD_TRIES = 6
-# A hold that outlasts every try of a command said in it (say_until: HOLD_TRIES plays, HEARD_S after each): with
+# A hold that outlasts every try of a command said in it (say_until: VOICE_TRIES plays, HEARD_S after each): with
 # the 10 s one, a first try missed let the hold end before the second was heard, and the set had moved on by itself.
-LONG_HOLD = SETTINGS.replace("hold = 10", f"hold = {round(HOLD_TRIES * (HEARD_S + 5))}")
+LONG_HOLD = SETTINGS.replace("hold = 10", f"hold = {round(VOICE_TRIES * (HEARD_S + 5))}")
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +95,6 @@ def test_louder_said_in_a_hold_turns_the_level_up_a_step_and_keeps_it(
             spoken["louder"],
             lambda: d.wait_status(lambda s: s["volume_db"] == -9.0, timeout=HEARD_S, what="a step louder"),
             DaemonError,
-            tries=HOLD_TRIES,
         )
         status = d.status()
         # Said in the hold: the set goes on where it was.
