@@ -279,8 +279,12 @@ def test_recognize_command_prints_one_line_per_command(tmp_path: Path, capsys) -
     write_wav(silent, np.zeros(RATE, dtype=np.float32), RATE)
     argv = ["recognize", str(with_command), str(silent), "--model", str(model), "--commands", str(KO_COMMANDS)]
     assert main([*argv, "--state", "session"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
     assert len(lines) == 1
+    assert err.splitlines() == [
+        f"{silent}: no command heard in state session (a recording should begin with 0.5 s of the room before speech)"
+    ]
     detection = json.loads(lines[0])
     assert detection["file"] == str(with_command)
     assert (detection["intent"], detection["phrase"]) == ("pause", "멈춤")
@@ -288,7 +292,9 @@ def test_recognize_command_prints_one_line_per_command(tmp_path: Path, capsys) -
     assert abs(detection["speech_start"] - LEAD_S) < 0.1
     # Not a command when idle.
     assert main([*argv, "--state", "idle"]) == 0
-    assert capsys.readouterr().out == ""
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("no command heard in state idle") == 2
 
 
 def test_a_pack_without_answers_hears_nothing_while_a_question_waits(loaded, commands) -> None:

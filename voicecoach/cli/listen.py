@@ -27,6 +27,7 @@ from voicecoach.listen import (
     open_recognizer,
 )
 from voicecoach.listen.resample import to_rate
+from voicecoach.listen.vad import GateSettings
 from voicecoach.sound import audio
 from voicecoach.sound.clips import read_wav
 from voicecoach.sound.mixer import Played
@@ -114,6 +115,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     for path, mic in signals:
         listener = Listener(recognizer, EchoCanceller() if reference is not None else None, state=args.state)
         played = None
+        heard: list[Detection] = []
         if reference is not None:
             # The recording and the reference start together, and are lined up as live, by listening for the echo;
             # past the reference's end nothing was played.
@@ -126,10 +128,18 @@ def cmd_recognize(args: argparse.Namespace) -> int:
                 # What was played is known a little before its echo is heard, as live (the output's buffer).
                 ahead = start + BLOCK
                 played.tap(Played(ahead, reference[ahead : ahead + BLOCK], None, ()))
-            for detection in listener.feed(block, played.take(block) if played is not None else None):
-                _print(detection, file=str(path))
-        for detection in listener.flush():
+            heard += listener.feed(block, played.take(block) if played is not None else None)
+        heard += listener.flush()
+        for detection in heard:
             _print(detection, file=str(path))
+        if not heard:
+            # The voice gate takes its first warmup_s for the room's noise, as when the microphone starts: speech
+            # already under way then is lost (measured: a phrase with under 0.1 s of silence before it, unheard).
+            print(
+                f"{path}: no command heard in state {args.state} (a recording should begin with "
+                f"{GateSettings().warmup_s:g} s of the room before speech)",
+                file=sys.stderr,
+            )
     return 0
 
 
