@@ -27,6 +27,15 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return lines[0]
 
 
+def require_tools(missing: list[str], who: str) -> None:
+    """Skip where tools are missing, unless VOICECOACH_REQUIRE_AUDIO=1 (scripts/test, CI): there fail."""
+    if missing:
+        reason = f"{who} need {', '.join(missing)}: run 'scripts/install --test'"
+        if os.environ.get("VOICECOACH_REQUIRE_AUDIO") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def sv() -> Pack:
     return load_pack("sv")
@@ -51,12 +60,7 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
 
     Skips where PulseAudio is missing, unless VOICECOACH_REQUIRE_AUDIO=1 (scripts/test, CI): there it fails.
     """
-    missing = missing_tools()
-    if missing:
-        reason = f"the audio tests need {', '.join(missing)}: run 'scripts/install --test'"
-        if os.environ.get("VOICECOACH_REQUIRE_AUDIO") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_tools(missing_tools(), "the audio tests")
     with PulseServer(tmp_path_factory.mktemp("pulse")) as server, pytest.MonkeyPatch.context() as patch:
         for name, value in server.env.items():
             patch.setenv(name, value)

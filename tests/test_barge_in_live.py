@@ -7,7 +7,8 @@ her pause and stop, said over it, and her resume, must be acted on.
 The routes (tests/pulse.py): the microphone is the speaker's monitor (one clock); a loopback 120 ms late whose
 adaptive resampler makes the delay drift (two devices), with her voice as loud as the echo and 6 dB quieter; and the
 same loopback behind PulseAudio's WebRTC echo canceller, as PipeWire's echo-cancel module puts one in front on
-Raspberry Pi OS.
+Raspberry Pi OS: there the coach records the microphone behind the canceller (which cuts her voice while the coach
+speaks), so that room is the two-device room again, with the canceller's sink in the speaker's path.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from live_session import LiveSession, SessionEnded
-from pulse import EchoRoute, PulseServer
+from pulse import MICROPHONE, EchoRoute, PulseServer
 from speech_corpus import KO_COMMANDS, VOICE_TRIES, phrase_wavs, require_ko_model, say_until
 
 from voicecoach.cli.main import NOTHING_NOW
@@ -32,10 +33,6 @@ EXIT_S = 30.0
 # (route, the echo's delay in ms where it has one, how much louder the echo is than her voice in dB)
 ROOMS = [("monitor", 0, 0.0), ("loopback", 120, 0.0), ("loopback", 120, 6.0), ("canceller", 120, 0.0)]
 ROOM_IDS = [f"{route}-{delay}ms-echo{echo:+.0f}dB" for route, delay, echo in ROOMS]
-# Behind PulseAudio's WebRTC canceller her voice is cut and changed while the coach speaks: of the commands said over
-# the narration, 42-50 % were heard (10-minute runs, its extended filter on), against 75-92 % without it; most that
-# were missed did not decode as any command at all. She would say it again; so does this test, more times there.
-TRIES = {"canceller": 8}
 
 
 def her_voice(directory: Path, quieter_db: float) -> dict[str, Path]:
@@ -73,16 +70,9 @@ def strays(session: LiveSession, spoken_from: int | None) -> list[str]:
     return acted_on(session.lines[:cut]) + [phrase for phrase in after if phrase not in HER_PHRASES]
 
 
-# Behind the canceller her commands are still missed too often for eight tries to be sure of three of them (42-50 %
-# heard, benchmarks/README.md; a clean run here had the set end before her stop was heard): a known failure while
-# issue 9 is open, reported as XFAIL (or XPASS), not hidden.
-CANCELLER_MISSES = pytest.mark.xfail(reason="behind the WebRTC canceller 42-50 % of her commands are heard (issue 9)")
-CASES = [pytest.param(*room, marks=CANCELLER_MISSES if room[0] == "canceller" else ()) for room in ROOMS]
-
-
 @pytest.mark.audio
 @pytest.mark.model
-@pytest.mark.parametrize(("route", "latency_ms", "echo_db"), CASES, ids=ROOM_IDS)
+@pytest.mark.parametrize(("route", "latency_ms", "echo_db"), ROOMS, ids=ROOM_IDS)
 def test_the_narration_is_never_a_command_and_her_commands_over_it_are_acted_on(
     pulse: PulseServer,
     live: Callable[..., LiveSession],
@@ -97,7 +87,7 @@ def test_the_narration_is_never_a_command_and_her_commands_over_it_are_acted_on(
     with pulse.echo_route(route, latency_ms) as room:
         session = _start(live, room, model, tmp_path)
         try:
-            _narration_then_her_commands(session, room, wavs, TRIES.get(route, VOICE_TRIES), spoken_from)
+            _narration_then_her_commands(session, room, wavs, VOICE_TRIES, spoken_from)
         except (AssertionError, TimeoutError, SessionEnded) as exc:
             stray = strays(session, spoken_from[0] if spoken_from else None)
             if route in KNOWN_FALSE_ACCEPTS and stray:
@@ -106,6 +96,8 @@ def test_the_narration_is_never_a_command_and_her_commands_over_it_are_acted_on(
             exc.add_note(session.explain())
             raise
     assert "set stopped" in session.stderr()
+    behind = f"listening to {MICROPHONE}.monitor, the microphone behind the sound system's echo canceller"
+    assert (behind in session.stderr()) == (route == "canceller")
 
 
 def _narration_then_her_commands(

@@ -4,6 +4,7 @@ and the verdicts its figures give."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -128,11 +129,29 @@ def test_a_room_whose_microphone_hears_the_speaker_through_a_second_device(pulse
 
 @pytest.mark.audio
 @pytest.mark.speech
-def test_a_room_behind_a_system_echo_canceller_is_named(pulse: PulseServer, tmp_path: Path) -> None:
-    # PulseAudio's WebRTC canceller takes the echo out before voicecoach hears it, and cuts her voice while the coach
-    # speaks: the microphone hardly hears the speaker, yet commands said over the coach are often missed.
+def test_behind_a_system_echo_canceller_the_microphone_is_measured(pulse: PulseServer, tmp_path: Path) -> None:
+    # The check records the microphone the canceller cleans, as the coach does: the loopback's echo, whole.
     with pulse.echo_route("canceller", 120) as room:
         figures = _check(room.environ(), tmp_path)
+    assert figures["verdicts"] == ["good"] and figures["heard_over_coach"] is True, figures
+    assert figures["coherence"] > LINEAR_COHERENCE
+
+
+@pytest.mark.audio
+@pytest.mark.speech
+def test_a_system_echo_canceller_it_cannot_look_behind_is_named(pulse: PulseServer, tmp_path: Path) -> None:
+    # As a speakerphone's own canceller, or a sound server that refuses the move: PulseAudio's WebRTC canceller takes
+    # the echo out before voicecoach hears it, and cuts her voice while the coach speaks: the microphone hardly hears
+    # the speaker, yet commands said over the coach are often missed.
+    refusing = tmp_path / "bin"
+    refusing.mkdir()
+    pactl = refusing / "pactl"
+    script = f'#!/bin/sh\n[ "$1" = move-source-output ] && exit 1\nexec {shutil.which("pactl")} "$@"\n'
+    pactl.write_text(script, encoding="utf-8")
+    pactl.chmod(0o755)
+    with pulse.echo_route("canceller", 120) as room:
+        env = room.environ()
+        figures = _check({**env, "PATH": f"{refusing}:{env['PATH']}"}, tmp_path)
     assert figures["verdicts"][0] == "canceller_in_front", figures
     assert figures["heard_over_coach"] is False
 

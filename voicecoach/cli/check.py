@@ -6,6 +6,7 @@ import argparse
 import json
 
 from voicecoach.cli.config import add_config_argument, add_override_arguments, load_from_args
+from voicecoach.cli.listen import off_canceller
 from voicecoach.cli.player import play_phrase
 from voicecoach.config import ConfigError
 from voicecoach.engine.language import PackError, read_pack, texts
@@ -52,7 +53,7 @@ def cmd_audio(args: argparse.Namespace) -> int:
         clips.clip(spoken["test"]),
         mixer,
         lambda m: audio.OutputStream(speaker, m),
-        lambda on_block: audio.InputStream(microphone, RATE, on_block),
+        lambda on_block: audio.InputStream(microphone, RATE, on_block, off_canceller),
     )
     if args.json:
         print(json.dumps(result.as_json()))

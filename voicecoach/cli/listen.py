@@ -13,6 +13,7 @@ import numpy as np
 
 from voicecoach import paths
 from voicecoach.cli import config as cli_config
+from voicecoach.daemon import pulsewatch
 from voicecoach.engine.language import LANGUAGES, STATES, Command, load_commands, load_pack
 from voicecoach.errors import UsageError
 from voicecoach.intents import Mode
@@ -143,12 +144,24 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     return 0
 
 
+def off_canceller() -> None:
+    """Where the sound server records the microphone through its echo canceller, listen to the microphone behind
+    it instead (pulsewatch.move_off_canceller), and say so."""
+    moved = pulsewatch.move_off_canceller()
+    if moved is not None:
+        print(
+            f"listening to {moved}, the microphone behind the sound system's echo canceller, which cuts your voice"
+            " while the coach speaks (the coach removes its own echo)",
+            file=sys.stderr,
+        )
+
+
 def cmd_listen(args: argparse.Namespace) -> int:
     device = audio.resolve_device(args.device, "input")
     listener = Listener(_recognizer(args), state=args.state)
     # The audio callback only queues each block; decoding happens here, where it may take its time.
     blocks: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
-    with audio.InputStream(device, RATE, lambda block, _at: blocks.put(block)):
+    with audio.InputStream(device, RATE, lambda block, _at: blocks.put(block), off_canceller):
         print(f"listening on {device.name} in state {args.state}; Ctrl-C stops", file=sys.stderr)
         while True:
             for detection in listener.feed(blocks.get()):

@@ -250,7 +250,7 @@ def _listening(cfg: config.Config) -> Listening:
 
     return Listening(
         open_voice=load,
-        open_microphone=lambda on_block: audio.InputStream(microphone, LISTEN_RATE, on_block),
+        open_microphone=lambda on_block: audio.InputStream(microphone, LISTEN_RATE, on_block, cli_listen.off_canceller),
         on_heard=_print_heard,
     )
 

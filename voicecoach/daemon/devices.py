@@ -74,7 +74,16 @@ class Devices:
 
     def _microphone_misplaced(self) -> str | None:
         """PulseAudio moves a recording whose source went away to another source, often the monitor of the
-        speaker: the coach would hear itself. A monitor is accepted only if the recording started on it."""
+        speaker: the coach would hear itself. A monitor is accepted only if the recording started on it, or is the
+        microphone behind a sound server's echo canceller, to which the recording is moved (see pulsewatch)."""
+        moved = pulsewatch.move_off_canceller()
+        if moved is not None:
+            log.info(
+                "listening to %s, the microphone behind the sound system's echo canceller, which cuts your voice"
+                " while the coach speaks (the coach removes its own echo)",
+                moved,
+            )
+            self._mic_source = moved
         source = pulsewatch.recording_source()
         if source is None:
             return None

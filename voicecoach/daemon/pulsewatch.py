@@ -1,9 +1,15 @@
-"""Where PulseAudio has put the microphone.
+"""Where PulseAudio has put the microphone, and the microphone behind a sound server's echo canceller.
 
 PulseAudio (and PipeWire's pulse server) does not end a recording whose source disappears: it moves it to
 another source, often the monitor of the speaker, and PortAudio never learns of it. The coach would go on
 "listening" to its own voice. `pactl subscribe` says when sources come and go and when a recording moves;
 `pactl list` says which source this process's recording is on.
+
+A sound server's echo canceller (PipeWire's echo-cancel module on Raspberry Pi OS, PulseAudio's
+module-echo-cancel) made the default source cuts her voice while the coach speaks: behind the tests' WebRTC
+canceller half her commands said over the narration were lost, against 27 of 30 heard from the microphone it
+cleans (benchmarks/behind_canceller.py). The coach removes its own echo, so its recording is moved to that
+microphone; other apps keep the canceller.
 
 Without pactl or a pulse server (plain ALSA) none of this runs, and a lost microphone is noticed when its
 stream stops. No thread: the subscription's pipe is read by the event loop.
@@ -31,7 +37,19 @@ _EVENTS = {
     ("new", "source"): SOURCE_ADDED,
     ("remove", "source"): RECORDING_MAY_HAVE_MOVED,
     ("change", "source-output"): RECORDING_MAY_HAVE_MOVED,
+    # ALSA's pulse plugin records anew after an overrun, on the default source: perhaps an echo canceller again.
+    ("new", "source-output"): RECORDING_MAY_HAVE_MOVED,
 }
+
+
+# How each sound server marks an echo canceller's source. PulseAudio's module-echo-cancel: the microphone it cleans
+# as its master device, and "phone" as its role (other filters, remap-source and the like, have a master but no
+# role). PipeWire's echo-cancel module: its source and the stream that captures the microphone share a link group
+# the module names "echo-cancel-<pid>-<n>" (module-echo-cancel.c, 0.3.65 as on Raspberry Pi OS 12).
+MASTER_DEVICE = "device.master_device"
+PHONE_ROLE = "phone"
+LINK_GROUP = "node.link-group"
+PIPEWIRE_CANCELLER_GROUP = "echo-cancel-"
 
 
 @dataclass(frozen=True)
@@ -39,6 +57,8 @@ class Source:
     name: str
     # The sound going to a speaker (a sink's monitor), not a microphone.
     monitor: bool
+    # Where this source is a sound server's echo canceller: the microphone it cleans.
+    behind: str | None = None
 
 
 def _pactl_json(*args: str) -> list[dict[str, Any]] | None:
@@ -60,23 +80,65 @@ def _pactl_json(*args: str) -> list[dict[str, Any]] | None:
 
 def recording_source(pid: int | None = None) -> Source | None:
     """The source this process's recording is on; None when there is none, or no pulse server to ask."""
+    found = _recording(pid)
+    return found[1] if found is not None else None
+
+
+def move_off_canceller(pid: int | None = None) -> str | None:
+    """Where this process records from a sound server's echo canceller, move its recording to the microphone the
+    canceller cleans; that microphone's name, or None where nothing was moved."""
+    found = _recording(pid)
+    behind = found[1].behind if found is not None else None
+    if found is None or behind is None:
+        return None
+    try:
+        done = subprocess.run(
+            ["pactl", "move-source-output", str(found[0]), behind],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=PACTL_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return behind if done.returncode == 0 else None
+
+
+def _recording(pid: int | None) -> tuple[int, Source] | None:
+    """This process's newest recording (its index) and its source."""
     wanted = str(os.getpid() if pid is None else pid)
-    outputs = _pactl_json("list", "source-outputs")
-    ours = [
-        o["source"]
-        for o in outputs or []
-        if isinstance(o.get("properties"), dict) and o["properties"].get("application.process.id") == wanted
-    ]
+    outputs = _pactl_json("list", "source-outputs") or []
+    ours = [o for o in outputs if _properties(o).get("application.process.id") == wanted]
     if not ours:
         return None
-    for source in _pactl_json("list", "sources") or []:
-        # The newest recording is the live one: ALSA's pulse plugin opens a new one after an overrun.
+    # The newest recording is the live one: ALSA's pulse plugin opens a new one after an overrun.
+    recording = ours[-1]
+    sources = _pactl_json("list", "sources") or []
+    for source in sources:
         name = source.get("name")
-        if source.get("index") == ours[-1] and isinstance(name, str):
-            properties = source.get("properties")
-            device_class = properties.get("device.class") if isinstance(properties, dict) else None
-            return Source(name, device_class == "monitor" or name.endswith(".monitor"))
+        if source.get("index") == recording.get("source") and isinstance(name, str):
+            properties = _properties(source)
+            monitor = properties.get("device.class") == "monitor" or name.endswith(".monitor")
+            return recording.get("index", -1), Source(name, monitor, _cleaned(properties, outputs, sources))
     return None
+
+
+def _cleaned(canceller: dict[str, Any], outputs: list[dict[str, Any]], sources: list[dict[str, Any]]) -> str | None:
+    """The microphone a source cleans of echo, where it is a sound server's echo canceller."""
+    master = canceller.get(MASTER_DEVICE)
+    if isinstance(master, str) and PHONE_ROLE in str(canceller.get("device.intended_roles", "")).split():
+        return master
+    group = canceller.get(LINK_GROUP)
+    if not (isinstance(group, str) and group.startswith(PIPEWIRE_CANCELLER_GROUP)):
+        return None
+    captured = {o.get("source") for o in outputs if _properties(o).get(LINK_GROUP) == group}
+    names = [s.get("name") for s in sources if s.get("index") in captured]
+    return names[0] if len(names) == 1 and isinstance(names[0], str) else None
+
+
+def _properties(item: dict[str, Any]) -> dict[str, Any]:
+    properties = item.get("properties")
+    return properties if isinstance(properties, dict) else {}
 
 
 class SourceEvents:

@@ -155,14 +155,22 @@ def _close(stream: object) -> None:
 class InputStream:
     """A long-lived mono input stream. Its callback copies each block, with the time its first sample was
     recorded (PortAudio's stream clock, None where unknown), to on_block and returns at once: the receiver
-    (the event loop) does all the work. Counts overflows."""
+    (the event loop) does all the work. Counts overflows. on_start runs once the stream has started, when the sound
+    server has its recording."""
 
-    def __init__(self, device: Device, rate: int, on_block: Callable[[np.ndarray, float | None], object]) -> None:
+    def __init__(
+        self,
+        device: Device,
+        rate: int,
+        on_block: Callable[[np.ndarray, float | None], object],
+        on_start: Callable[[], object] | None = None,
+    ) -> None:
         self.device = device
         self.rate = rate
         self.frames = 0
         self.overflows = 0
         self._on_block = on_block
+        self._on_start = on_start
         sd = _sd()
         try:
             self._stream = sd.InputStream(
@@ -188,6 +196,8 @@ class InputStream:
 
     def __enter__(self) -> InputStream:
         self._stream.start()
+        if self._on_start is not None:
+            self._on_start()
         return self
 
     def __exit__(self, *_exc: object) -> None:

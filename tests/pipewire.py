@@ -1,0 +1,117 @@
+"""A private PipeWire, as Raspberry Pi OS runs it: pipewire, its session manager wireplumber and its pulse server,
+with the echo-cancel module set up as the README says, in front of a virtual microphone and speaker.
+
+Only the sound server's graph is of interest here (which source a recording is on, and where the canceller's
+microphone is), so the devices are PipeWire's null nodes. wireplumber links the nodes and sets the defaults; it
+wants a D-Bus session bus, so one of our own is started too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+TOOLS = ("pipewire", "wireplumber", "pipewire-pulse", "dbus-daemon", "pactl")
+START_TIMEOUT_S = 20.0
+RAW_MICROPHONE = "rawmic"
+CANCELLER_SOURCE = "echo-cancel-source"
+# The README's echo-cancel set-up, with a virtual microphone and speaker for it to sit in front of.
+CONFIG = f"""context.objects = [
+  {{ factory = adapter args = {{ factory.name = support.null-audio-sink node.name = "spk" media.class = "Audio/Sink"
+      audio.position = [ MONO ] audio.rate = 48000 }} }}
+  {{ factory = adapter args = {{ factory.name = support.null-audio-sink node.name = "{RAW_MICROPHONE}"
+      media.class = "Audio/Source/Virtual" audio.position = [ MONO ] audio.rate = 48000 }} }}
+]
+context.modules = [
+  {{ name = libpipewire-module-echo-cancel
+    args = {{
+      aec.args = {{ webrtc.gain_control = false webrtc.noise_suppression = false webrtc.extended_filter = true }}
+      source.props = {{ node.name = "{CANCELLER_SOURCE}" }}
+      sink.props = {{ node.name = "echo-cancel-sink" }}
+    }}
+  }}
+]
+"""
+
+
+def missing_tools() -> list[str]:
+    """What this machine lacks to run it; 'scripts/install --test' installs all of it."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    modules = Path("/usr/lib") / f"{os.uname().machine}-linux-gnu" / "pipewire-0.3"
+    if shutil.which("pipewire") and not list(modules.glob("libpipewire-module-echo-cancel.so")):
+        missing.append("PipeWire's echo-cancel module")
+    return missing
+
+
+class PipeWire:
+    """pipewire, wireplumber and pipewire-pulse in a runtime directory of their own."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.runtime_dir = directory / "runtime"
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The whole environment for a client of this server (and of no other)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "PIPEWIRE_"))}
+        return {
+            **env,
+            "XDG_RUNTIME_DIR": str(self.runtime_dir),
+            "XDG_CONFIG_HOME": str(self.directory / "config"),
+            # wireplumber remembers where each app's streams were moved, and puts them there next time.
+            "XDG_STATE_HOME": str(self.directory / "state"),
+            "DBUS_SESSION_BUS_ADDRESS": f"unix:path={self.runtime_dir / 'bus'}",
+        }
+
+    def __enter__(self) -> PipeWire:
+        self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        conf = self.directory / "config" / "pipewire" / "pipewire.conf.d"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "voicecoach-test.conf").write_text(CONFIG, encoding="utf-8")
+        try:
+            self._start("dbus-daemon", "--session", "--nofork", f"--address=unix:path={self.runtime_dir / 'bus'}")
+            self._start("pipewire")
+            self._start("wireplumber")
+            self._start("pipewire-pulse")
+            self._wait_for_defaults()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for process in reversed(self._processes):
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._processes.clear()
+
+    def pactl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["pactl", *args], env=self.env, capture_output=True, text=True, timeout=10, check=False)
+
+    def log(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-2000:]}" for path in self.directory.glob("*.log")
+        )
+
+    def _start(self, *command: str) -> None:
+        with (self.directory / f"{command[0]}.log").open("wb") as log:
+            self._processes.append(
+                subprocess.Popen(command, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            )
+        time.sleep(0.3)
+
+    def _wait_for_defaults(self) -> None:
+        """Until wireplumber has made the canceller the default source, as it does for the highest priority."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while self.pactl("get-default-source").stdout.strip() != CANCELLER_SOURCE:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self._processes):
+                raise RuntimeError(f"PipeWire did not start with its canceller as the default source:\n{self.log()}")
+            time.sleep(0.1)

@@ -1,0 +1,182 @@
+"""A sound server's echo canceller in front of the microphone: the coach records the microphone behind it instead
+(voicecoach/daemon/pulsewatch.py), found as PulseAudio and as PipeWire describe it, and moved to for real in both."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import require_tools
+from pipewire import CANCELLER_SOURCE, RAW_MICROPHONE, PipeWire
+from pipewire import missing_tools as pipewire_missing
+from pulse import CANCELLED_SOURCE, MICROPHONE, PulseServer
+from test_daemon import fake_pactl
+
+from voicecoach.cli.listen import off_canceller
+from voicecoach.daemon import pulsewatch
+from voicecoach.daemon.devices import Devices
+from voicecoach.sound import audio
+
+PID = "1234"
+# As `pactl -f json list` shows them (trimmed): PulseAudio 16's module-echo-cancel, and a remap-source, which has
+# a master too but is no canceller.
+PULSEAUDIO_SOURCES = [
+    {"index": 1, "name": "alsa_input.usb-mic", "properties": {"device.class": "sound"}},
+    {
+        "index": 2,
+        "name": "ec_src",
+        "properties": {
+            "device.master_device": "alsa_input.usb-mic",
+            "device.class": "filter",
+            "device.intended_roles": "phone",
+        },
+    },
+    {
+        "index": 3,
+        "name": "remapped",
+        "properties": {"device.master_device": "alsa_input.usb-mic", "device.class": "filter"},
+    },
+]
+# PipeWire 0.3.65's echo-cancel module, through pipewire-pulse: its source and the stream capturing the microphone
+# share a link group.
+PIPEWIRE_SOURCES = [
+    {"index": 32, "name": "alsa_input.usb-mic", "properties": {"media.class": "Audio/Source"}},
+    {
+        "index": 36,
+        "name": "echo-cancel-source",
+        "properties": {"media.class": "Audio/Source", "node.link-group": "echo-cancel-21732-27"},
+    },
+]
+PIPEWIRE_CAPTURE = {"index": 35, "source": 32, "properties": {"node.link-group": "echo-cancel-21732-27"}}
+
+
+def pactl_answering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sources: list, outputs: list) -> Path:
+    """A fake pactl listing these sources and source-outputs; the moves asked of it are written to the file returned."""
+    moves = tmp_path / "moves"
+    script = f"""case "$1 $4" in
+  "-f source-outputs") echo '{json.dumps(outputs)}' ;;
+  "-f sources") echo '{json.dumps(sources)}' ;;
+  "move-source-output "*) echo "$2 $3" >> {moves} ;;
+  *) exit 1 ;;
+esac"""
+    fake_pactl(tmp_path / "bin", script, monkeypatch)
+    return moves
+
+
+def ours_on(source: int, index: int = 7) -> dict:
+    return {"index": index, "source": source, "properties": {"application.process.id": PID}}
+
+
+def test_behind_pulseaudios_canceller_the_recording_moves_to_its_master(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moves = pactl_answering(tmp_path, monkeypatch, PULSEAUDIO_SOURCES, [ours_on(2)])
+    assert pulsewatch.recording_source(int(PID)) == pulsewatch.Source("ec_src", False, "alsa_input.usb-mic")
+    assert pulsewatch.move_off_canceller(int(PID)) == "alsa_input.usb-mic"
+    assert moves.read_text() == "7 alsa_input.usb-mic\n"
+
+
+def test_another_filter_with_a_master_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    moves = pactl_answering(tmp_path, monkeypatch, PULSEAUDIO_SOURCES, [ours_on(3)])
+    assert pulsewatch.recording_source(int(PID)) == pulsewatch.Source("remapped", False, None)
+    assert pulsewatch.move_off_canceller(int(PID)) is None
+    assert not moves.exists()
+
+
+def test_behind_pipewires_canceller_the_microphone_is_what_its_capture_stream_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moves = pactl_answering(tmp_path, monkeypatch, PIPEWIRE_SOURCES, [PIPEWIRE_CAPTURE, ours_on(36, 40)])
+    assert pulsewatch.move_off_canceller(int(PID)) == "alsa_input.usb-mic"
+    assert moves.read_text() == "40 alsa_input.usb-mic\n"
+    # Without its capture stream (the microphone is gone) there is nothing to move to.
+    moves.unlink()
+    pactl_answering(tmp_path, monkeypatch, PIPEWIRE_SOURCES, [ours_on(36, 40)])
+    assert pulsewatch.move_off_canceller(int(PID)) is None
+    assert not moves.exists()
+
+
+def test_a_move_the_server_refuses_is_not_claimed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = f"""case "$1 $4" in
+  "-f source-outputs") echo '{json.dumps([ours_on(2)])}' ;;
+  "-f sources") echo '{json.dumps(PULSEAUDIO_SOURCES)}' ;;
+  *) exit 1 ;;
+esac"""
+    fake_pactl(tmp_path / "bin", script, monkeypatch)
+    assert pulsewatch.move_off_canceller(int(PID)) is None
+
+
+def test_the_daemon_moves_off_the_canceller_and_takes_a_monitor_behind_it_for_its_microphone(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As in the tests' room, where the microphone behind the canceller is a null sink's monitor: no other monitor
+    # is taken for the microphone, but that one is where the coach was moved.
+    where = [pulsewatch.Source("ec_src", False, "mic.monitor")]
+
+    def move() -> str | None:
+        behind = where[0].behind
+        if behind is not None:
+            where[0] = pulsewatch.Source(behind, True)
+        return behind
+
+    monkeypatch.setattr(pulsewatch, "move_off_canceller", move)
+    monkeypatch.setattr(pulsewatch, "recording_source", lambda: where[0])
+    caplog.set_level(logging.INFO, logger="voicecoach")
+    devices = Devices(None, None, None, True, lambda: None, lambda: None)  # type: ignore[arg-type]
+    assert devices._microphone_misplaced() is None
+    assert "listening to mic.monitor, the microphone behind the sound system's echo canceller" in caplog.text
+    assert devices._microphone_misplaced() is None, "a recheck once moved"
+    where[0] = pulsewatch.Source("spk.monitor", True)
+    assert devices._microphone_misplaced() == (
+        "mic.monitor is gone: the sound server would record spk.monitor, a speaker's sound"
+    )
+
+
+@pytest.mark.audio
+def test_behind_pulseaudios_canceller_the_coach_records_the_microphone(
+    pulse: PulseServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pulse.echo_route("canceller", 120):
+        monkeypatch.setenv("PULSE_SOURCE", CANCELLED_SOURCE)
+        device = audio.resolve_device("pulse", "input")
+        with audio.InputStream(device, 16000, lambda _block, _at: None):
+            assert pulsewatch.recording_source() == pulsewatch.Source(
+                CANCELLED_SOURCE, False, f"{MICROPHONE}.monitor"
+            ), "the room as a user has it: recording from the canceller"
+        with audio.InputStream(device, 16000, lambda _block, _at: None, off_canceller):
+            source = pulsewatch.recording_source()
+    assert source is not None and source.name == f"{MICROPHONE}.monitor"
+    assert f"listening to {MICROPHONE}.monitor" in capsys.readouterr().err
+
+
+# Run in a child process: this one's PortAudio and environment belong to the private PulseAudio.
+RECORD_AND_SAY_WHERE = """
+import time
+from voicecoach.cli.listen import off_canceller
+from voicecoach.daemon import pulsewatch
+from voicecoach.sound import audio
+with audio.InputStream(audio.resolve_device("pulse", "input"), 16000, lambda b, a: None, off_canceller):
+    time.sleep(0.3)
+    print(pulsewatch.recording_source().name)
+"""
+
+
+@pytest.mark.audio
+def test_behind_pipewires_canceller_as_raspberry_pi_os_has_it_the_coach_records_the_microphone(
+    tmp_path: Path,
+) -> None:
+    require_tools(pipewire_missing(), "the PipeWire tests")
+    with PipeWire(tmp_path) as server:
+        assert server.pactl("get-default-source").stdout.strip() == CANCELLER_SOURCE
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-c", RECORD_AND_SAY_WHERE], env=server.env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr + server.log()
+        assert done.stdout.strip() == RAW_MICROPHONE, (done.stdout, done.stderr, time.monotonic() - started)
+        assert f"listening to {RAW_MICROPHONE}, the microphone behind" in done.stderr
