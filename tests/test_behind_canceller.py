@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tools
+from daemon_harness import Daemon
 from pipewire import CANCELLER_SOURCE, RAW_MICROPHONE, PipeWire
 from pipewire import missing_tools as pipewire_missing
 from pulse import CANCELLED_SOURCE, MICROPHONE, PulseServer
+from speech_corpus import KO_COMMANDS, require_ko_model
 from test_daemon import fake_pactl
 
 from voicecoach.cli.listen import off_canceller
@@ -180,3 +182,25 @@ def test_behind_pipewires_canceller_as_raspberry_pi_os_has_it_the_coach_records_
         assert done.returncode == 0, done.stderr + server.log()
         assert done.stdout.strip() == RAW_MICROPHONE, (done.stdout, done.stderr, time.monotonic() - started)
         assert f"listening to {RAW_MICROPHONE}, the microphone behind" in done.stderr
+
+
+@pytest.mark.audio
+@pytest.mark.model
+def test_the_daemon_behind_pulseaudios_canceller_records_the_microphone(pulse: PulseServer, tmp_path: Path) -> None:
+    model = require_ko_model()
+    with pulse.echo_route("canceller", 120) as room:
+        # As a user has it: the canceller is the default source, and the daemon records whatever that is.
+        pulse.pactl("set-default-source", CANCELLED_SOURCE)
+        env = {k: v for k, v in room.environ().items() if k != "PULSE_SOURCE"}
+        daemon = Daemon(tmp_path, ["--model", str(model), "--commands", str(KO_COMMANDS)], env).start()
+        try:
+            daemon.wait_ready()
+            line = daemon.wait_log(lambda text: "the microphone behind" in text, what="the move off the canceller")
+            assert f"listening to {MICROPHONE}.monitor" in line
+            daemon.wait_log(lambda text: "the microphone is up" in text, what="the microphone up")
+            recording = pulsewatch.recording_source(daemon.process.pid)  # type: ignore[union-attr]
+            assert recording is not None and recording.name == f"{MICROPHONE}.monitor", daemon.log()
+            assert "trying to reopen" not in daemon.log(), "the monitor behind the canceller is the microphone"
+        finally:
+            daemon.close()
+            pulse.pactl("set-default-source", f"{MICROPHONE}.monitor")
