@@ -12,16 +12,22 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-TOOLS = ("pipewire", "wireplumber", "pipewire-pulse", "dbus-daemon", "pactl")
+import numpy as np
+
+TOOLS = ("pipewire", "wireplumber", "pipewire-pulse", "dbus-daemon", "pactl", "paplay", "parec")
 START_TIMEOUT_S = 20.0
 RAW_MICROPHONE = "rawmic"
+PIPEWIRE_SPEAKER = "spk"
 CANCELLER_SOURCE = "echo-cancel-source"
-# The README's echo-cancel set-up, with a virtual microphone and speaker for it to sit in front of.
+CANCELLER_SINK = "echo-cancel-sink"
+# PipeWire's echo-cancel module as a user would set it up for calls (WebRTC's gain control and noise suppression off,
+# its extended filter on), with a virtual microphone and speaker for it to sit in front of.
 CONFIG = f"""context.objects = [
-  {{ factory = adapter args = {{ factory.name = support.null-audio-sink node.name = "spk" media.class = "Audio/Sink"
-      audio.position = [ MONO ] audio.rate = 48000 }} }}
+  {{ factory = adapter args = {{ factory.name = support.null-audio-sink node.name = "{PIPEWIRE_SPEAKER}"
+      media.class = "Audio/Sink" audio.position = [ MONO ] audio.rate = 48000 }} }}
   {{ factory = adapter args = {{ factory.name = support.null-audio-sink node.name = "{RAW_MICROPHONE}"
       media.class = "Audio/Source/Virtual" audio.position = [ MONO ] audio.rate = 48000 }} }}
 ]
@@ -30,7 +36,7 @@ context.modules = [
     args = {{
       aec.args = {{ webrtc.gain_control = false webrtc.noise_suppression = false webrtc.extended_filter = true }}
       source.props = {{ node.name = "{CANCELLER_SOURCE}" }}
-      sink.props = {{ node.name = "echo-cancel-sink" }}
+      sink.props = {{ node.name = "{CANCELLER_SINK}" }}
     }}
   }}
 ]
@@ -95,6 +101,24 @@ class PipeWire:
 
     def pactl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["pactl", *args], env=self.env, capture_output=True, text=True, timeout=10, check=False)
+
+    def play(self, wav: Path, sink: str) -> None:
+        subprocess.run(["paplay", "-d", sink, str(wav)], env=self.env, check=True, timeout=30)
+
+    def record(self, sink: str, meanwhile: Callable[[], object]) -> np.ndarray:
+        """What reaches a sink (its monitor, 16 kHz mono) while meanwhile runs."""
+        # A short latency: parec hands over what it holds in small pieces, and loses nothing much when stopped.
+        command = ["parec", "-d", f"{sink}.monitor", "--rate=16000", "--channels=1", "--format=s16le", "--raw"]
+        command.append("--latency-msec=10")
+        recording = subprocess.Popen(command, env=self.env, stdout=subprocess.PIPE)
+        try:
+            time.sleep(0.3)
+            meanwhile()
+            time.sleep(0.3)
+        finally:
+            recording.terminate()
+            data, _ = recording.communicate(timeout=10)
+        return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.float32) / 32768
 
     def log(self) -> str:
         return "\n".join(
