@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import one_error_line
-from pulse import PulseServer, voicecoach_command
+from pulse import MICROPHONE, PulseServer, voicecoach_command
 
 from voicecoach.cli.main import main
 from voicecoach.listen import RATE
@@ -125,6 +125,7 @@ def test_a_room_whose_microphone_hears_the_speaker_through_a_second_device(pulse
     assert figures["removed_db"] > 15
     assert figures["delay_ms"] is not None
     assert figures["coherence"] > LINEAR_COHERENCE
+    assert figures["behind_canceller"] is None
 
 
 @pytest.mark.audio
@@ -135,6 +136,7 @@ def test_behind_a_system_echo_canceller_the_microphone_is_measured(pulse: PulseS
         figures = _check(room.environ(), tmp_path)
     assert figures["verdicts"] == ["good"] and figures["heard_over_coach"] is True, figures
     assert figures["coherence"] > LINEAR_COHERENCE
+    assert figures["behind_canceller"] == f"{MICROPHONE}.monitor"
 
 
 @pytest.mark.audio
@@ -154,6 +156,7 @@ def test_a_system_echo_canceller_it_cannot_look_behind_is_named(pulse: PulseServ
         figures = _check({**env, "PATH": f"{refusing}:{env['PATH']}"}, tmp_path)
     assert figures["verdicts"][0] == "canceller_in_front", figures
     assert figures["heard_over_coach"] is False
+    assert figures["behind_canceller"] is None
 
 
 @pytest.mark.audio

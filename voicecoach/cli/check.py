@@ -49,14 +49,16 @@ def cmd_audio(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"listening on {microphone.name}, playing on {speaker.name}: stay quiet for about 20 seconds")
     mixer = Mixer(clips.sample_rate, cfg.audio.volume)
+    moved: list[str | None] = []
     result = measure(
         clips.clip(spoken["test"]),
         mixer,
         lambda m: audio.OutputStream(speaker, m),
-        lambda on_block: audio.InputStream(microphone, RATE, on_block, off_canceller),
+        lambda on_block: audio.InputStream(microphone, RATE, on_block, lambda: moved.append(off_canceller())),
     )
     if args.json:
-        print(json.dumps(result.as_json()))
+        # Where the sound server's echo canceller was the microphone: the one behind it, which was measured.
+        print(json.dumps({**result.as_json(), "behind_canceller": next(filter(None, moved), None)}))
     else:
         print(describe(result))
         print("\n".join(printed[str(v)] for v in result.verdicts))

@@ -144,9 +144,9 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     return 0
 
 
-def off_canceller() -> None:
+def off_canceller() -> str | None:
     """Where the sound server records the microphone through its echo canceller, listen to the microphone behind
-    it instead (pulsewatch.move_off_canceller), and say so."""
+    it instead (pulsewatch.move_off_canceller), and say so; that microphone, None where nothing was moved."""
     moved = pulsewatch.move_off_canceller()
     if moved is not None:
         print(
@@ -154,6 +154,7 @@ def off_canceller() -> None:
             " while the coach speaks (the coach removes its own echo)",
             file=sys.stderr,
         )
+    return moved
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
