@@ -14,12 +14,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pulse import voicecoach_command
 
 from voicecoach.cli.main import main
 from voicecoach.daemon import control
@@ -106,14 +107,6 @@ class Notifications:
             self.path.unlink()
 
 
-def voicecoach_script() -> str:
-    """The `voicecoach` entry point installed next to the running interpreter."""
-    script = Path(sys.executable).with_name("voicecoach")
-    if not script.exists():
-        raise DaemonError(f"{script} is missing: install the package with 'scripts/install --test'")
-    return str(script)
-
-
 class Daemon:
     """One `voicecoach run` process and what it told systemd and its log.
 
@@ -167,7 +160,7 @@ class Daemon:
         with self.log_path.open("ab") as log:
             self.started_at = time.monotonic()
             self.process = subprocess.Popen(
-                [voicecoach_script(), "run", *self.args],
+                [*voicecoach_command(), "run", *self.args],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -482,12 +482,18 @@ def loud_spans(samples: np.ndarray, rate: int, level: float = SILENT, gap_s: flo
 # -- running the coach ------------------------------------------------------------------------
 
 
+# The checkout these tests belong to.
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
 def voicecoach_command() -> list[str]:
-    """The installed `voicecoach` entry point of the running interpreter's environment."""
+    """The installed `voicecoach` entry point of the running interpreter's environment, running this checkout's
+    package. An editable install imports the checkout it was made from: a benchmark run in a second clone with the
+    first's environment would otherwise measure the first clone's code (it did, on 2026-12-03)."""
     script = Path(sys.executable).with_name("voicecoach")
     if not script.exists():
         raise PulseError(f"{script} is missing: install the package with 'scripts/install --test'")
-    return [str(script)]
+    return ["env", f"PYTHONPATH={CHECKOUT}", str(script)]
 
 
 def planned_cues(args: Sequence[str], env: dict[str, str]) -> list[dict[str, object]]:

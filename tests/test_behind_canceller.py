@@ -104,6 +104,29 @@ def test_behind_pipewires_canceller_the_microphone_is_what_its_capture_stream_re
     assert not moves.exists()
 
 
+@pytest.mark.parametrize("link_wait_s", [0.0, 2.0])
+def test_a_recording_not_yet_linked_is_waited_for_as_long_as_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, link_wait_s: float
+) -> None:
+    # As PipeWire shows a new recording: first not at all, then linked to no source (4294967295), then to one.
+    calls, moves = tmp_path / "calls", tmp_path / "moves"
+    answers = [[], [ours_on(4294967295)], [ours_on(2)]]
+    script = f"""case "$1 $4" in
+  "-f source-outputs") echo x >> {calls}; n=$(wc -l < {calls})
+    case $n in 1) echo '{json.dumps(answers[0])}' ;; 2) echo '{json.dumps(answers[1])}' ;;
+      *) echo '{json.dumps(answers[2])}' ;; esac ;;
+  "-f sources") echo '{json.dumps(PULSEAUDIO_SOURCES)}' ;;
+  "move-source-output "*) echo "$2 $3" >> {moves} ;;
+  *) exit 1 ;;
+esac"""
+    fake_pactl(tmp_path / "bin", script, monkeypatch)
+    moved = pulsewatch.move_off_canceller(int(PID), link_wait_s=link_wait_s)
+    if link_wait_s:
+        assert moved == "alsa_input.usb-mic" and moves.read_text() == "7 alsa_input.usb-mic\n"
+    else:
+        assert moved is None and not moves.exists()
+
+
 def test_a_move_the_server_refuses_is_not_claimed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     script = f"""case "$1 $4" in
   "-f source-outputs") echo '{json.dumps([ours_on(2)])}' ;;
@@ -157,18 +180,24 @@ def test_behind_pulseaudios_canceller_the_coach_records_the_microphone(
     assert f"listening to {MICROPHONE}.monitor" in capsys.readouterr().err
 
 
-# Run in a child process: this one's PortAudio and environment belong to the private PulseAudio.
 # Run in a child process: this one's PortAudio and environment belong to the private PulseAudio. It records until
-# its stdin closes.
+# its stdin closes, and says where, once PipeWire has carried out the move (wireplumber relinks the stream a moment
+# after pactl asks) and again at the end.
 RECORD_AND_SAY_WHERE = """
-import sys
+import sys, time
 from voicecoach.cli.listen import off_canceller
 from voicecoach.daemon import pulsewatch
 from voicecoach.sound import audio
-from voicecoach.sound.clips import write_wav
 with audio.InputStream(audio.resolve_device("pulse", "input"), 16000, lambda b, a: None, off_canceller):
-    print(pulsewatch.recording_source().name, flush=True)
+    deadline = time.monotonic() + 5
+    source = pulsewatch.recording_source()
+    while (source is None or source.behind) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        source = pulsewatch.recording_source()
+    print(source and source.name, flush=True)
     sys.stdin.read()
+    source = pulsewatch.recording_source()
+    print(source and source.name, flush=True)
 """
 TONE_HZ = 440
 
@@ -192,12 +221,15 @@ def test_behind_pipewires_canceller_as_raspberry_pi_os_has_it_the_coach_records_
             text=True,
         )
         try:
-            assert coach.stdout is not None and coach.stdout.readline().strip() == RAW_MICROPHONE, server.log()
+            assert coach.stdout is not None
+            moved = coach.stdout.readline().strip()
             # Nobody records the canceller now; what is played into its sink must still reach the speaker.
             speaker = server.record(PIPEWIRE_SPEAKER, lambda: server.play(tone, CANCELLER_SINK))
         finally:
-            _, err = coach.communicate("", timeout=30)
+            last, err = coach.communicate("", timeout=30)
         assert coach.returncode == 0, err
+        recorded = [moved, last.strip()]
+        assert recorded == [RAW_MICROPHONE] * 2, f"the coach recorded {recorded}: {err}\n{server.log()}"
         assert f"listening to {RAW_MICROPHONE}, the microphone behind" in err
         spectrum = np.abs(np.fft.rfft(speaker))
         assert speaker.size and np.fft.rfftfreq(speaker.size, 1 / 16000)[spectrum.argmax()] == pytest.approx(

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 from conftest import one_error_line
-from daemon_harness import voicecoach_script
 from http_mirror import server as server  # the fixture: a local HTTP mirror
-from pulse import PulseServer
+from pulse import PulseServer, voicecoach_command
 from test_models import NAME, assert_nothing_installed, model_zip, partial, serve
 
 from voicecoach.cli.main import main
@@ -34,7 +33,7 @@ NOT_UTF8 = b"\xff\xfe"
 def run(args: list[str | bytes], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """The installed `voicecoach` with raw bytes in its arguments, as a shell passes them."""
     env = {**env, "VOICECOACH_STATE_DIR": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
-    return subprocess.run([voicecoach_script(), *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([*voicecoach_command(), *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def assert_one_line(done: subprocess.CompletedProcess[str], fragment: str) -> None:

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 from conftest import one_error_line
-from daemon_harness import Daemon, DaemonError, Message, voicecoach_script
-from pulse import RATE, SILENT, PulseServer, Recording, loud_spans, planned_cues
+from daemon_harness import Daemon, DaemonError, Message
+from pulse import RATE, SILENT, PulseServer, Recording, loud_spans, planned_cues, voicecoach_command
 from speech_corpus import KO_COMMANDS, PHRASES, VOICE_TRIES, phrase_wavs, require_ko_model, say_until
 from test_config import BAD
 
@@ -439,7 +439,9 @@ def run_once(tmp_path: Path, *args: str, config_text: str | None = None) -> subp
         path.write_text(config_text, encoding="utf-8")
         args = ("--config", str(path), *args)
     try:
-        return subprocess.run([voicecoach_script(), "run", *args], env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [*voicecoach_command(), "run", *args], env=env, capture_output=True, text=True, timeout=120
+        )
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"voicecoach run {' '.join(args)} did not exit: {exc.stderr}") from None
 

@@ -33,6 +33,9 @@ from voicecoach.sound import audio
 from voicecoach.sound.clips import read_wav
 from voicecoach.sound.mixer import Played
 
+# How long a new recording may wait for PipeWire's session manager to link it to a source, before the coach looks
+# whether that source is an echo canceller (linked within 0.1 s here; a Pi under load takes longer).
+LINK_WAIT_S = 2.0
 # How much of a file is fed at a time: what the live input stream delivers.
 BLOCK = audio.INPUT_BLOCK_FRAMES
 
@@ -147,7 +150,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
 def off_canceller() -> str | None:
     """Where the sound server records the microphone through its echo canceller, listen to the microphone behind
     it instead (pulsewatch.move_off_canceller), and say so; that microphone, None where nothing was moved."""
-    moved = pulsewatch.move_off_canceller()
+    moved = pulsewatch.move_off_canceller(link_wait_s=LINK_WAIT_S)
     if moved is not None:
         print(
             f"listening to {moved}, the microphone behind the sound system's echo canceller, which cuts your voice"

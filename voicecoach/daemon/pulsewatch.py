@@ -23,12 +23,15 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 # pactl answers in milliseconds; a server that takes longer is stuck, and then we cannot tell.
 PACTL_TIMEOUT_S = 3.0
+# How often a recording not yet linked to a source is looked at again (move_off_canceller).
+LINK_POLL_S = 0.05
 # What a subscription line says: "Event 'remove' on source #2".
 _EVENT = re.compile(r"Event '(?P<what>new|change|remove)' on (?P<facility>[a-z-]+) #\d+")
 SOURCE_ADDED = "source added"
@@ -79,16 +82,25 @@ def _pactl_json(*args: str) -> list[dict[str, Any]] | None:
 
 
 def recording_source(pid: int | None = None) -> Source | None:
-    """The source this process's recording is on; None when there is none, or no pulse server to ask."""
+    """The source this process's recording is on; None when there is none (or it is not linked to one yet), or no
+    pulse server to ask."""
     found = _recording(pid)
     return found[1] if found is not None else None
 
 
-def move_off_canceller(pid: int | None = None) -> str | None:
+def move_off_canceller(pid: int | None = None, link_wait_s: float = 0.0) -> str | None:
     """Where this process records from a sound server's echo canceller, move its recording to the microphone the
-    canceller cleans; that microphone's name, or None where nothing was moved."""
+    canceller cleans; that microphone's name, or None where nothing was moved.
+
+    PipeWire's session manager links a new recording to its source a moment after it starts: a recording not yet
+    shown or linked is looked at again for up to link_wait_s. (The daemon waits for nothing: that is an event it
+    hears.)"""
+    deadline = time.monotonic() + link_wait_s
     found = _recording(pid)
-    behind = found[1].behind if found is not None else None
+    while found is not None and found[1] is None and time.monotonic() < deadline:
+        time.sleep(LINK_POLL_S)
+        found = _recording(pid)
+    behind = found[1].behind if found is not None and found[1] is not None else None
     if found is None or behind is None:
         return None
     try:
@@ -104,13 +116,17 @@ def move_off_canceller(pid: int | None = None) -> str | None:
     return behind if done.returncode == 0 else None
 
 
-def _recording(pid: int | None) -> tuple[int, Source] | None:
-    """This process's newest recording (its index) and its source."""
+def _recording(pid: int | None) -> tuple[int, Source | None] | None:
+    """This process's newest recording (its index) and its source (None while it is linked to none, or not shown
+    yet); None where there is no pulse server to ask."""
     wanted = str(os.getpid() if pid is None else pid)
-    outputs = _pactl_json("list", "source-outputs") or []
+    outputs = _pactl_json("list", "source-outputs")
+    if outputs is None:
+        return None
     ours = [o for o in outputs if _properties(o).get("application.process.id") == wanted]
     if not ours:
-        return None
+        # A server that does not show it yet (PipeWire's pulse server, a moment after the stream started).
+        return -1, None
     # The newest recording is the live one: ALSA's pulse plugin opens a new one after an overrun.
     recording = ours[-1]
     sources = _pactl_json("list", "sources") or []
@@ -120,7 +136,7 @@ def _recording(pid: int | None) -> tuple[int, Source] | None:
             properties = _properties(source)
             monitor = properties.get("device.class") == "monitor" or name.endswith(".monitor")
             return recording.get("index", -1), Source(name, monitor, _cleaned(properties, outputs, sources))
-    return None
+    return recording.get("index", -1), None
 
 
 def _cleaned(canceller: dict[str, Any], outputs: list[dict[str, Any]], sources: list[dict[str, Any]]) -> str | None:
