@@ -1,5 +1,5 @@
 """A private PipeWire, as Raspberry Pi OS runs it: pipewire, its session manager wireplumber and its pulse server,
-with the echo-cancel module set up as the README says, in front of a virtual microphone and speaker.
+with the echo-cancel module as a user would set it up for calls, in front of a virtual microphone and speaker.
 
 Only the sound server's graph is of interest here (which source a recording is on, and where the canceller's
 microphone is), so the devices are PipeWire's null nodes. wireplumber links the nodes and sets the defaults; it

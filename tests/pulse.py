@@ -11,6 +11,7 @@ import contextlib
 import glob
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -254,9 +255,9 @@ ECHO_ROUTES = {
 }
 CANCELLED_SOURCE = "ec_src"
 # The WebRTC canceller's own gain control and noise suppression, off: the level they change and the speech they
-# take out hurt the recogniser more than the noise they remove helps it (README, "Behind a system echo canceller").
-# Its extended filter, on, as the README says and as PipeWire's echo-cancel has it by default: PulseAudio's default
-# short filter does not reach an echo 120 ms late, and left it 4-7 dB under what was played (`check audio` said
+# take out hurt the recogniser more than the noise they remove helps it (as the README advised before the coach
+# moved off such a canceller). Its extended filter, on, as PipeWire's echo-cancel has it by default: PulseAudio's
+# default short filter does not reach an echo 120 ms late, and left it 4-7 dB under what was played (`check audio` said
 # weak_cancelling) where the extended one leaves it 55-59 dB under.
 CANCELLER_ARGS = "analog_gain_control=0 digital_gain_control=0 noise_suppression=0 extended_filter=1"
 CANCELLED_SINK = "ec_sink"
@@ -493,7 +494,9 @@ def voicecoach_command() -> list[str]:
     script = Path(sys.executable).with_name("voicecoach")
     if not script.exists():
         raise PulseError(f"{script} is missing: install the package with 'scripts/install --test'")
-    return ["env", f"PYTHONPATH={CHECKOUT}", str(script)]
+    # Put first on the child's own PYTHONPATH, which some tests set (a faked clock's sitecustomize).
+    prepend = f'PYTHONPATH={shlex.quote(str(CHECKOUT))}${{PYTHONPATH:+:$PYTHONPATH}} exec "$0" "$@"'
+    return ["sh", "-c", prepend, str(script)]
 
 
 def planned_cues(args: Sequence[str], env: dict[str, str]) -> list[dict[str, object]]:
