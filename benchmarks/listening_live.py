@@ -237,12 +237,7 @@ def echo_check(room: Room) -> dict[str, object]:
         text=True,
         timeout=120,
     )
-    if out.returncode != 0:
-        return {"error": out.stderr.strip()[-300:]}
-    figures = json.loads(out.stdout)
-    # Behind a sound server's echo canceller the coach records the microphone behind it, and says so.
-    moved = [line for line in out.stderr.splitlines() if line.startswith("listening to ")]
-    return {**figures, "moved": moved[0]} if moved else figures
+    return json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr.strip()[-300:]}
 
 
 def run_route(name: str, levels: list[float], args: argparse.Namespace, level: float, results: dict) -> None:

@@ -58,13 +58,22 @@ PIPEWIRE_SOURCES = [
 PIPEWIRE_CAPTURE = {"index": 35, "source": 32, "properties": {"node.link-group": "echo-cancel-21732-27"}}
 
 
-def pactl_answering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sources: list, outputs: list) -> Path:
-    """A fake pactl listing these sources and source-outputs; the moves asked of it are written to the file returned."""
-    moves = tmp_path / "moves"
+def pactl_answering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sources: list, *outputs: list, refuse: bool = False
+) -> Path:
+    """A fake pactl listing these sources, and these source-outputs: the first list when first asked, the next the
+    next time, the last from then on. The moves asked of it are written to the file returned (refuse: it fails them
+    instead)."""
+    calls, moves = tmp_path / "calls", tmp_path / "moves"
+    answers = "".join(f"      {n}) echo '{json.dumps(listed)}' ;;\n" for n, listed in enumerate(outputs[:-1], 1))
+    move = "exit 1" if refuse else f'echo "$2 $3" >> {moves}'
     script = f"""case "$1 $4" in
-  "-f source-outputs") echo '{json.dumps(outputs)}' ;;
+  "-f source-outputs") echo x >> {calls}
+    case $(wc -l < {calls}) in
+{answers}      *) echo '{json.dumps(outputs[-1])}' ;;
+    esac ;;
   "-f sources") echo '{json.dumps(sources)}' ;;
-  "move-source-output "*) echo "$2 $3" >> {moves} ;;
+  "move-source-output "*) {move} ;;
   *) exit 1 ;;
 esac"""
     fake_pactl(tmp_path / "bin", script, monkeypatch)
@@ -109,17 +118,7 @@ def test_a_recording_not_yet_linked_is_waited_for_as_long_as_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, link_wait_s: float
 ) -> None:
     # As PipeWire shows a new recording: first not at all, then linked to no source (4294967295), then to one.
-    calls, moves = tmp_path / "calls", tmp_path / "moves"
-    answers = [[], [ours_on(4294967295)], [ours_on(2)]]
-    script = f"""case "$1 $4" in
-  "-f source-outputs") echo x >> {calls}; n=$(wc -l < {calls})
-    case $n in 1) echo '{json.dumps(answers[0])}' ;; 2) echo '{json.dumps(answers[1])}' ;;
-      *) echo '{json.dumps(answers[2])}' ;; esac ;;
-  "-f sources") echo '{json.dumps(PULSEAUDIO_SOURCES)}' ;;
-  "move-source-output "*) echo "$2 $3" >> {moves} ;;
-  *) exit 1 ;;
-esac"""
-    fake_pactl(tmp_path / "bin", script, monkeypatch)
+    moves = pactl_answering(tmp_path, monkeypatch, PULSEAUDIO_SOURCES, [], [ours_on(4294967295)], [ours_on(2)])
     moved = pulsewatch.move_off_canceller(int(PID), link_wait_s=link_wait_s)
     if link_wait_s:
         assert moved == "alsa_input.usb-mic" and moves.read_text() == "7 alsa_input.usb-mic\n"
@@ -128,12 +127,7 @@ esac"""
 
 
 def test_a_move_the_server_refuses_is_not_claimed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    script = f"""case "$1 $4" in
-  "-f source-outputs") echo '{json.dumps([ours_on(2)])}' ;;
-  "-f sources") echo '{json.dumps(PULSEAUDIO_SOURCES)}' ;;
-  *) exit 1 ;;
-esac"""
-    fake_pactl(tmp_path / "bin", script, monkeypatch)
+    pactl_answering(tmp_path, monkeypatch, PULSEAUDIO_SOURCES, [ours_on(2)], refuse=True)
     assert pulsewatch.move_off_canceller(int(PID)) is None
 
 
@@ -144,14 +138,14 @@ def test_the_daemon_moves_off_the_canceller_and_takes_a_monitor_behind_it_for_it
     # is taken for the microphone, but that one is where the coach was moved.
     where = [pulsewatch.Source("ec_src", False, "mic.monitor")]
 
-    def move() -> str | None:
-        behind = where[0].behind
+    def move(found: pulsewatch.Recording) -> str | None:
+        behind = found.source.behind if found.source is not None else None
         if behind is not None:
             where[0] = pulsewatch.Source(behind, True)
         return behind
 
-    monkeypatch.setattr(pulsewatch, "move_off_canceller", move)
-    monkeypatch.setattr(pulsewatch, "recording_source", lambda: where[0])
+    monkeypatch.setattr(pulsewatch, "move_behind", move)
+    monkeypatch.setattr(pulsewatch, "recording", lambda: pulsewatch.Recording(7, where[0]))
     caplog.set_level(logging.INFO, logger="voicecoach")
     devices = Devices(None, None, None, True, lambda: None, lambda: None)  # type: ignore[arg-type]
     assert devices._microphone_misplaced() is None

@@ -152,11 +152,7 @@ def off_canceller() -> str | None:
     it instead (pulsewatch.move_off_canceller), and say so; that microphone, None where nothing was moved."""
     moved = pulsewatch.move_off_canceller(link_wait_s=LINK_WAIT_S)
     if moved is not None:
-        print(
-            f"listening to {moved}, the microphone behind the sound system's echo canceller, which cuts your voice"
-            " while the coach speaks (the coach removes its own echo)",
-            file=sys.stderr,
-        )
+        print(pulsewatch.MOVED_OFF_CANCELLER % moved, file=sys.stderr)
     return moved
 
 

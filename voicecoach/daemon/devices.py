@@ -76,16 +76,14 @@ class Devices:
         """PulseAudio moves a recording whose source went away to another source, often the monitor of the
         speaker: the coach would hear itself. A monitor is accepted only if the recording started on it, or is the
         microphone behind a sound server's echo canceller, to which the recording is moved (see pulsewatch)."""
-        moved = pulsewatch.move_off_canceller()
+        found = pulsewatch.recording()
+        source = found.source if found is not None else None
+        if found is None or source is None:
+            return None
+        moved = pulsewatch.move_behind(found)
         if moved is not None:
-            log.info(
-                "listening to %s, the microphone behind the sound system's echo canceller, which cuts your voice"
-                " while the coach speaks (the coach removes its own echo)",
-                moved,
-            )
+            log.info(pulsewatch.MOVED_OFF_CANCELLER, moved)
             self._mic_source = moved
-        source = pulsewatch.recording_source()
-        if source is None:
             return None
         if self._mic_source is None:
             self._mic_source = source.name

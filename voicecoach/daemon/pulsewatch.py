@@ -45,6 +45,11 @@ _EVENTS = {
 }
 
 
+# What the coach says, on the terminal and in its log, once it has moved off a canceller (%s: the microphone).
+MOVED_OFF_CANCELLER = (
+    "listening to %s, the microphone behind the sound system's echo canceller, which cuts your voice while the coach"
+    " speaks (the coach removes its own echo)"
+)
 # How each sound server marks an echo canceller's source. PulseAudio's module-echo-cancel: the microphone it cleans
 # as its master device, and "phone" as its role (other filters, remap-source and the like, have a master but no
 # role). PipeWire's echo-cancel module: its source and the stream that captures the microphone share a link group
@@ -81,11 +86,42 @@ def _pactl_json(*args: str) -> list[dict[str, Any]] | None:
     return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else None
 
 
+@dataclass(frozen=True)
+class Recording:
+    # The source-output's index; -1 where the server does not show it yet (PipeWire's pulse server, a moment after
+    # the stream started).
+    index: int
+    # None while it is linked to no source.
+    source: Source | None
+
+
+def recording(pid: int | None = None) -> Recording | None:
+    """This process's newest recording; None where there is no pulse server to ask."""
+    wanted = str(os.getpid() if pid is None else pid)
+    outputs = _pactl_json("list", "source-outputs")
+    if outputs is None:
+        return None
+    ours = [o for o in outputs if _properties(o).get("application.process.id") == wanted]
+    if not ours:
+        return Recording(-1, None)
+    # The newest recording is the live one: ALSA's pulse plugin opens a new one after an overrun.
+    newest = ours[-1]
+    index = newest.get("index", -1)
+    sources = _pactl_json("list", "sources") or []
+    for source in sources:
+        name = source.get("name")
+        if source.get("index") == newest.get("source") and isinstance(name, str):
+            properties = _properties(source)
+            monitor = properties.get("device.class") == "monitor" or name.endswith(".monitor")
+            return Recording(index, Source(name, monitor, _cleaned(properties, outputs, sources)))
+    return Recording(index, None)
+
+
 def recording_source(pid: int | None = None) -> Source | None:
     """The source this process's recording is on; None when there is none (or it is not linked to one yet), or no
     pulse server to ask."""
-    found = _recording(pid)
-    return found[1] if found is not None else None
+    found = recording(pid)
+    return found.source if found is not None else None
 
 
 def move_off_canceller(pid: int | None = None, link_wait_s: float = 0.0) -> str | None:
@@ -96,16 +132,22 @@ def move_off_canceller(pid: int | None = None, link_wait_s: float = 0.0) -> str 
     shown or linked is looked at again for up to link_wait_s. (The daemon waits for nothing: that is an event it
     hears.)"""
     deadline = time.monotonic() + link_wait_s
-    found = _recording(pid)
-    while found is not None and found[1] is None and time.monotonic() < deadline:
+    found = recording(pid)
+    while found is not None and found.source is None and time.monotonic() < deadline:
         time.sleep(LINK_POLL_S)
-        found = _recording(pid)
-    behind = found[1].behind if found is not None and found[1] is not None else None
-    if found is None or behind is None:
+        found = recording(pid)
+    return move_behind(found) if found is not None else None
+
+
+def move_behind(found: Recording) -> str | None:
+    """Where this recording is on an echo canceller, move it to the microphone the canceller cleans; that
+    microphone's name, or None where nothing was moved."""
+    behind = found.source.behind if found.source is not None else None
+    if behind is None:
         return None
     try:
         done = subprocess.run(
-            ["pactl", "move-source-output", str(found[0]), behind],
+            ["pactl", "move-source-output", str(found.index), behind],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=PACTL_TIMEOUT_S,
@@ -114,29 +156,6 @@ def move_off_canceller(pid: int | None = None, link_wait_s: float = 0.0) -> str 
     except (OSError, subprocess.TimeoutExpired):
         return None
     return behind if done.returncode == 0 else None
-
-
-def _recording(pid: int | None) -> tuple[int, Source | None] | None:
-    """This process's newest recording (its index) and its source (None while it is linked to none, or not shown
-    yet); None where there is no pulse server to ask."""
-    wanted = str(os.getpid() if pid is None else pid)
-    outputs = _pactl_json("list", "source-outputs")
-    if outputs is None:
-        return None
-    ours = [o for o in outputs if _properties(o).get("application.process.id") == wanted]
-    if not ours:
-        # A server that does not show it yet (PipeWire's pulse server, a moment after the stream started).
-        return -1, None
-    # The newest recording is the live one: ALSA's pulse plugin opens a new one after an overrun.
-    recording = ours[-1]
-    sources = _pactl_json("list", "sources") or []
-    for source in sources:
-        name = source.get("name")
-        if source.get("index") == recording.get("source") and isinstance(name, str):
-            properties = _properties(source)
-            monitor = properties.get("device.class") == "monitor" or name.endswith(".monitor")
-            return recording.get("index", -1), Source(name, monitor, _cleaned(properties, outputs, sources))
-    return recording.get("index", -1), None
 
 
 def _cleaned(canceller: dict[str, Any], outputs: list[dict[str, Any]], sources: list[dict[str, Any]]) -> str | None:
