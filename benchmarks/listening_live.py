@@ -50,6 +50,8 @@ KO_NARRATION = ROOT / "tests" / "data" / "narration-ko.toml"
 ROUTES = {"monitor": 0, "loopback": 120, "canceller": 120}
 LEVELS_DB = (-12.0, 0.0, 6.0)
 HEARD_S = 3.0
+# A log line this long after her command ended is taken to be about it (Explained).
+AFTER_HER_S = 1.5
 # Narration between two commands, at random within this range (seconds).
 NARRATION_BETWEEN_S = (8.0, 15.0)
 # Hang guards only.
@@ -108,6 +110,8 @@ class Room:
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(settings)
         self.voice = her_voice(directory, level, echo_db)
+        # When each of her commands played (time.monotonic(), from the player's start to its end).
+        self.spoken: list[tuple[float, float]] = []
 
     def session(self) -> LiveSession:
         args = ["session", "styrka", "--reps", "20", "--listen", "--explain", "--pack", str(KO_NARRATION), "--model"]
@@ -116,9 +120,12 @@ class Room:
 
     def say(self, name: str) -> float:
         """Say a command; when she has finished (time.monotonic())."""
+        started = time.monotonic()
         player = self.route.say(self.voice[name])
         player.wait(timeout=30)
-        return time.monotonic()
+        ended = time.monotonic()
+        self.spoken.append((started, ended))
+        return ended
 
 
 def false_accepts(room: Room, minutes: float) -> dict[str, object]:
@@ -153,23 +160,31 @@ def false_accepts(room: Room, minutes: float) -> dict[str, object]:
 class Explained:
     """What --explain's log lines said over a room's sessions: how many commands the listener heard and did not act
     on, by its reason, and what it measured of each command it heard while the coach spoke, acted on or not (the
-    "accepted ... over the coach [...]" and "ignored ...: ... [...]" lines)."""
+    "accepted ... over the coach [...]" and "ignored ...: ... [...]" lines). Those logged while she spoke, or within
+    AFTER_HER_S of it, are also kept apart: most of them are hers, though the narration's remains may be among them."""
 
     def __init__(self) -> None:
         self.ignored: Counter[str] = Counter()
         self.measured: list[str] = []
+        self.ignored_hers: Counter[str] = Counter()
+        self.measured_hers: list[str] = []
 
-    def add(self, session: LiveSession) -> None:
-        for line in session.stderr().splitlines():
+    def add(self, session: LiveSession, spoken: list[tuple[float, float]] | None = None) -> None:
+        for when, line in session.logged:
             if ": INFO: " not in line:
                 continue
             said = line.split(": INFO: ", 1)[1]
+            hers = any(start <= when <= end + AFTER_HER_S for start, end in spoken or [])
             if said.startswith("ignored "):
                 # "ignored '넘겨': it follows what the coach played (coherence 0.12) [...]": the reason alone.
-                reason = said.split("': ", 1)[-1]
-                self.ignored[reason.split(" (")[0].split(",")[0]] += 1
+                reason = said.split("': ", 1)[-1].split(" (")[0].split(",")[0]
+                self.ignored[reason] += 1
+                if hers:
+                    self.ignored_hers[reason] += 1
             if said.endswith("]"):
                 self.measured.append(said)
+                if hers:
+                    self.measured_hers.append(said)
 
 
 def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, object]:
@@ -182,7 +197,8 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
         for trial in range(trials):
             if session is None or session.process.poll() is not None:
                 if session is not None:
-                    explained.add(session)
+                    session.close()
+                    explained.add(session, room.spoken)
                 session = room.session()
                 session.wait_line(lambda line: "release 1: " in line, START_S, "the first repetition")
             # Commands come now and then, not every few seconds: the canceller learns the echo it leaves from the
@@ -196,13 +212,13 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
                     session.close()
             if name == "stop" or session.process.poll() is not None:
                 session.close()
-                explained.add(session)
+                explained.add(session, room.spoken)
                 session = None
     finally:
         # Also when a set never started: no session is left playing into the room.
         if session is not None:
             session.close()
-            explained.add(session)
+            explained.add(session, room.spoken)
     over = said["pause"] + said["stop"]
     return {
         "said": said,
@@ -212,6 +228,8 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
         "latency_p95_s": float(np.percentile(latencies, 95)) if latencies else None,
         "ignored": dict(explained.ignored),
         "measured": explained.measured,
+        "ignored_while_she_spoke": dict(explained.ignored_hers),
+        "measured_while_she_spoke": explained.measured_hers,
     }
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from pulse import voicecoach_command
 
@@ -18,26 +19,31 @@ class SessionEnded(AssertionError):
 
 
 class LiveSession:
-    """`voicecoach ARGS` in a process of its own; its stdout read line by line on a thread, its stderr to a file."""
+    """`voicecoach ARGS` in a process of its own; its stdout read line by line on a thread, its stderr copied to a
+    file on another, each line with when it came (the live benchmark tells what was logged while she spoke)."""
 
     def __init__(self, args: list[str], env: dict[str, str], directory: Path) -> None:
         self.lines: list[str] = []
         # When each line arrived (time.monotonic()), and when the last line wait_line returned did.
         self.arrivals: list[float] = []
         self.last_arrival = 0.0
+        self.logged: list[tuple[float, str]] = []
         self._new: queue.SimpleQueue[tuple[str, float] | None] = queue.SimpleQueue()
         self._stderr = directory / "stderr.txt"
-        with self._stderr.open("w") as stderr:
-            self.process = subprocess.Popen(
-                [*voicecoach_command(), *args],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-            )
+        # Opened here, so that the file is there before the process writes a line.
+        copy = self._stderr.open("w")
+        self.process = subprocess.Popen(
+            [*voicecoach_command(), *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self._logger = threading.Thread(target=self._log, args=(copy,), daemon=True)
+        self._logger.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -49,6 +55,14 @@ class LiveSession:
             self.lines.append(line)
             self._new.put((line, self.arrivals[-1]))
         self._new.put(None)
+
+    def _log(self, copy: TextIO) -> None:
+        assert self.process.stderr is not None
+        with copy as file:
+            for raw in self.process.stderr:
+                self.logged.append((time.monotonic(), raw.rstrip("\n")))
+                file.write(raw)
+                file.flush()
 
     def wait_line(self, wanted: Callable[[str], bool], timeout: float, what: str) -> str:
         """The next line printed that is wanted; TimeoutError if none comes in time."""
@@ -65,6 +79,9 @@ class LiveSession:
                 return line
 
     def stderr(self) -> str:
+        if self.process.poll() is not None:
+            # All it wrote, not what the copying thread had got to.
+            self._logger.join(timeout=5)
         return self._stderr.read_text(errors="replace")
 
     def explain(self) -> str:
@@ -75,3 +92,4 @@ class LiveSession:
             self.process.kill()
             self.process.wait()
         self._reader.join(timeout=5)
+        self._logger.join(timeout=5)

@@ -113,6 +113,7 @@ class Detection:
     coherence: float | None = None
     envelope: float | None = None
     words_envelope: float | None = None
+    words_coherence: float | None = None
 
     def as_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -135,6 +136,8 @@ class Detection:
             data["envelope"] = round(self.envelope, 3)
         if self.words_envelope is not None:
             data["words_envelope"] = round(self.words_envelope, 3)
+        if self.words_coherence is not None:
+            data["words_coherence"] = round(self.words_coherence, 3)
         return data
 
 
@@ -329,12 +332,16 @@ class Listener:
             coherence=judgement.coherence,
             envelope=judgement.envelope,
             words_envelope=judgement.words_envelope,
+            words_coherence=judgement.words_coherence,
         )
 
 
 def figures(judgement: Judgement) -> str:
     """What was measured of an utterance heard while the coach spoke, for the log."""
-    parts = [f"{judgement.above_echo_db:.1f} dB over the echo", f"coherence {judgement.coherence:.2f}"]
+    coherent = f"coherence {judgement.coherence:.2f}"
+    if judgement.words_coherence is not None:
+        coherent += f" ({judgement.words_coherence:.2f} over its words)"
+    parts = [f"{judgement.above_echo_db:.1f} dB over the echo", coherent]
     if judgement.envelope is not None:
         parts.append(f"envelope {judgement.envelope:.2f}")
     if judgement.words_envelope is not None:
