@@ -194,6 +194,19 @@ with audio.InputStream(audio.resolve_device("pulse", "input"), 16000, lambda b, 
     print(source and source.name, flush=True)
 """
 TONE_HZ = 440
+# Another Python program recording through ALSA's pulse plugin, as the coach does, but not the coach: where its
+# recording is.
+ANOTHER_PROGRAM = """
+import json, os, subprocess, time
+import sounddevice
+def listed(what):
+    return json.loads(subprocess.run(["pactl", "-f", "json", "list", what], capture_output=True, text=True).stdout)
+with sounddevice.InputStream(device="pulse", channels=1, samplerate=16000):
+    time.sleep(1.0)
+    names = {source["index"]: source["name"] for source in listed("sources")}
+    mine = [o for o in listed("source-outputs") if o["properties"].get("application.process.id") == str(os.getpid())]
+    print(names.get(mine[-1]["source"]) if mine else None)
+"""
 
 
 @pytest.mark.audio
@@ -225,6 +238,10 @@ def test_behind_pipewires_canceller_as_raspberry_pi_os_has_it_the_coach_records_
         recorded = [moved, last.strip()]
         assert recorded == [RAW_MICROPHONE] * 2, f"the coach recorded {recorded}: {err}\n{server.log()}"
         assert f"listening to {RAW_MICROPHONE}, the microphone behind" in err
+        # wireplumber remembers the move, by the name of the program that made it: the coach's, not every Python
+        # program's.
+        other = subprocess.run([sys.executable, "-c", ANOTHER_PROGRAM], env=server.env, capture_output=True, text=True)
+        assert other.stdout.strip() == CANCELLER_SOURCE, other.stderr
         spectrum = np.abs(np.fft.rfft(speaker))
         assert speaker.size and np.fft.rfftfreq(speaker.size, 1 / 16000)[spectrum.argmax()] == pytest.approx(
             TONE_HZ, abs=5

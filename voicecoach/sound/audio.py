@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -22,7 +23,16 @@ class AudioError(UserError):
     """An audio device that is missing or cannot be opened; the message says how to fix it."""
 
 
+# The name the sound server knows the coach's streams by. Through ALSA's pulse plugin a stream is otherwise named
+# "ALSA plug-in [python3.11]", and PulseAudio's stream-restore and PipeWire's WirePlumber remember a moved stream's
+# device by that name: after the coach moved its recording off an echo canceller (daemon/pulsewatch.py), every
+# Python program recording through ALSA started on the microphone behind the canceller. libpulse reads this when
+# each stream connects; a value the user set is kept.
+STREAM_PROPERTIES = ("PULSE_PROP_OVERRIDE", "application.name=voicecoach application.id=voicecoach")
+
+
 def _sd() -> ModuleType:
+    os.environ.setdefault(*STREAM_PROPERTIES)
     # Imported late, so commands that need no audio work without PortAudio.
     try:
         import sounddevice
