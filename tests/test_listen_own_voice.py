@@ -244,22 +244,3 @@ def test_two_weaker_signs_together_are_the_coachs_where_she_is_not_well_above_it
     # With no words placed, the whole utterance's loudness stands in for theirs.
     assert why(coherent, None, above, envelope=following) is not None
     assert why(coherent, None, above, envelope=None) is None
-
-
-def test_coherence_over_the_recognised_words_is_measured_on_them_alone() -> None:
-    # The utterance: her voice for its first half second, then what the canceller left of the coach.
-    played = noise(1.0)
-    utterance = filtered(played) * 0.05
-    half = RATE // 2
-    utterance[:half] = noise(0.5, 0.01)
-    own = OwnVoice(5.0)
-    count = push(own, utterance, played, echo_db=level_db(utterance) - 10)
-    hers, coach = (0, half // FRAME), (half // FRAME, count)
-
-    def measured(words: tuple[int, int]) -> float:
-        judgement = own.judge("정지", level_db(utterance), count, words=words)
-        assert judgement.coherence is not None and judgement.words_coherence is not None
-        return judgement.words_coherence
-
-    assert measured(hers) < 0.1 < measured(coach)
-    assert measured(coach) > 0.9

@@ -113,7 +113,6 @@ class Detection:
     coherence: float | None = None
     envelope: float | None = None
     words_envelope: float | None = None
-    words_coherence: float | None = None
 
     def as_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -136,8 +135,6 @@ class Detection:
             data["envelope"] = round(self.envelope, 3)
         if self.words_envelope is not None:
             data["words_envelope"] = round(self.words_envelope, 3)
-        if self.words_coherence is not None:
-            data["words_coherence"] = round(self.words_coherence, 3)
         return data
 
 
@@ -332,16 +329,12 @@ class Listener:
             coherence=judgement.coherence,
             envelope=judgement.envelope,
             words_envelope=judgement.words_envelope,
-            words_coherence=judgement.words_coherence,
         )
 
 
 def figures(judgement: Judgement) -> str:
     """What was measured of an utterance heard while the coach spoke, for the log."""
-    coherent = f"coherence {judgement.coherence:.2f}"
-    if judgement.words_coherence is not None:
-        coherent += f" ({judgement.words_coherence:.2f} over its words)"
-    parts = [f"{judgement.above_echo_db:.1f} dB over the echo", coherent]
+    parts = [f"{judgement.above_echo_db:.1f} dB over the echo", f"coherence {judgement.coherence:.2f}"]
     if judgement.envelope is not None:
         parts.append(f"envelope {judgement.envelope:.2f}")
     if judgement.words_envelope is not None:

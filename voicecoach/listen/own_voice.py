@@ -88,9 +88,6 @@ class Judgement:
     # whole utterance (measured only), and over its recognised words (the rule, MAX_WORDS_ENVELOPE).
     envelope: float | None = None
     words_envelope: float | None = None
-    # Coherence over the recognised words alone (measured only): the utterance around them holds the narration's
-    # remains, hers too.
-    words_coherence: float | None = None
 
 
 class OwnVoice:
@@ -132,18 +129,16 @@ class OwnVoice:
         cleaned = np.concatenate(cleaned_frames)
         coherent = coherence(cleaned, echo_of(played_frames, cleaned.size))
         envelope = envelope_following(cleaned_frames, played_frames)
-        words_envelope = words_coherence = None
+        words_envelope = None
         if words is not None and words[1] > words[0]:
-            # The played frames are cut to end where the words do, as envelope_following and echo_of want them.
+            # The played frames are cut to end where the words do, as envelope_following wants them.
             after = frames - min(words[1], frames)
             played_to = played_frames[: len(played_frames) - after] if after else played_frames
             words_envelope = envelope_following(cleaned_frames[words[0] : words[1]], played_to)
-            spoken = np.concatenate(cleaned_frames[words[0] : words[1]])
-            words_coherence = coherence(spoken, echo_of(played_to, spoken.size))
         before = frames + round(SAID_BEFORE_S / FRAME_S)
         said = any(said_in(phrase, text) for text in {t for texts in list(self._said)[-before:] for t in texts})
         why = why_own(above, coherent, envelope, words_envelope, said, echo_plausible)
-        return Judgement(above, coherent, why, envelope, words_envelope, words_coherence)
+        return Judgement(above, coherent, why, envelope, words_envelope)
 
 
 def why_own(
