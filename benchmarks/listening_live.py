@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -187,10 +188,18 @@ class Explained:
                     self.measured_hers.append(said)
 
 
+@dataclass
+class Tally:
+    """Her commands in one room: said, heard as themselves, their latencies, and what came of each one missed."""
+
+    said: dict[str, int] = field(default_factory=lambda: {"pause": 0, "resume": 0, "stop": 0})
+    right: dict[str, int] = field(default_factory=lambda: {"pause": 0, "resume": 0, "stop": 0})
+    latencies: list[float] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+
+
 def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, object]:
-    said = {"pause": 0, "resume": 0, "stop": 0}
-    right = {"pause": 0, "resume": 0, "stop": 0}
-    latencies: list[float] = []
+    tally = Tally()
     explained = Explained()
     session = None
     try:
@@ -205,10 +214,10 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
             # narration, and a room where she talks half the time is not the one the goals are for.
             time.sleep(rng.uniform(NARRATION_BETWEEN_S[0], NARRATION_BETWEEN_S[1]))
             name = "stop" if trial % 4 == 3 else "pause"
-            if _command(room, session, name, said, right, latencies) and name == "pause":
+            if _command(room, session, name, tally) and name == "pause":
                 time.sleep(1.0)
                 # Said until heard (three tries), so that the next pause is said over narration again, not silence.
-                if not any(_command(room, session, "resume", said, right, latencies) for _ in range(3)):
+                if not any(_command(room, session, "resume", tally) for _ in range(3)):
                     session.close()
             if name == "stop" or session.process.poll() is not None:
                 session.close()
@@ -219,6 +228,7 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
         if session is not None:
             session.close()
             explained.add(session, room.spoken)
+    said, right, latencies = tally.said, tally.right, tally.latencies
     over = said["pause"] + said["stop"]
     return {
         "said": said,
@@ -226,6 +236,7 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
         "heard_over_narration": (right["pause"] + right["stop"]) / over if over else None,
         "latency_median_s": float(np.median(latencies)) if latencies else None,
         "latency_p95_s": float(np.percentile(latencies, 95)) if latencies else None,
+        "missed": tally.missed,
         "ignored": dict(explained.ignored),
         "measured": explained.measured,
         "ignored_while_she_spoke": dict(explained.ignored_hers),
@@ -233,17 +244,23 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
     }
 
 
-def _command(room: Room, session: LiveSession, name: str, said: dict, right: dict, latencies: list[float]) -> bool:
-    said[name] += 1
+def _command(room: Room, session: LiveSession, name: str, tally: Tally) -> bool:
+    tally.said[name] += 1
     ended = room.say(name)
     try:
         line = session.wait_line(lambda line: "heard: " in line, HEARD_S, name)
-    except (TimeoutError, SessionEnded):
+    except TimeoutError:
+        tally.missed.append(f"{name}: nothing heard in {HEARD_S:.0f} s")
         return False
-    if line.split("heard: ", 1)[1].split(" (")[0] not in PHRASE_OF[name]:
+    except SessionEnded:
+        tally.missed.append(f"{name}: the set had ended")
         return False
-    right[name] += 1
-    latencies.append(session.last_arrival - ended)
+    phrase = line.split("heard: ", 1)[1].split(" (")[0]
+    if phrase not in PHRASE_OF[name]:
+        tally.missed.append(f"{name}: heard as {phrase}")
+        return False
+    tally.right[name] += 1
+    tally.latencies.append(session.last_arrival - ended)
     return True
 
 
@@ -331,6 +348,9 @@ def table(results: dict) -> str:
         alone, with_her = entry["false_accepts"].get("ignored", {}), entry["commands"].get("ignored", {})
         for reason in sorted({*alone, *with_her}):
             lines.append(f"  {key}: {reason}: {alone.get(reason, 0)} / {with_her.get(reason, 0)}")
+    lines.append("\nher commands missed:")
+    for key, entry in results.items():
+        lines.extend(f"  {key}: {missed}" for missed in entry.get("commands", {}).get("missed", []))
     return "\n".join(lines)
 
 
