@@ -39,6 +39,8 @@ class LiveSession:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # A line that is not UTF-8 must not end the threads reading it (the file was read so before).
+            errors="replace",
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
