@@ -194,22 +194,18 @@ with audio.InputStream(audio.resolve_device("pulse", "input"), 16000, lambda b, 
     print(source and source.name, flush=True)
 """
 TONE_HZ = 440
-# Another Python program recording through ALSA's pulse plugin, as the coach does, but not the coach: where its
-# recording is, once wireplumber has linked it (a moment after it starts).
+# Another Python program recording through ALSA's pulse plugin, as the coach does, but not the coach (sounddevice
+# straight, not voicecoach's audio module): where its recording is, once wireplumber has linked it.
 ANOTHER_PROGRAM = """
-import json, os, subprocess, time
+import time
 import sounddevice
-def listed(what):
-    return json.loads(subprocess.run(["pactl", "-f", "json", "list", what], capture_output=True, text=True).stdout)
+from voicecoach.daemon import pulsewatch
 with sounddevice.InputStream(device="pulse", channels=1, samplerate=16000):
-    deadline, where = time.monotonic() + 5, None
-    while where is None and time.monotonic() < deadline:
+    deadline, source = time.monotonic() + 5, None
+    while source is None and time.monotonic() < deadline:
         time.sleep(0.1)
-        names = {source["index"]: source["name"] for source in listed("sources")}
-        pid = str(os.getpid())
-        mine = [o for o in listed("source-outputs") if o["properties"].get("application.process.id") == pid]
-        where = names.get(mine[-1]["source"]) if mine else None
-    print(where)
+        source = pulsewatch.recording_source()
+    print(source and source.name)
 """
 
 
