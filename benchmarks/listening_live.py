@@ -164,9 +164,10 @@ def false_accepts(room: Room, minutes: float) -> dict[str, object]:
 
 class Explained:
     """What --explain's log lines said over a room's sessions: how many commands the listener heard and did not act
-    on, by its reason, and what it measured of each command it heard while the coach spoke, acted on or not (the
-    "accepted ... over the coach [...]" and "ignored ...: ... [...]" lines). Those logged while she spoke, or within
-    AFTER_HER_S of it, are also kept apart: most of them are hers, though the narration's remains may be among them."""
+    on, by its reason, and what it measured of each command it heard while the coach spoke, acted on, held or not
+    (the "accepted ... over the coach [...]", "held ... [...]" and "ignored ...: ... [...]" lines). Those logged
+    while she spoke, or within AFTER_HER_S of it, are also kept apart: most of them are hers, though the narration's
+    remains may be among them."""
 
     def __init__(self) -> None:
         self.ignored: Counter[str] = Counter()

@@ -229,3 +229,23 @@ def test_an_expected_echo_louder_than_what_was_played_is_not_judged_as_an_echo_w
     for i in range(0, mic.size, 1600):
         listener.feed(mic[i : i + 1600], Reference(played[i : i + 1600], (), False))
     assert judged == [plausible]
+
+
+def test_over_the_coach_a_fragment_is_logged_as_held_and_only_the_whole_command_as_accepted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A fragment waits, and the whole word she goes on to say replaces it: the log says so, or one command reads as
+    two accepted ones."""
+    mic, _ = scene(("room", 2.0), ("voice", 0.3), ("room", 0.15), ("voice", 0.5), ("room", 2.0))
+    played = voice(mic.size / RATE, np.random.default_rng(5))
+    listener = Listener(HearsOnePhrase("hur många kvar"), LeavesNoEcho(-12.0), state="session")  # type: ignore[arg-type]
+    found: list[Detection] = []
+    with caplog.at_level("INFO", logger="voicecoach"):
+        for i in range(0, mic.size, 1600):
+            found += listener.feed(mic[i : i + 1600], Reference(played[i : i + 1600], (), False))
+    logged = [r.getMessage() for r in caplog.records if "over the coach" in r.getMessage()]
+    assert [line.split(" [")[0] for line in logged] == [
+        "held 'hur många kvar' over the coach until she stops (more of it may follow)",
+        "accepted 'hur många kvar' over the coach",
+    ]
+    assert [d.intent for d in found] == ["how_many_left"]

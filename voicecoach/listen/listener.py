@@ -305,12 +305,18 @@ class Listener:
             return None
         if idle and len(match.phrase.split()) == 1 and match.confidence < IDLE_ONE_WORD_CONFIDENCE:
             return None
-        if judgement.above_echo_db is not None:
-            log.info("accepted %r over the coach%s", match.phrase, figures(judgement))
-        detection = self._detection(match, judgement)
         # Too short for its syllables: a fragment of a longer word, which waits (see MIN_SYLLABLE_S).
         fragment = speech_s < MIN_SYLLABLE_S * syllables(match.phrase)
-        if not final and (idle or fragment or self.recognizer.matcher.continues(match.phrase, self.state)):
+        waits = not final and (idle or fragment or self.recognizer.matcher.continues(match.phrase, self.state))
+        if judgement.above_echo_db is not None:
+            # One that waits may yet be replaced by the whole word she goes on to say: "accepted" for it made one
+            # command read as two in the log ("넘겨", then "멈춤").
+            until = " until she stops (more of it may follow)" if waits else ""
+            log.info(
+                "%s %r over the coach%s%s", "held" if waits else "accepted", match.phrase, until, figures(judgement)
+            )
+        detection = self._detection(match, judgement)
+        if waits:
             self._pending = detection
             return None
         return detection
