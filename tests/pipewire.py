@@ -23,6 +23,11 @@ RAW_MICROPHONE = "rawmic"
 PIPEWIRE_SPEAKER = "spk"
 CANCELLER_SOURCE = "echo-cancel-source"
 CANCELLER_SINK = "echo-cancel-sink"
+LIBRARIES = Path("/usr/lib") / f"{os.uname().machine}-linux-gnu"
+UNPACKED = Path(__file__).resolve().parents[1] / ".cache" / "pipewire-alsa"
+PCM_PLUGIN = "libasound_module_pcm_pipewire.so"
+# The ALSA device through PipeWire's own plugin (through_alsa_plugin), as pipewire-alsa's default device is.
+ALSA_PLUGIN_DEVICE = "voicecoach_pipewire"
 # PipeWire's echo-cancel module as a user would set it up for calls (WebRTC's gain control and noise suppression off,
 # its extended filter on), with a virtual microphone and speaker for it to sit in front of.
 CONFIG = f"""context.objects = [
@@ -43,13 +48,25 @@ context.modules = [
 """
 
 
-def missing_tools() -> list[str]:
-    """What this machine lacks to run it; 'scripts/install --test' installs all of it."""
+def missing_tools(alsa_plugin: bool = False) -> list[str]:
+    """What this machine lacks to run it (alsa_plugin: and to record through PipeWire's own ALSA plugin);
+    'scripts/install --test' installs all of it."""
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    modules = Path("/usr/lib") / f"{os.uname().machine}-linux-gnu" / "pipewire-0.3"
-    if shutil.which("pipewire") and not list(modules.glob("libpipewire-module-echo-cancel.so")):
+    modules = LIBRARIES / "pipewire-0.3"
+    if shutil.which("pipewire") and not (modules / "libpipewire-module-echo-cancel.so").exists():
         missing.append("PipeWire's echo-cancel module")
+    if alsa_plugin and pcm_plugin() is None:
+        missing.append("PipeWire's ALSA plugin (pipewire-alsa)")
     return missing
+
+
+def pcm_plugin() -> Path | None:
+    """PipeWire's own ALSA plugin: installed (pipewire-alsa), or unpacked by scripts/install --test, since the
+    package conflicts with the pulseaudio the other audio tests run."""
+    for libraries in (LIBRARIES, UNPACKED / LIBRARIES.relative_to("/")):
+        if (libraries / "alsa-lib" / PCM_PLUGIN).exists():
+            return libraries / "alsa-lib" / PCM_PLUGIN
+    return None
 
 
 class PipeWire:
@@ -72,6 +89,22 @@ class PipeWire:
             "XDG_STATE_HOME": str(self.directory / "state"),
             "DBUS_SESSION_BUS_ADDRESS": f"unix:path={self.runtime_dir / 'bus'}",
         }
+
+    def through_alsa_plugin(self) -> dict[str, str]:
+        """The environment for a client of this server with ALSA_PLUGIN_DEVICE: PipeWire's own ALSA plugin (from
+        ~/.asoundrc, so that this machine's ALSA configuration is left alone)."""
+        plugin = pcm_plugin()
+        if plugin is None:
+            raise RuntimeError("PipeWire's ALSA plugin is missing: run 'scripts/install --test'")
+        home = self.directory / "home"
+        home.mkdir(exist_ok=True)
+        (home / ".asoundrc").write_text(
+            f'pcm_type.pipewire {{ lib "{plugin}" }}\n'
+            f'pcm.{ALSA_PLUGIN_DEVICE} {{ type pipewire playback_node "-1" capture_node "-1"'
+            ' hint { show on description "PipeWire through its own ALSA plugin" } }\n',
+            encoding="utf-8",
+        )
+        return {**self.env, "HOME": str(home)}
 
     def __enter__(self) -> PipeWire:
         self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

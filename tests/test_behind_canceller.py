@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 from conftest import require_tools
 from daemon_harness import Daemon
-from pipewire import CANCELLER_SINK, CANCELLER_SOURCE, PIPEWIRE_SPEAKER, RAW_MICROPHONE, PipeWire
+from pipewire import (
+    ALSA_PLUGIN_DEVICE,
+    CANCELLER_SINK,
+    CANCELLER_SOURCE,
+    PIPEWIRE_SPEAKER,
+    RAW_MICROPHONE,
+    PipeWire,
+)
 from pipewire import missing_tools as pipewire_missing
 from pulse import CANCELLED_SOURCE, MICROPHONE, PulseServer
 from speech_corpus import KO_COMMANDS, require_ko_model
@@ -59,11 +66,16 @@ PIPEWIRE_CAPTURE = {"index": 35, "source": 32, "properties": {"node.link-group":
 
 
 def pactl_answering(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sources: list, *outputs: list, refuse: bool = False
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sources: list,
+    *outputs: list,
+    refuse: bool = False,
+    clients: list | None = None,
 ) -> Path:
-    """A fake pactl listing these sources, and these source-outputs: the first list when first asked, the next the
-    next time, the last from then on. The moves asked of it are written to the file returned (refuse: it fails them
-    instead)."""
+    """A fake pactl listing these sources, these clients (none by default), and these source-outputs: the first list
+    when first asked, the next the next time, the last from then on. The moves asked of it are written to the file
+    returned (refuse: it fails them instead)."""
     calls, moves = tmp_path / "calls", tmp_path / "moves"
     answers = "".join(f"      {n}) echo '{json.dumps(listed)}' ;;\n" for n, listed in enumerate(outputs[:-1], 1))
     move = "exit 1" if refuse else f'echo "$2 $3" >> {moves}'
@@ -73,6 +85,7 @@ def pactl_answering(
 {answers}      *) echo '{json.dumps(outputs[-1])}' ;;
     esac ;;
   "-f sources") echo '{json.dumps(sources)}' ;;
+  "-f clients") echo '{json.dumps(clients or [])}' ;;
   "move-source-output "*) {move} ;;
   *) exit 1 ;;
 esac"""
@@ -111,6 +124,22 @@ def test_behind_pipewires_canceller_the_microphone_is_what_its_capture_stream_re
     pactl_answering(tmp_path, monkeypatch, PIPEWIRE_SOURCES, [ours_on(36, 40)])
     assert pulsewatch.move_off_canceller(int(PID)) is None
     assert not moves.exists()
+
+
+def test_a_pipewire_clients_recording_is_found_by_its_clients_process_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PipeWire's own ALSA plugin (pipewire-alsa) puts no process id on its streams, only on its client, as
+    pipewire-pulse 0.3.65 lists them; another program's recording on the same source is not the coach's."""
+    clients = [
+        {"index": 66, "properties": {"application.process.id": PID, "application.name": "voicecoach"}},
+        {"index": 70, "properties": {"application.process.id": "999", "application.name": "PipeWire ALSA [python3]"}},
+    ]
+    theirs = {"index": 41, "client": "70", "source": 36, "properties": {}}
+    mine = {"index": 40, "client": "66", "source": 36, "properties": {"application.name": "voicecoach"}}
+    moves = pactl_answering(tmp_path, monkeypatch, PIPEWIRE_SOURCES, [PIPEWIRE_CAPTURE, mine, theirs], clients=clients)
+    assert pulsewatch.move_off_canceller(int(PID)) == "alsa_input.usb-mic"
+    assert moves.read_text() == "40 alsa_input.usb-mic\n"
 
 
 @pytest.mark.parametrize("link_wait_s", [0.0, 2.0])
@@ -176,13 +205,13 @@ def test_behind_pulseaudios_canceller_the_coach_records_the_microphone(
 
 # Run in a child process: this one's PortAudio and environment belong to the private PulseAudio. It records until
 # its stdin closes, and says where, once PipeWire has carried out the move (wireplumber relinks the stream a moment
-# after pactl asks) and again at the end.
+# after pactl asks) and again at the end. Its one argument: the ALSA device it records through.
 RECORD_AND_SAY_WHERE = """
 import sys, time
 from voicecoach.cli.listen import off_canceller
 from voicecoach.daemon import pulsewatch
 from voicecoach.sound import audio
-with audio.InputStream(audio.resolve_device("pulse", "input"), 16000, lambda b, a: None, off_canceller):
+with audio.InputStream(audio.resolve_device(sys.argv[1], "input"), 16000, lambda b, a: None, off_canceller):
     deadline = time.monotonic() + 5
     source = pulsewatch.recording_source()
     while (source is None or source.behind) and time.monotonic() < deadline:
@@ -194,13 +223,13 @@ with audio.InputStream(audio.resolve_device("pulse", "input"), 16000, lambda b, 
     print(source and source.name, flush=True)
 """
 TONE_HZ = 440
-# Another Python program recording through ALSA's pulse plugin, as the coach does, but not the coach (sounddevice
+# Another Python program recording through the same ALSA device as the coach, but not the coach (sounddevice
 # straight, not voicecoach's audio module): where its recording is, once wireplumber has linked it.
 ANOTHER_PROGRAM = """
-import time
+import sys, time
 import sounddevice
 from voicecoach.daemon import pulsewatch
-with sounddevice.InputStream(device="pulse", channels=1, samplerate=16000):
+with sounddevice.InputStream(device=sys.argv[1], channels=1, samplerate=16000):
     deadline, source = time.monotonic() + 5, None
     while source is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -210,18 +239,21 @@ with sounddevice.InputStream(device="pulse", channels=1, samplerate=16000):
 
 
 @pytest.mark.audio
+@pytest.mark.parametrize("device", ["pulse", ALSA_PLUGIN_DEVICE])
 def test_behind_pipewires_canceller_as_raspberry_pi_os_has_it_the_coach_records_the_microphone(
-    tmp_path: Path,
+    tmp_path: Path, device: str
 ) -> None:
-    require_tools(pipewire_missing(), "the PipeWire tests")
+    """Through ALSA's pulse plugin, and through PipeWire's own (pipewire-alsa), whichever is ALSA's default."""
+    require_tools(pipewire_missing(alsa_plugin=device == ALSA_PLUGIN_DEVICE), "the PipeWire tests")
     tone = tmp_path / "tone.wav"
     seconds = np.arange(16000) / 16000
     write_wav(tone, (0.3 * np.sin(2 * np.pi * TONE_HZ * seconds)).astype(np.float32), 16000)
     with PipeWire(tmp_path / "pipewire") as server:
         assert server.pactl("get-default-source").stdout.strip() == CANCELLER_SOURCE
+        env = server.through_alsa_plugin() if device == ALSA_PLUGIN_DEVICE else server.env
         coach = subprocess.Popen(
-            [sys.executable, "-c", RECORD_AND_SAY_WHERE],
-            env=server.env,
+            [sys.executable, "-c", RECORD_AND_SAY_WHERE, device],
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -240,7 +272,7 @@ def test_behind_pipewires_canceller_as_raspberry_pi_os_has_it_the_coach_records_
         assert f"listening to {RAW_MICROPHONE}, the microphone behind" in err
         # wireplumber remembers the move, by the name of the program that made it: the coach's, not every Python
         # program's.
-        other = subprocess.run([sys.executable, "-c", ANOTHER_PROGRAM], env=server.env, capture_output=True, text=True)
+        other = subprocess.run([sys.executable, "-c", ANOTHER_PROGRAM, device], env=env, capture_output=True, text=True)
         assert other.stdout.strip() == CANCELLER_SOURCE, other.stderr
         spectrum = np.abs(np.fft.rfft(speaker))
         assert speaker.size and np.fft.rfftfreq(speaker.size, 1 / 16000)[spectrum.argmax()] == pytest.approx(

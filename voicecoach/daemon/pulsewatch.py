@@ -103,6 +103,12 @@ def recording(pid: int | None = None) -> Recording | None:
         return None
     ours = [o for o in outputs if _properties(o).get("application.process.id") == wanted]
     if not ours:
+        # A PipeWire client's streams (pipewire-alsa's, where it is ALSA's default) carry no process id: the
+        # client they belong to does.
+        clients = _pactl_json("list", "clients") or []
+        mine = {str(c.get("index")) for c in clients if _properties(c).get("application.process.id") == wanted}
+        ours = [o for o in outputs if str(o.get("client")) in mine]
+    if not ours:
         return Recording(-1, None)
     # The newest recording is the live one: ALSA's pulse plugin opens a new one after an overrun.
     newest = ours[-1]

@@ -24,15 +24,20 @@ class AudioError(UserError):
 
 
 # The name the sound server knows the coach's streams by. Through ALSA's pulse plugin a stream is otherwise named
-# "ALSA plug-in [python3.11]", and PulseAudio's stream-restore and PipeWire's WirePlumber remember a moved stream's
-# device by that name: after the coach moved its recording off an echo canceller (daemon/pulsewatch.py), every
-# Python program recording through ALSA started on the microphone behind the canceller. libpulse reads this when
-# each stream connects; a value the user set is kept.
-STREAM_PROPERTIES = ("PULSE_PROP_OVERRIDE", "application.name=voicecoach application.id=voicecoach")
+# "ALSA plug-in [python3.11]", through PipeWire's own ALSA plugin (pipewire-alsa) "PipeWire ALSA [python3.11]", and
+# PulseAudio's stream-restore and PipeWire's WirePlumber remember a moved stream's device by that name: after the
+# coach moved its recording off an echo canceller (daemon/pulsewatch.py), every Python program recording through
+# ALSA started on the microphone behind the canceller. libpulse reads the first when each stream connects, the
+# PipeWire plugin the second; a value the user set is kept.
+STREAM_PROPERTIES = (
+    ("PULSE_PROP_OVERRIDE", "application.name=voicecoach application.id=voicecoach"),
+    ("PIPEWIRE_ALSA", '{ application.name = "voicecoach" application.id = "voicecoach" }'),
+)
 
 
 def _sd() -> ModuleType:
-    os.environ.setdefault(*STREAM_PROPERTIES)
+    for variable, value in STREAM_PROPERTIES:
+        os.environ.setdefault(variable, value)
     # Imported late, so commands that need no audio work without PortAudio.
     try:
         import sounddevice
