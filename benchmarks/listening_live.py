@@ -159,6 +159,7 @@ def false_accepts(room: Room, minutes: float) -> dict[str, object]:
         "heard": heard,
         "ignored": dict(explained.ignored),
         "measured": explained.measured,
+        "not_commands": explained.not_commands,
     }
 
 
@@ -174,13 +175,22 @@ class Explained:
         self.measured: list[str] = []
         self.ignored_hers: Counter[str] = Counter()
         self.measured_hers: list[str] = []
+        # What was decoded as no command at all (the DEBUG lines): in the narration alone how often, while she spoke
+        # what ("not a command: '<UNK> 멈춤', from 0.62 s of speech").
+        self.not_commands = 0
+        self.not_commands_hers: list[str] = []
 
     def add(self, session: LiveSession, spoken: list[tuple[float, float]] | None = None) -> None:
         for when, line in session.logged:
+            hers = any(start <= when <= end + AFTER_HER_S for start, end in spoken or [])
+            if ": DEBUG: not a command: " in line:
+                self.not_commands += 1
+                if hers:
+                    self.not_commands_hers.append(line.split(": DEBUG: ", 1)[1])
+                continue
             if ": INFO: " not in line:
                 continue
             said = line.split(": INFO: ", 1)[1]
-            hers = any(start <= when <= end + AFTER_HER_S for start, end in spoken or [])
             if said.startswith("ignored "):
                 # "ignored '넘겨': it follows what the coach played (coherence 0.12) [...]": the reason alone.
                 reason = said.split("': ", 1)[-1].split(" (")[0].split(",")[0]
@@ -246,6 +256,7 @@ def commands(room: Room, trials: int, rng: np.random.Generator) -> dict[str, obj
         "measured": explained.measured,
         "ignored_while_she_spoke": dict(explained.ignored_hers),
         "measured_while_she_spoke": explained.measured_hers,
+        "not_commands_while_she_spoke": explained.not_commands_hers,
     }
 
 
@@ -361,6 +372,9 @@ def table(results: dict) -> str:
     lines.append("\nher commands missed:")
     for key, entry in results.items():
         lines.extend(f"  {key}: {missed}" for missed in entry.get("commands", {}).get("missed", []))
+    lines.append("\ndecoded as no command while she spoke (--explain):")
+    for key, entry in results.items():
+        lines.extend(f"  {key}: {line}" for line in entry.get("commands", {}).get("not_commands_while_she_spoke", []))
     return "\n".join(lines)
 
 

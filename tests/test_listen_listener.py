@@ -249,3 +249,16 @@ def test_over_the_coach_a_fragment_is_logged_as_held_and_only_the_whole_command_
         "accepted 'hur många kvar' over the coach",
     ]
     assert [d.intent for d in found] == ["how_many_left"]
+
+
+@pytest.mark.parametrize(("state", "logged"), [("session", ["not a command: 'paus paus'"]), ("idle", [])])
+def test_in_a_set_what_was_decoded_as_no_command_is_logged_at_debug_and_never_when_idle(
+    state: str, logged: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A missed command left no line when it was decoded as no command at all ("<UNK> 멈춤", nothing): --explain
+    shows what it became. Not when idle, where it would be what was said in the room, with the coach silent."""
+    mic, _ = scene(("room", 2.0), ("voice", 0.5), ("room", 2.0))
+    with caplog.at_level("DEBUG", logger="voicecoach"):
+        found = listen(HearsOnePhrase("paus paus"), mic, state)
+    assert found == []
+    assert [r.getMessage().split(", from ")[0] for r in caplog.records if r.levelname == "DEBUG"] == logged

@@ -291,6 +291,8 @@ class HidesWhoCleaned(EchoCanceller):
 
 
 class DecodesNothing:
+    heard = ""
+
     def decode(self, pcm16: bytes, state: str) -> None:
         return None
 

@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--explain",
         action="store_const",
         const=True,
-        help="also print each command heard but not acted on, and why (the coach's own voice, its echo)",
+        help="also print each command heard but not acted on, and why (the coach's own voice, its echo), and what "
+        "else was heard in a set",
     )
 
     sub.add_parser("devices", help="list audio devices").set_defaults(func=cmd_devices)
@@ -177,8 +178,9 @@ def cmd_session(args: argparse.Namespace) -> int:
     }
     cfg = config.load(args.config, overrides)
     if args.explain:
-        # The listener says what it ignores, and why, at INFO: the daemon's journal has it too.
-        logging.getLogger("voicecoach.listen").setLevel(logging.INFO)
+        # The listener says what it ignores, and why, at INFO: the daemon's journal has it too. What it decoded as
+        # no command is at DEBUG, for this flag only: in open vocabulary that is what was said in the room.
+        logging.getLogger("voicecoach.listen").setLevel(logging.DEBUG)
     journal = _open_journal(cfg) if live or args.exercise.strip().lower() in NEXT_NAMES else None
     try:
         return _session(args, cfg, journal, live)

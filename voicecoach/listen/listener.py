@@ -287,6 +287,10 @@ class Listener:
         utterance = np.concatenate(self._utterance)
         match = self.recognizer.decode(pcm16(normalised(utterance)), self.state)
         if match is None:
+            if not idle:
+                # What a missed command became ("<UNK> 멈춤", nothing): the cause the log had no line for. In a set
+                # only, and at DEBUG (--explain), since in open vocabulary it is what was said in the room.
+                log.debug("not a command: %r, from %.2f s of speech", self.recognizer.heard, speech_s)
             return None
         # An expected echo louder than what was played is a gain stage's doing (a system canceller's AGC) only where
         # the microphone hears almost no echo; where it hears one, it is the estimate before the canceller has

@@ -81,6 +81,8 @@ class CommandRecognizer:
         self._decoders: dict[str, vosk.KaldiRecognizer] = {}
         # Seconds of audio each decoder has been fed: its word times run on across FinalResult calls.
         self._fed: dict[str, float] = {}
+        # The words the last utterance was decoded as (its best guess), command or not: for --explain.
+        self.heard = ""
         for state in STATES:
             if not self.matcher.phrases(state):
                 # A pack may have no commands for a state (no answers to questions): nothing to listen for there.
@@ -96,6 +98,7 @@ class CommandRecognizer:
 
     def decode(self, pcm16: bytes, state: str) -> Match | None:
         """The command a whole utterance (16-bit PCM at 16 kHz) is in this state, if any."""
+        self.heard = ""
         decoder = self._decoders.get(state)
         if decoder is None:
             return None
@@ -106,6 +109,7 @@ class CommandRecognizer:
         before = self._fed.get(state, 0.0)
         self._fed[state] = before + len(pcm16) / 2 / RATE
         if self.mode == GRAMMAR:
+            self.heard = result.get("text", "")
             words = result.get("result", [])
             # vosk makes the grammar a bigram model of the phrases' words, so any sequence of command words can
             # come out; a word twice ("재개 재개") is how it covers longer speech, not a command said twice:
@@ -118,6 +122,7 @@ class CommandRecognizer:
                 match, confidence=min(float(w.get("conf", 1.0)) for w in words), span=word_span(words, before)
             )
         alternatives = result.get("alternatives", [])
+        self.heard = alternatives[0].get("text", "") if alternatives else ""
         guesses = [(a.get("text", ""), float(a.get("confidence", 0.0))) for a in alternatives]
         match = self.matcher.nearest(guesses, state)
         if match is None or not alternatives:
