@@ -266,18 +266,25 @@ def _command(room: Room, session: LiveSession, name: str, tally: Tally) -> bool:
     try:
         line = session.wait_line(lambda line: "heard: " in line, HEARD_S, name)
     except TimeoutError:
-        tally.missed.append(f"{name}: nothing heard in {HEARD_S:.0f} s")
+        tally.missed.append(f"{name}: nothing heard in {HEARD_S:.0f} s{_logged_over(room, session)}")
         return False
     except SessionEnded:
         tally.missed.append(f"{name}: the set had ended")
         return False
     phrase = line.split("heard: ", 1)[1].split(" (")[0]
     if phrase not in PHRASE_OF[name]:
-        tally.missed.append(f"{name}: heard as {phrase}")
+        tally.missed.append(f"{name}: heard as {phrase}{_logged_over(room, session)}")
         return False
     tally.right[name] += 1
     tally.latencies.append(session.last_arrival - ended)
     return True
+
+
+def _logged_over(room: Room, session: LiveSession) -> str:
+    """What --explain logged while she said her last command, or within AFTER_HER_S of its end: why it was missed."""
+    started, ended = room.spoken[-1]
+    said = [line.split(": ", 2)[-1] for when, line in list(session.logged) if started <= when <= ended + AFTER_HER_S]
+    return f" (logged: {' | '.join(said) or 'nothing'})"
 
 
 def echo_check(room: Room) -> dict[str, object]:
