@@ -10,9 +10,6 @@ import pytest
 
 from voicecoach.listen.own_voice import (
     ENVELOPE_MARGIN_DB,
-    JOINT_COHERENCE,
-    JOINT_ENVELOPE,
-    JOINT_MARGIN_DB,
     MAX_COHERENCE,
     MAX_WORDS_ENVELOPE,
     MIN_ABOVE_ECHO_DB,
@@ -226,21 +223,19 @@ def test_recognised_words_whose_loudness_follows_what_was_played_are_the_coachs_
     assert judged(speech_db - ENVELOPE_MARGIN_DB - 1, coach) is None
 
 
-def test_two_weaker_signs_together_are_the_coachs_where_she_is_not_well_above_its_echo() -> None:
-    # The two-device room's narration detection that got through both rules alone (live, coherence 0.09, 0.69 over
-    # its words, 2.7 dB over the echo).
-    coherent, following, above = 0.09, 0.69, 2.7
-    assert coherent < MAX_COHERENCE and following < MAX_WORDS_ENVELOPE
-
-    def why(coherent: float, words: float | None, above: float, envelope: float | None = None) -> str | None:
-        return why_own(above, coherent, envelope, words, said=False, plausible=True)
-
-    reason = why(coherent, following, above)
-    assert reason is not None and "sound and loudness both" in reason
-    # Either sign alone is not enough, nor both where her speech stands well above the echo.
-    assert why(JOINT_COHERENCE - 0.01, following, above) is None
-    assert why(coherent, JOINT_ENVELOPE - 0.01, above) is None
-    assert why(coherent, following, JOINT_MARGIN_DB + 0.5) is None
-    # With no words placed, the whole utterance's loudness stands in for theirs.
-    assert why(coherent, None, above, envelope=following) is not None
-    assert why(coherent, None, above, envelope=None) is None
+@pytest.mark.parametrize(
+    ("coherent", "words", "above"),
+    # Her stop and pause in the two-device room at +6 dB and 0 dB (2026-12-03, d29f0be), refused until then as the
+    # coach's by the two weaker signs together: some coherence, loudness following over the words, under 12 dB.
+    [(0.06, 0.63, 11.9), (0.06, 0.54, 7.4), (0.09, 0.54, 7.7)],
+)
+def test_her_commands_with_a_little_coherence_and_loudness_that_follows_are_hers(
+    coherent: float, words: float, above: float
+) -> None:
+    """Since the residual echo suppressor, the two weaker signs together refused none of the narration's remains live
+    (about 350 detections logged, 54 rooms) and these of her commands: under both bars, over the echo, it is hers."""
+    assert why_own(above, coherent, words, said=False, plausible=True) is None
+    # The rules that stand still refuse them, past their own bars.
+    assert why_own(above, MAX_COHERENCE + 0.01, words, said=False, plausible=True) is not None
+    assert why_own(above, coherent, MAX_WORDS_ENVELOPE + 0.01, said=False, plausible=True) is not None
+    assert why_own(MIN_ABOVE_ECHO_DB - 0.5, coherent, words, said=False, plausible=True) is not None
