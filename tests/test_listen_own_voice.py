@@ -225,7 +225,7 @@ def test_recognised_words_whose_loudness_follows_what_was_played_are_the_coachs_
 
 @pytest.mark.parametrize(
     ("coherent", "words", "above"),
-    # Her stop and pause in the two-device room at +6 dB and 0 dB (2026-12-03, d29f0be), refused until then as the
+    # Her stops and pause in the two-device room at 0 and +6 dB (2026-12-03, d29f0be), refused until then as the
     # coach's by the two weaker signs together: some coherence, loudness following over the words, under 12 dB.
     [(0.06, 0.63, 11.9), (0.06, 0.54, 7.4), (0.09, 0.54, 7.7)],
 )
@@ -233,7 +233,7 @@ def test_her_commands_with_a_little_coherence_and_loudness_that_follows_are_hers
     coherent: float, words: float, above: float
 ) -> None:
     """Since the residual echo suppressor, the two weaker signs together refused none of the narration's remains live
-    (about 350 detections logged, 54 rooms) and these of her commands: under both bars, over the echo, it is hers."""
+    (385 detections logged, 38 results files) and these of her commands: under both bars, over the echo, it is hers."""
     assert why_own(above, coherent, words, said=False, plausible=True) is None
     # The rules that stand still refuse them, past their own bars.
     assert why_own(above, MAX_COHERENCE + 0.01, words, said=False, plausible=True) is not None

@@ -20,8 +20,8 @@ canceller never removes all of the echo. These tell what it left from her:
   commands started inside the coach's words, it cost 1 of 88 at 0 dB and none at -6 dB.
 - Each of those two signs is set where her commands do not reach it. The two together, each weaker, were a rule
   until 2026-12-03: since the residual echo suppressor (listener.py), in the live runs of 2026-12-02 and 12-03
-  (about 350 of the narration's detections logged with their figures, 54 rooms, most of 30 minutes), it refused
-  none of the narration and 16 of her commands (benchmarks/README.md, "Runs of 2026-12-03 (d29f0be)").
+  (385 of the narration's detections logged with their figures, 38 results files), it refused none of the
+  narration and 17 of her commands (benchmarks/README.md, "Runs of 2026-12-03 evening").
 - The coach says its own command words ("Paus.", "Vi fortsätter vila.", "Avslutat.", the help text). A command
   whose words were in what was played over the utterance, or just before it, counts only if her speech stands
   clearly above the echo the canceller was expected to leave.
