@@ -49,6 +49,7 @@ from live_session import LiveSession, SessionEnded  # noqa: E402
 from pulse import EchoRoute, PulseServer, voicecoach_command  # noqa: E402
 from speech_corpus import KO_COMMANDS, PHRASES, active_rms, espeak, ko_model_dir  # noqa: E402
 
+from benchmarks.own_voice_reasons import refused_by  # noqa: E402
 from voicecoach.sound.clips import read_wav, write_wav  # noqa: E402
 
 KO_NARRATION = ROOT / "tests" / "data" / "narration-ko.toml"
@@ -191,9 +192,8 @@ class Explained:
             if ": INFO: " not in line:
                 continue
             said = line.split(": INFO: ", 1)[1]
-            if said.startswith("ignored "):
-                # "ignored '넘겨': it follows what the coach played (coherence 0.12) [...]": the reason alone.
-                reason = said.split("': ", 1)[-1].split(" (")[0].split(",")[0]
+            reason = refused_by(said)
+            if reason is not None:
                 self.ignored[reason] += 1
                 if hers:
                     self.ignored_hers[reason] += 1

@@ -21,14 +21,19 @@ from benchmarks.results_file import write_results
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def refused_by(line: str) -> str | None:
+    """The rule an `--explain` "ignored" line names ("ignored '넘겨': it follows what the coach played (coherence
+    0.12) [...]" is "it follows what the coach played"), or None for another line."""
+    if not line.startswith("ignored "):
+        return None
+    return line.split("': ", 1)[-1].split(" (")[0].split(",")[0]
+
+
 def reason(line: str) -> str | None:
-    """The rule an `--explain` line with figures names ("ignored '넘겨': it follows what the coach played
-    (coherence 0.12) [...]" is "it follows what the coach played"), "accepted", or None for another line."""
+    """The rule an `--explain` line with figures names (refused_by), "accepted", or None for another line."""
     if not line.endswith("]"):
         return None
-    if line.startswith("ignored "):
-        return line.split("': ", 1)[-1].split(" (")[0].split(",")[0]
-    return "accepted" if line.startswith(("accepted ", "held ")) else None
+    return refused_by(line) or ("accepted" if line.startswith(("accepted ", "held ")) else None)
 
 
 def count(paths: list[Path]) -> dict[str, dict[str, Counter[str]]]:
