@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jack_lock
 import pytest
 from live_session import LiveSession
 from pulse import PulseServer, missing_tools, reinitialise_portaudio
@@ -61,12 +63,21 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
     Skips where PulseAudio is missing, unless VOICECOACH_REQUIRE_AUDIO=1 (scripts/test, CI): there it fails.
     """
     require_tools(missing_tools(), "the audio tests")
+    # A PortAudio start that waits forever on JACK's lock (tests/jack_lock.py) would hang this process here and at
+    # the end, where a kill test may have left the lock held.
+    warn_released(jack_lock.release())
     with PulseServer(tmp_path_factory.mktemp("pulse")) as server, pytest.MonkeyPatch.context() as patch:
         for name, value in server.env.items():
             patch.setenv(name, value)
         reinitialise_portaudio()
         yield server
+        warn_released(jack_lock.release(server.environ()))
     reinitialise_portaudio()
+
+
+def warn_released(done: str | None) -> None:
+    if done is not None:
+        warnings.warn(done, stacklevel=2)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The one module that touches sounddevice (PortAudio): device choice and the long-lived output stream."""
+"""The one module that uses sounddevice (PortAudio, started by sound/portaudio.py): devices and long-lived streams."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import ModuleType
 import numpy as np
 
 from voicecoach.errors import UserError
+from voicecoach.sound import portaudio
 from voicecoach.sound.mixer import Mixer
 
 BLOCK_FRAMES = 256
@@ -40,12 +41,11 @@ def _sd() -> ModuleType:
         os.environ.setdefault(variable, value)
     # Imported late, so commands that need no audio work without PortAudio.
     try:
-        import sounddevice
+        return portaudio.load()
     except OSError as exc:
         raise AudioError(
             f"PortAudio is not available ({exc}): install it with 'sudo apt-get install libportaudio2'"
         ) from exc
-    return sounddevice
 
 
 @dataclass(frozen=True)
