@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -42,6 +43,8 @@ pytestmark = pytest.mark.audio
 SV = load_pack("sv")
 PHRASES = load_phrases("sv")
 WATCHDOG_S = 4.0
+# Bursts of queued connections: six of them are more than 100 file descriptors.
+BURSTS = 6
 # A recorded phrase matches its clip this well when it was played whole (1.0: a perfect copy at any gain).
 WHOLE = 0.9
 
@@ -349,6 +352,42 @@ def test_120_connections_held_under_a_limit_of_100_files_leave_ctl_and_the_watch
             for sock in held:
                 sock.close()
         assert d.status()["state"] == "idle"
+        assert new_lines(d, logged, "WARNING") == [
+            f"WARNING: {MAX_CLIENTS} connections are open on {d.socket}: each new one closes the idlest"
+        ]
+        assert "Traceback" not in d.log()
+
+
+def test_connections_queued_while_the_daemon_cannot_accept_each_make_room_for_the_next(
+    pulse: PulseServer, tmp_path: Path
+) -> None:
+    """Connections that queue while the daemon cannot accept (stopped here; busy on a loaded Pi) are taken in one burst
+    when it goes on. Each connection must make room for the next: a burst let in whole, a few of them against a limit
+    of 100 file descriptors ran the daemon out of them, and then nothing freed one (the 120-connection test above
+    once held 99)."""
+    with Daemon(tmp_path, no_model(tmp_path), pulse.environ(), WATCHDOG_S) as d:
+        d.wait_ready()
+        d.wait_rendered()
+        logged = len(d.log_lines())
+        before = open_fds(d.pid)
+        prlimit(d.pid, 100)
+        held: list[socket.socket] = []
+        try:
+            for _ in range(BURSTS):
+                os.kill(d.pid, signal.SIGSTOP)
+                try:
+                    # As many as the listen queue takes (its length is the cap, and Linux takes one more).
+                    held += hold_connections(d.socket, MAX_CLIENTS + 1, patience_s=0.5)
+                finally:
+                    os.kill(d.pid, signal.SIGCONT)
+                assert d.status()["state"] == "idle"
+            assert len(held) == BURSTS * (MAX_CLIENTS + 1)
+            # The held connections it still has open: the cap's worth, and the one ctl used last, still closing.
+            assert open_fds(d.pid) - before <= MAX_CLIENTS + 1
+            pings_go_on(d)
+        finally:
+            for sock in held:
+                sock.close()
         assert new_lines(d, logged, "WARNING") == [
             f"WARNING: {MAX_CLIENTS} connections are open on {d.socket}: each new one closes the idlest"
         ]

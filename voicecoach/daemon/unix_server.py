@@ -118,8 +118,18 @@ class UnixServer:
                 await asyncio.sleep(ACCEPT_RETRY_S)
                 continue
             self._starved_since = None
+            # Counted before the next accept: connections the daemon had not got to queue up while it was busy, and
+            # taken in one burst, each in a task still to be started, none made room for the next, until the
+            # burst ran out of file descriptors and nothing was left to free one (test_daemon_hostile.py).
+            try:
+                reader, writer = await asyncio.open_unix_connection(sock=connection, limit=self._limit)
+            except OSError:
+                connection.close()
+                continue
             self._make_room()
-            task = asyncio.create_task(self._serve(connection))
+            client = Client(writer)
+            self._clients.add(client)
+            task = asyncio.create_task(self._serve(reader, client))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -141,18 +151,11 @@ class UnixServer:
             self._logged[what] = now
             log.warning("%s", message)
 
-    async def _serve(self, connection: socket.socket) -> None:
-        try:
-            reader, writer = await asyncio.open_unix_connection(sock=connection, limit=self._limit)
-        except OSError:
-            connection.close()
-            return
-        client = Client(writer)
-        self._clients.add(client)
+    async def _serve(self, reader: asyncio.StreamReader, client: Client) -> None:
         try:
             await self._handler(reader, client)
         except ConnectionError:
             return
         finally:
             self._clients.discard(client)
-            writer.close()
+            client.writer.close()
