@@ -5,31 +5,27 @@ whether or not a JACK server runs. A process killed while it holds that database
 every later PortAudio start of the same user waits for it forever. The kill test kills sessions while they start, so
 it can leave the lock held: in CI (stop 31) it did, every daemon started after it hung before READY, and the run hung
 at its end, in the `pulse` fixture's PortAudio restart. systemd's RemoveIPC=yes in voicecoach.service removes the
-directory when the service stops; the tests do what it does, and only where PortAudio cannot start and no JACK server
-runs. Imports nothing from pytest, so the harnesses can use it.
+directory when the service stops, and the coach does when its own start is stuck (voicecoach/sound/portaudio.py);
+the tests do it where PortAudio cannot start and no JACK server runs. Imports nothing from pytest, so the harnesses
+can use it.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
-from pathlib import Path
+
+from voicecoach.sound.portaudio import jack_database, jack_server_running
 
 # PortAudio starts in well under a second here; a start that has not ended in this long waits for the lock.
 START_TIMEOUT_S = 20.0
-SERVERS = ("jackd", "jackdbus")
 # Stop where the database library lets go of a lock, so holding it, and kill the process there.
 GDB_KILL_HOLDING = (
     *("gdb", "-q", "-batch", "-ex", "set breakpoint pending on", "-ex", "break __db_pthread_mutex_unlock"),
     *("-ex", "run", "-ex", "kill"),
 )
-
-
-def database() -> Path:
-    return Path(f"/dev/shm/jack_db-{os.getuid()}")
 
 
 def portaudio_starts(env: Mapping[str, str] | None = None, timeout_s: float = START_TIMEOUT_S) -> bool:
@@ -48,28 +44,19 @@ def portaudio_starts(env: Mapping[str, str] | None = None, timeout_s: float = ST
     return done.returncode == 0
 
 
-def jack_server_running() -> bool:
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().strip() in SERVERS:
-                return True
-        except OSError:
-            continue
-    return False
-
-
 def release(env: Mapping[str, str] | None = None) -> str | None:
     """Make PortAudio start again if a killed process left JACK's lock held; what was done, or None if nothing was.
 
     Raises RuntimeError where PortAudio cannot start and removing the database is not the cure (or is not allowed)."""
     if portaudio_starts(env):
         return None
-    path = database()
+    path = jack_database()
     if not path.exists():
         raise RuntimeError(f"PortAudio does not start within {START_TIMEOUT_S:.0f} s, and {path} does not exist")
     if jack_server_running():
         raise RuntimeError(f"PortAudio does not start within {START_TIMEOUT_S:.0f} s while a JACK server runs")
-    shutil.rmtree(path)
+    # Lanes of the kill test release it side by side: another may be removing it, or a new start making it again.
+    shutil.rmtree(path, ignore_errors=True)
     if not portaudio_starts(env):
         raise RuntimeError(f"PortAudio does not start within {START_TIMEOUT_S:.0f} s, even with {path} removed")
     return f"PortAudio could not start: a killed process had left JACK's lock in {path} held; removed it"
@@ -78,13 +65,15 @@ def release(env: Mapping[str, str] | None = None) -> str | None:
 def hold(env: Mapping[str, str] | None = None) -> None:
     """Leave JACK's lock held, as a process killed at the wrong moment of PortAudio's start does: gdb stops a start
     where the database library lets go of a lock it holds, and kills it there."""
-    subprocess.run(
+    done = subprocess.run(
         [*GDB_KILL_HOLDING, "--args", sys.executable, "-c", "import sounddevice"],
         env=None if env is None else dict(env),
         stdin=subprocess.DEVNULL,
         capture_output=True,
+        text=True,
         timeout=120,
-        check=True,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"gdb failed ({done.returncode}): {done.stderr.strip()}")
     if portaudio_starts(env, timeout_s=10.0):
-        raise RuntimeError(f"gdb could not leave the lock in {database()} held: PortAudio still starts")
+        raise RuntimeError(f"gdb could not leave the lock in {jack_database()} held: PortAudio still starts")

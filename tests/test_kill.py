@@ -234,8 +234,8 @@ def run_lane(lane: Lane, planned: list[Cue], failed: threading.Event) -> None:
             run = run_and_kill(lane, point)
             if STUCK in run.stderr:
                 # A kill in this lane or another, as a session started, left JACK's lock held (tests/jack_lock.py):
-                # the coach said so and exited, as it should. Released, the same kill is tried once more.
-                print(f"{where}: {jack_lock.release(lane.env) or 'released by another lane'}; again", flush=True)
+                # the coach said so, removed it and exited, as it should. The same kill is tried once more.
+                print(f"{where}: {jack_lock.release(lane.env) or 'PortAudio was stuck'}; again", flush=True)
                 run = run_and_kill(lane, point)
             print(f"{where}: {check_kill(lane, planned, run, where)}", flush=True)
     except BaseException:

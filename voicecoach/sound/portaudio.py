@@ -6,13 +6,15 @@ leaves the lock held until the directory is removed or the machine restarts. Eve
 then waits forever: the coach would hang before saying a word, with nothing in its log. (Seen in CI: the kill test
 killed a session as it started, and every daemon after it hung; tests/test_portaudio_stuck.py makes the lock so.)
 The wait is a C call that cannot be interrupted, so it runs in a thread of its own; the thread is left behind when
-it does not end, and the process is expected to exit with the error.
+it does not end, and the process is expected to exit with the error. Where no JACK server runs, the error removes
+the database first, so the next start (systemd's restart, the command run again) works.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -22,6 +24,7 @@ from voicecoach.errors import UserError
 
 # PortAudio starts in well under a second on a Pi; a start that has not ended in this long is waiting for the lock.
 START_TIMEOUT_S = 30.0
+JACK_SERVERS = ("jackd", "jackdbus")
 
 
 class PortAudioStuck(UserError):
@@ -72,14 +75,33 @@ def load(timeout_s: float = START_TIMEOUT_S) -> ModuleType:
 
 
 def _explain(timeout_s: float) -> str:
+    """Why PortAudio did not start, after removing JACK's database where that is the cure: a process that stays stuck
+    cannot start PortAudio again, but the next one (the restart systemd makes, the command run again) can."""
     database = jack_database()
-    if database.exists():
+    waited = f"PortAudio did not start within {timeout_s:.0f} s"
+    if not database.exists():
+        return f"{waited}: the sound system is not answering; restart it (or the computer) and start the coach again"
+    if jack_server_running():
         return (
-            f"PortAudio did not start within {timeout_s:.0f} s, most likely because a program killed while starting "
-            f"audio left JACK's database {database} locked: with no JACK server running, remove it "
-            f"('rm -r {database}' as the user the coach runs as) or restart the computer, then start the coach again"
+            f"{waited}, with JACK's database {database} most likely locked by a program killed while starting audio: "
+            "stop the JACK server, remove that directory, and start the coach again"
         )
+    # What a JACK server does with it when it starts, and systemd's RemoveIPC=yes when the service stops: its
+    # metadata lives only as long as a server runs, and none does.
+    shutil.rmtree(database, ignore_errors=True)
+    if database.exists():
+        return f"{waited}, and JACK's database {database}, most likely locked, could not be removed: remove it"
     return (
-        f"PortAudio did not start within {timeout_s:.0f} s: the sound system is not answering; restart it "
-        "(or the computer) and start the coach again"
+        f"{waited}: a program killed while starting audio had left JACK's database {database} locked, and it is "
+        "removed now: start the coach again (systemd does so by itself)"
     )
+
+
+def jack_server_running() -> bool:
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() in JACK_SERVERS:
+                return True
+        except OSError:
+            continue
+    return False
