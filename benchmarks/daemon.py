@@ -26,10 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.daemon_harness import Daemon, children, cpu_seconds, rss_kib
-from tests.pulse import SILENT, PulseServer, Recording
-from tests.speech_corpus import KO_COMMANDS, ko_model_dir
 from voicecoach.engine.language import load_pack
+
+ROOT = Path(__file__).resolve().parents[1]
+# The test harnesses import each other by their bare names, as the tests do.
+sys.path.insert(0, str(ROOT / "tests"))
+
+from daemon_harness import Daemon, children, cpu_seconds, rss_kib  # noqa: E402
+from pulse import SILENT, PulseServer, Recording  # noqa: E402
+from speech_corpus import KO_COMMANDS, ko_model_dir  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "daemon.json"
 WATCHDOG_S = 30.0

@@ -13,13 +13,19 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.results_file import write_results
-from tests.daemon_harness import Daemon, DaemonError, hold_connections, rss_kib
-from tests.pulse import PulseServer
+
+ROOT = Path(__file__).resolve().parents[1]
+# The test harnesses import each other by their bare names, as the tests do.
+sys.path.insert(0, str(ROOT / "tests"))
+
+from daemon_harness import Daemon, DaemonError, hold_connections, rss_kib  # noqa: E402
+from pulse import PulseServer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "hostile.json"
 WATCHDOG_S = 30.0
