@@ -21,7 +21,8 @@ from voicecoach.listen.listener import (
 )
 from voicecoach.listen.matcher import Match, Matcher
 from voicecoach.listen.own_voice import OwnVoice
-from voicecoach.listen.reference import Reference
+from voicecoach.listen.recognizer import GRAMMAR, Word
+from voicecoach.listen.reference import LEAD_S, Reference
 from voicecoach.listen.resample import RATE
 from voicecoach.listen.vad import GateSettings
 
@@ -35,6 +36,9 @@ COMMANDS = (
 
 class HearsOnePhrase:
     """Decodes any utterance as `heard`, with `confidence`, and counts its decodes."""
+
+    mode = GRAMMAR
+    words: tuple[Word, ...] = ()
 
     def __init__(self, heard: str, confidence: float = 1.0) -> None:
         self.matcher = Matcher(COMMANDS, unknown="<unk>")
@@ -262,3 +266,48 @@ def test_in_a_set_what_was_decoded_as_no_command_is_logged_at_debug_and_never_wh
         found = listen(HearsOnePhrase("paus paus"), mic, state)
     assert found == []
     assert [r.getMessage().split(", from ")[0] for r in caplog.records if r.levelname == "DEBUG"] == logged
+
+
+class HearsTwoWords(HearsOnePhrase):
+    """Decodes any utterance as "<first> <last>": the last word over the `last_s` seconds before the pause it was
+    decoded at, the first over all before them, as vosk places words."""
+
+    def __init__(self, heard: str, last_s: float) -> None:
+        super().__init__(heard)
+        self.last_s = last_s
+
+    def decode(self, pcm16: bytes, state: str) -> Match | None:
+        spoken = len(pcm16) / 2 / RATE - PAUSE_S
+        first, last = self.heard.split()
+        self.words = (Word(first, 0.0, spoken - self.last_s), Word(last, spoken - self.last_s, spoken))
+        return super().decode(pcm16, state)
+
+
+@pytest.mark.parametrize(
+    ("before", "word", "heard"),
+    [("echo", "voice", ["pause"]), ("voice", "voice", []), ("echo", "echo", []), ("voice", "echo", [])],
+)
+def test_her_command_decoded_with_the_coachs_remains_counts_when_the_rest_follows_what_was_played(
+    before: str, word: str, heard: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The utterance "<unk> paus" as a whole is no command (a command inside her sentence was not for the coach).
+    Where the other word's frames are the coach's echo and the command's are not, she said it over the coach's
+    remains: it counts. Where the rest is hers too, or the command's own frames follow what was played, nothing
+    does."""
+    rng = np.random.default_rng(7)
+    coach = voice(6.0, rng)
+    lead = round(LEAD_S * RATE)
+    handed_over = np.concatenate((coach[lead:], np.zeros(lead, dtype=np.float32)))
+    parts = {"echo": lambda a, b: coach[a:b], "voice": lambda a, b: voice((b - a) / RATE, rng)}
+    at = [0, 2 * RATE, round(2.6 * RATE), round(3.1 * RATE), 6 * RATE]
+    mic = room(6.0, rng)
+    mic[at[1] : at[2]] += parts[before](at[1], at[2])
+    mic[at[2] : at[3]] += parts[word](at[2], at[3])
+    listener = Listener(HearsTwoWords("<unk> paus", 0.5), LeavesNoEcho(-12.0), state="session")  # type: ignore[arg-type]
+    found: list[Detection] = []
+    with caplog.at_level("INFO", logger="voicecoach"):
+        for i in range(0, mic.size, 1600):
+            found += listener.feed(mic[i : i + 1600], Reference(handed_over[i : i + 1600], (), False))
+    assert [d.intent for d in found] == heard
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("found 'paus' in '<unk> paus', the rest following") for line in logged) == bool(heard)

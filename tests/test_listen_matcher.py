@@ -64,6 +64,22 @@ def test_words_of_two_commands_are_neither() -> None:
     assert matcher().exact("hur många", "session") is None
 
 
+def test_runs_are_the_commands_among_other_words_never_all_of_them() -> None:
+    def runs(words: str, state: str = "session", exact: bool = True) -> list[tuple[int, int, str]]:
+        return [(i, j, c.phrase) for i, j, c in matcher().runs(words.split(), state, exact)]
+
+    assert runs("<unk> paus") == [(1, 2, "paus")]
+    assert runs("stopp paus") == [(0, 1, "stopp"), (1, 2, "paus")]
+    assert runs("<unk> hur många kvar <unk>") == [(1, 4, "hur många kvar")]
+    # The whole is no run: a command said alone is exact's, and an unknown word is no part of one.
+    assert runs("paus") == []
+    assert runs("<unk>") == []
+    assert runs("paus <unk>", state="idle") == []
+    # Open vocabulary: near enough, as nearest() takes it.
+    assert runs("och fortsatt", exact=False) == [(1, 2, "fortsätt")]
+    assert runs("och fortsatt") == []
+
+
 def test_phrases_lists_each_valid_phrase_once() -> None:
     doubled = Matcher((*COMMANDS, Command("paus", "pause", ("session",))))
     assert doubled.phrases("session") == ("paus", "fortsätt", "stopp", "avsluta", "hur många kvar")

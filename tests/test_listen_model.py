@@ -120,6 +120,8 @@ def test_the_words_are_placed_in_the_utterance_each_time_it_is_decoded(loaded, c
         # vosk starts a word up to 0.15 s before it is loud (speaking()'s threshold).
         assert abs(match.span[0] - (lead_s + start)) < 0.2, match.span
         assert lead_s + start < match.span[1] <= lead_s + command.size / RATE + 0.05, match.span
+        # Each word is placed in the same time, to find a command among other words (Listener._among_the_coachs).
+        assert (recognizer.words[0].start, recognizer.words[-1].end) == match.span, recognizer.words
 
 
 def test_a_command_of_the_other_state_is_not_heard(recognizer) -> None:

@@ -112,6 +112,30 @@ def test_her_voice_over_the_narration_is_hers() -> None:
     assert judgement.above_echo_db is not None and judgement.above_echo_db > SELF_MARGIN_DB
 
 
+def test_part_of_an_utterance_is_judged_by_its_own_frames() -> None:
+    """The coach's remains, then her word, then the coach's again, in one utterance: each part is measured over
+    its own frames, lined up with what was played where their echo came."""
+    own = OwnVoice(5.0)
+    played = noise(1.8)
+    residual = filtered(played) * 0.05
+    hers = noise(0.6, 0.05)
+    heard = np.concatenate((residual[:16000], hers[:9600], residual[25600:]))
+    frames = push(own, heard, played, echo_db=level_db(residual) - 3)
+    first, mine, last = (0, 100), (100, 160), (160, frames)
+    coach = own.coherence_over([first, last], frames)
+    assert coach is not None and coach > 0.9
+    her_part = own.coherence_over([mine], frames)
+    assert her_part is not None and her_part < MAX_COHERENCE
+    judged = own.judge("정지", level_db(hers), mine[1] - mine[0], end=frames - mine[1])
+    assert judged.own_voice is None and judged.coherence is not None and judged.coherence < MAX_COHERENCE
+    judged = own.judge("정지", level_db(residual), first[1] - first[0], end=frames - first[1])
+    assert judged.own_voice is not None and "follows what the coach played" in judged.own_voice
+    # Nothing played over it: nothing to follow.
+    silent = OwnVoice(5.0)
+    frames = push(silent, heard, np.zeros_like(played), echo_db=-math.inf)
+    assert silent.coherence_over([first], frames) is None
+
+
 def test_the_coachs_own_word_counts_only_well_above_its_echo() -> None:
     played = noise(0.8)
     word = noise(0.8, 0.01)

@@ -292,6 +292,7 @@ class HidesWhoCleaned(EchoCanceller):
 
 class DecodesNothing:
     heard = ""
+    words = ()
 
     def decode(self, pcm16: bytes, state: str) -> None:
         return None

@@ -43,8 +43,8 @@ import numpy as np
 from voicecoach.intents import Mode, Name
 from voicecoach.listen.echo import EchoCanceller
 from voicecoach.listen.matcher import Match
-from voicecoach.listen.own_voice import SAID_BEFORE_S, Judgement, OwnVoice
-from voicecoach.listen.recognizer import CommandRecognizer
+from voicecoach.listen.own_voice import MAX_COHERENCE, SAID_BEFORE_S, Judgement, OwnVoice
+from voicecoach.listen.recognizer import GRAMMAR, CommandRecognizer
 from voicecoach.listen.reference import Reference
 from voicecoach.listen.speexdsp import SpeexDenoiser
 from voicecoach.listen.vad import FRAME, FRAME_S, VoiceGate
@@ -286,25 +286,29 @@ class Listener:
             return None
         utterance = np.concatenate(self._utterance)
         match = self.recognizer.decode(pcm16(normalised(utterance)), self.state)
+        if match is None and not idle and self.echo is not None:
+            among = self._among_the_coachs()
+            if among is not None:
+                return self._decided_on(*among, speech_s=speech_s, final=final)
         if match is None:
             if not idle:
                 # What a missed command became ("<UNK> 멈춤", nothing): the cause the log had no line for. In a set
                 # only, and at DEBUG (--explain), since in open vocabulary it is what was said in the room.
                 log.debug("not a command: %r, from %.2f s of speech", self.recognizer.heard, speech_s)
             return None
-        # An expected echo louder than what was played is a gain stage's doing (a system canceller's AGC) only where
-        # the microphone hears almost no echo; where it hears one, it is the estimate before the canceller has
-        # learnt the path, and the floor on it is what keeps the narration out then (the one-clock room's false
-        # "next", 6.5 dB under it, was let through).
-        plausible = self.echo is None or not self.echo.gain_in_front
         words = None
         if match.span is not None:
             words = (math.floor(match.span[0] / FRAME_S), math.ceil(match.span[1] / FRAME_S))
         level = speech_level_db(utterance)
-        judgement = self._own_voice.judge(match.phrase, level, len(self._utterance), plausible, words)
+        judgement = self._own_voice.judge(match.phrase, level, len(self._utterance), self._plausible(), words)
         if judgement.own_voice is not None:
             log.info("ignored %r: %s%s", match.phrase, judgement.own_voice, figures(judgement))
             return None
+        return self._decided_on(match, judgement, speech_s=speech_s, final=final)
+
+    def _decided_on(self, match: Match, judgement: Judgement, speech_s: float, final: bool) -> Detection | None:
+        """A command heard and judged hers: acted on now, or kept until she stops (see _decide)."""
+        idle = self.state == Mode.IDLE
         if idle and speech_s > IDLE_BASE_S + IDLE_SYLLABLE_S * syllables(match.phrase):
             return None
         if idle and len(match.phrase.split()) == 1 and match.confidence < IDLE_ONE_WORD_CONFIDENCE:
@@ -324,6 +328,42 @@ class Listener:
             self._pending = detection
             return None
         return detection
+
+    def _plausible(self) -> bool:
+        # An expected echo louder than what was played is a gain stage's doing (a system canceller's AGC) only where
+        # the microphone hears almost no echo; where it hears one, it is the estimate before the canceller has
+        # learnt the path, and the floor on it is what keeps the narration out then (the one-clock room's false
+        # "next", 6.5 dB under it, was let through).
+        return self.echo is None or not self.echo.gain_in_front
+
+    def _among_the_coachs(self) -> tuple[Match, Judgement] | None:
+        """Her command decoded together with the narration's remains ("<UNK> 멈춤", "넘어가 멈춤"), which as a
+        whole is no command: the command, when the other words follow what was played (the coach's, by the bar that
+        refuses the coach's own voice) and its own words, judged alone, may be hers. One such command, or none."""
+        words = self.recognizer.words
+        if len(words) < 2:
+            return None
+        frames = len(self._utterance)
+        spans = [(math.floor(w.start / FRAME_S), min(math.ceil(w.end / FRAME_S), frames)) for w in words]
+        exact = self.recognizer.mode == GRAMMAR
+        found: list[tuple[Match, Judgement]] = []
+        for i, j, command in self.recognizer.matcher.runs([w.text for w in words], self.state, exact):
+            rest = self._own_voice.coherence_over(spans[:i] + spans[j:], frames)
+            first, last = spans[i][0], spans[j - 1][1]
+            if rest is None or rest <= MAX_COHERENCE or last <= first:
+                continue
+            level = speech_level_db(np.concatenate(self._utterance[first:last]))
+            judgement = self._own_voice.judge(
+                command.phrase, level, last - first, self._plausible(), (0, last - first), end=frames - last
+            )
+            heard = self.recognizer.heard
+            if judgement.own_voice is not None:
+                log.info("ignored %r in %r: %s%s", command.phrase, heard, judgement.own_voice, figures(judgement))
+                continue
+            why = f"the rest following what was played (coherence {rest:.2f})"
+            log.info("found %r in %r, %s%s", command.phrase, heard, why, figures(judgement))
+            found.append((Match(command.intent, command.phrase, command.exercise, 1.0, command.minutes), judgement))
+        return found[0] if len(found) == 1 else None
 
     def _detection(self, match: Match, judgement: Judgement) -> Detection:
         return Detection(

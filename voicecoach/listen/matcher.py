@@ -87,11 +87,10 @@ class Matcher:
         if not words or self.unknown in words:
             return None
         collapsed = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1] or not repeats]
-        heard = normalise(" ".join(collapsed))
-        for command in self._valid(state):
-            if normalise(command.phrase) == heard:
-                return Match(command.intent, command.phrase, command.exercise, 1.0, command.minutes)
-        return None
+        command = self._exactly(" ".join(collapsed), state)
+        if command is None:
+            return None
+        return Match(command.intent, command.phrase, command.exercise, 1.0, command.minutes)
 
     def nearest(self, alternatives: Sequence[tuple[str, float]], state: str) -> Match | None:
         """The command that most of the probability of an n-best list agrees on, or None.
@@ -132,6 +131,26 @@ class Matcher:
             if distance <= MAX_EDITS_PER_LETTER and (best is None or distance < best[0]):
                 best = (distance, command)
         return best[1] if best else None
+
+    def runs(self, words: Sequence[str], state: str, exact: bool) -> list[tuple[int, int, Command]]:
+        """Every run of consecutive words, words[i:j] short of all of them and without the unknown-word token, that
+        is a command valid in the state: word for word (exact, a grammar's output) or within MAX_EDITS_PER_LETTER
+        (open vocabulary)."""
+        found = []
+        for i in range(len(words)):
+            for j in range(i + 1, len(words) + 1):
+                run = words[i:j]
+                if j - i == len(words) or self.unknown in run:
+                    continue
+                text = " ".join(run)
+                command = self._exactly(text, state) if exact else self._closest(text, state)
+                if command is not None:
+                    found.append((i, j, command))
+        return found
+
+    def _exactly(self, text: str, state: str) -> Command | None:
+        heard = normalise(text)
+        return next((c for c in self._valid(state) if normalise(c.phrase) == heard), None)
 
     def continues(self, phrase: str, state: str) -> bool:
         """Whether a longer phrase valid in this state starts with this one, so hearing it may be premature."""

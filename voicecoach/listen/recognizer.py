@@ -81,8 +81,10 @@ class CommandRecognizer:
         self._decoders: dict[str, vosk.KaldiRecognizer] = {}
         # Seconds of audio each decoder has been fed: its word times run on across FinalResult calls.
         self._fed: dict[str, float] = {}
-        # The words the last utterance was decoded as (its best guess), command or not: for --explain.
+        # The words the last utterance was decoded as (its best guess), command or not: for --explain; and each
+        # with where it was placed (seconds from the utterance's start), to find a command among other words.
         self.heard = ""
+        self.words: tuple[Word, ...] = ()
         for state in STATES:
             if not self.matcher.phrases(state):
                 # A pack may have no commands for a state (no answers to questions): nothing to listen for there.
@@ -99,6 +101,7 @@ class CommandRecognizer:
     def decode(self, pcm16: bytes, state: str) -> Match | None:
         """The command a whole utterance (16-bit PCM at 16 kHz) is in this state, if any."""
         self.heard = ""
+        self.words = ()
         decoder = self._decoders.get(state)
         if decoder is None:
             return None
@@ -111,6 +114,7 @@ class CommandRecognizer:
         if self.mode == GRAMMAR:
             self.heard = result.get("text", "")
             words = result.get("result", [])
+            self.words = placed(words, before)
             # vosk makes the grammar a bigram model of the phrases' words, so any sequence of command words can
             # come out; a word twice ("재개 재개") is how it covers longer speech, not a command said twice:
             # on the Swedish recordings, half the false accepts in a session. No command was lost by this.
@@ -123,11 +127,31 @@ class CommandRecognizer:
             )
         alternatives = result.get("alternatives", [])
         self.heard = alternatives[0].get("text", "") if alternatives else ""
+        self.words = placed(alternatives[0].get("result", []), before) if alternatives else ()
         guesses = [(a.get("text", ""), float(a.get("confidence", 0.0))) for a in alternatives]
         match = self.matcher.nearest(guesses, state)
         if match is None or not alternatives:
             return match
         return replace(match, span=word_span(alternatives[0].get("result", []), before))
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word decoded, and where: seconds from the start of the utterance."""
+
+    text: str
+    start: float
+    end: float
+
+
+def placed(words: list[dict], before: float) -> tuple[Word, ...]:
+    """vosk's words with their times, counted from the start of the utterance (vosk counts from the decoder's first
+    audio, `before` seconds before it)."""
+    return tuple(
+        Word(str(w.get("word", "")), max(float(w["start"]) - before, 0.0), max(float(w["end"]) - before, 0.0))
+        for w in words
+        if "start" in w and "end" in w
+    )
 
 
 def word_span(words: list[dict], before: float) -> tuple[float, float] | None:
