@@ -145,3 +145,13 @@ def test_an_archive_bad_in_its_links_is_refused_and_the_partial_removed(
     assert "--dir" not in message
     assert not partial(models_dir).exists()
     assert_nothing_installed(models_dir)
+
+
+def test_devices_where_portaudio_finds_none_says_so(tmp_path: Path) -> None:
+    """No sound card and no sound server: `voicecoach devices` printed nothing and exited 0, as if it had not run."""
+    if Path("/dev/snd").exists():
+        pytest.skip("this machine has sound cards, which PortAudio lists without a sound server")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "PIPEWIRE_"))}
+    env |= {"PULSE_SERVER": f"unix:{tmp_path / 'no-server'}", "XDG_RUNTIME_DIR": str(tmp_path)}
+    done = run(["devices"], env, tmp_path)
+    assert_one_line(done, "PortAudio found no audio device")

@@ -272,7 +272,14 @@ def _check_writable(path: Path) -> None:
 
 
 def cmd_devices(_args: argparse.Namespace) -> int:
-    for d in audio.list_devices():
+    devices = audio.list_devices()
+    if not devices:
+        # An empty list with exit 0 read as if the command had not run.
+        raise audio.AudioError(
+            "PortAudio found no audio device: connect a speaker and a microphone, or start the sound server "
+            "(PulseAudio or PipeWire) of the user the coach runs as"
+        )
+    for d in devices:
         kinds = ", ".join(k for k, n in (("in", d.inputs), ("out", d.outputs)) if n)
         print(f"{d.index:3d}  {d.name}  ({kinds}, {d.default_rate} Hz)")
     return 0
