@@ -35,7 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pulse import CANCELLED_SINK, CANCELLED_SOURCE, MICROPHONE, PulseServer, find_clip  # noqa: E402
+from cues import find_clip  # noqa: E402
+from pulse import CANCELLED_SINK, CANCELLED_SOURCE, MICROPHONE, PulseServer  # noqa: E402
 from speech_corpus import KO_COMMANDS, KO_NARRATION, PITCHES, SPEEDS, active_rms, espeak, ko_model_dir, listen  # noqa: E402
 from speech_corpus import narration as render_narration  # noqa: E402
 

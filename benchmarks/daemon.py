@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # The test harnesses import each other by their bare names, as the tests do.
 sys.path.insert(0, str(ROOT / "tests"))
 
+from cues import SILENT  # noqa: E402
 from daemon_harness import Daemon, children, cpu_seconds, rss_kib  # noqa: E402
-from pulse import SILENT, PulseServer, Recording  # noqa: E402
+from pulse import PulseServer, Recording  # noqa: E402
 from speech_corpus import KO_COMMANDS, ko_model_dir  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "daemon.json"

@@ -45,8 +45,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from coach_command import voicecoach_command  # noqa: E402
 from live_session import LiveSession, SessionEnded  # noqa: E402
-from pulse import EchoRoute, PulseServer, voicecoach_command  # noqa: E402
+from pulse import EchoRoute, PulseServer  # noqa: E402
 from speech_corpus import KO_COMMANDS, PHRASES, active_rms, espeak, ko_model_dir  # noqa: E402
 
 from benchmarks.own_voice_reasons import refused_by  # noqa: E402

@@ -26,17 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from tests import piper_model
-from tests.pulse import (
-    RATE,
-    SILENT,
-    Onset,
-    PulseServer,
-    cue_onsets,
-    fixed_latency,
-    loud_spans,
-    planned_cues,
-    voicecoach_command,
-)
+from tests.coach_command import planned_cues, voicecoach_command
+from tests.cues import SILENT, Onset, cue_onsets, fixed_latency, loud_spans
+from tests.pulse import RATE, PulseServer
 from voicecoach import config, paths
 from voicecoach.cli.main import RENDER_RATE
 from voicecoach.config import DEFAULT_RATE_WPM, Config

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pulse import voicecoach_command
+from coach_command import voicecoach_command
 
 from voicecoach.cli.main import main
 from voicecoach.daemon import control
@@ -286,6 +286,21 @@ class Daemon:
     def wait_rendered(self, timeout: float = WAIT_S) -> None:
         """Until what is said between sets has been rendered ahead (which logs a line, and holds up the loop)."""
         self.wait_status(lambda s: s["rendering"] == 0, timeout, "the end of rendering ahead")
+
+
+def no_model(root: Path) -> list[str]:
+    return ["--model", str(root / "no-model")]
+
+
+def pings_go_on(d: Daemon) -> None:
+    """Two more WATCHDOG=1 arrive from now on."""
+    start = len(d.messages())
+    first, _ = d.wait_message(lambda m: m.fields.get("WATCHDOG") == "1", start, what="WATCHDOG=1")
+    d.wait_message(lambda m: m.fields.get("WATCHDOG") == "1", first + 1, what="a second WATCHDOG=1")
+
+
+def new_lines(d: Daemon, since: int, level: str) -> list[str]:
+    return [line for line in d.log_lines()[since:] if line.startswith(f"{level}: ")]
 
 
 def hold_connections(path: Path, count: int, patience_s: float = 10.0) -> list[socket.socket]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from pulse import voicecoach_command
+from coach_command import voicecoach_command
 
 
 class SessionEnded(AssertionError):

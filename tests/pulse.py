@@ -1,4 +1,4 @@
-"""A private PulseAudio server with a virtual speaker and a virtual microphone, and tools to analyse what it heard.
+"""A private PulseAudio server with a virtual speaker and a virtual microphone, its echo routes, and recordings of it.
 
 Used by the audio tests (through the `pulse` fixture in conftest.py) and by benchmarks/timing.py, so it
 imports nothing from pytest. Two null sinks: the coach plays into `spk`, and recording `spk.monitor` gives
@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
 import threading
 import time
 import wave
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +25,6 @@ import numpy as np
 RATE = 44100
 SPEAKER = "spk"
 MICROPHONE = "mic"
-# Digital silence from a null sink is exactly zero; this allows for a resampler's ringing (about -60 dBFS).
-SILENT = 1e-3
 TOOLS = ("pulseaudio", "pactl", "parec", "paplay")
 # Where Debian and Raspberry Pi OS put the ALSA plugin that sends PortAudio's ALSA `pulse` device to PulseAudio.
 ALSA_PULSE_PLUGIN = "/usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so"
@@ -393,120 +389,3 @@ class Recording:
         if self._process.poll() is None or self._process.stderr is None:
             return "parec is still running"
         return self._process.stderr.read().decode(errors="replace").strip()
-
-
-# -- finding cues in a recording -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Match:
-    """Where a clip starts in a recording, and how well it matches there (1.0: an exact copy, at any gain)."""
-
-    sample: int
-    score: float
-
-
-def correlate(signal: np.ndarray, template: np.ndarray) -> np.ndarray:
-    """c[k] = sum_j template[j] * signal[k + j] for every k at which template lies wholly inside signal (by FFT)."""
-    size = 1 << (signal.size + template.size - 2).bit_length()
-    spectrum = np.fft.rfft(signal, size) * np.conj(np.fft.rfft(template, size))
-    return np.fft.irfft(spectrum, size)[: signal.size - template.size + 1]
-
-
-def find_clip(recording: np.ndarray, clip: np.ndarray, around: int, reach: int) -> Match:
-    """The start of clip in recording, searched within reach samples either side of around."""
-    low = max(0, around - reach)
-    segment = recording[low : min(recording.size, around + reach + clip.size)]
-    if segment.size < clip.size or clip.size == 0:
-        return Match(around, 0.0)
-    corr = correlate(segment.astype(np.float64), clip.astype(np.float64))
-    k = int(np.argmax(corr))
-    energy = float(np.linalg.norm(clip) * np.linalg.norm(segment[k : k + clip.size]))
-    return Match(low + k, float(corr[k]) / energy if energy > 0 else 0.0)
-
-
-@dataclass(frozen=True)
-class Onset:
-    """A planned cue and where it was heard; times in seconds (planned: on the timeline, heard: in the recording)."""
-
-    text: str
-    planned: float
-    heard: float
-    score: float
-
-    @property
-    def error(self) -> float:
-        return self.heard - self.planned
-
-
-def cue_onsets(
-    recording: np.ndarray,
-    rate: int,
-    cues: Sequence[tuple[float, str]],
-    clip_for: Callable[[str], np.ndarray],
-    offset: float | None = None,
-    reach_s: float = 0.25,
-) -> list[Onset]:
-    """Find every planned (t, text) cue in recording, each within reach_s of where it should be.
-
-    offset is the recording time of the timeline's zero; None finds it from the first cue, searched everywhere.
-    reach_s must stay below the gap between two cues with the same text, so a cue cannot match its neighbour.
-    """
-    if offset is None:
-        first_t, first_text = cues[0]
-        first = find_clip(recording, clip_for(first_text), 0, recording.size)
-        offset = first.sample / rate - first_t
-    reach = round(reach_s * rate)
-    onsets = []
-    for t, text in cues:
-        match = find_clip(recording, clip_for(text), round((t + offset) * rate), reach)
-        onsets.append(Onset(text, t, match.sample / rate, match.score))
-    return onsets
-
-
-def fixed_latency(onsets: Iterable[Onset]) -> float:
-    """The constant part of the errors (output latency plus where the recording began): their median."""
-    return float(np.median([o.error for o in onsets]))
-
-
-def loud_spans(samples: np.ndarray, rate: int, level: float = SILENT, gap_s: float = 0.05) -> list[tuple[int, int]]:
-    """The [start, end) sample ranges where samples exceed level, joining spans less than gap_s apart."""
-    loud = np.flatnonzero(np.abs(samples) > level)
-    if loud.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(loud) > gap_s * rate)
-    starts = np.concatenate(([loud[0]], loud[breaks + 1]))
-    ends = np.concatenate((loud[breaks], [loud[-1]])) + 1
-    return list(zip(starts.tolist(), ends.tolist(), strict=True))
-
-
-# -- running the coach ------------------------------------------------------------------------
-
-
-# The checkout these tests belong to.
-CHECKOUT = Path(__file__).resolve().parents[1]
-
-
-def voicecoach_command() -> list[str]:
-    """The installed `voicecoach` entry point of the running interpreter's environment, running this checkout's
-    package. An editable install imports the checkout it was made from: a benchmark run in a second clone with the
-    first's environment would otherwise measure the first clone's code (it did, on 2026-12-03)."""
-    script = Path(sys.executable).with_name("voicecoach")
-    if not script.exists():
-        raise PulseError(f"{script} is missing: install the package with 'scripts/install --test'")
-    # Put first on the child's own PYTHONPATH, which some tests set (a faked clock's sitecustomize).
-    prepend = f'PYTHONPATH={shlex.quote(str(CHECKOUT))}${{PYTHONPATH:+:$PYTHONPATH}} exec "$0" "$@"'
-    return ["sh", "-c", prepend, str(script)]
-
-
-def planned_cues(args: Sequence[str], env: dict[str, str]) -> list[dict[str, object]]:
-    """The cues `voicecoach session ARGS --timeline` plans, as its JSON lines."""
-    out = subprocess.run(
-        [*voicecoach_command(), "session", *args, "--timeline"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout
-    return [json.loads(line) for line in out.splitlines()]

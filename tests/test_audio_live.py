@@ -14,18 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from pulse import (
-    RATE,
-    SILENT,
-    Onset,
-    PulseServer,
-    Recording,
-    cue_onsets,
-    find_clip,
-    fixed_latency,
-    planned_cues,
-    voicecoach_command,
-)
+from coach_command import planned_cues, voicecoach_command
+from cues import SILENT, Onset, cue_onsets, find_clip, fixed_latency
+from pulse import RATE, PulseServer, Recording
 
 from voicecoach import paths
 from voicecoach.config import DEFAULT_RATE_WPM

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from coach_command import voicecoach_command
 from conftest import one_error_line
-from pulse import MICROPHONE, PulseServer, voicecoach_command
+from pulse import MICROPHONE, PulseServer
 
 from voicecoach.cli.main import main
 from voicecoach.listen import RATE

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from coach_command import voicecoach_command
 from conftest import one_error_line
 from http_mirror import server as server  # the fixture: a local HTTP mirror
-from pulse import PulseServer, voicecoach_command
+from pulse import PulseServer
 from test_models import NAME, assert_nothing_installed, model_zip, partial, serve
 
 from voicecoach.cli.main import main

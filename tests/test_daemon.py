@@ -24,9 +24,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from coach_command import planned_cues, voicecoach_command
 from conftest import one_error_line
+from cues import SILENT, loud_spans
 from daemon_harness import Daemon, DaemonError, Message
-from pulse import RATE, SILENT, PulseServer, Recording, loud_spans, planned_cues, voicecoach_command
+from pulse import RATE, PulseServer, Recording
 from speech_corpus import KO_COMMANDS, PHRASES, VOICE_TRIES, phrase_wavs, require_ko_model, say_until
 from test_config import BAD
 

@@ -1,7 +1,8 @@
 """The daemon vouches to systemd's watchdog for its control channel, its audio and its listener: when one of them
 fails, the pings stop (systemd then restarts the service), it is logged once, and the coach says so first.
 
-The parts here are stand-ins that fail on demand; the real daemon under real faults is tests/test_daemon_hostile.py.
+The parts here are stand-ins that fail on demand; the real daemon under real faults is tests/test_daemon_hostile.py
+and tests/test_daemon_descriptors.py.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import jack_lock
 import pytest
-from pulse import PulseServer, planned_cues, voicecoach_command
+from coach_command import planned_cues, voicecoach_command
+from pulse import PulseServer
 
 from voicecoach.engine.timeline import Cue, Phase
 from voicecoach.training.journal import Journal, Recorded

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import jack_lock
 import pytest
+from coach_command import voicecoach_command
 from conftest import require_tools
 from daemon_harness import Daemon
-from pulse import PulseServer, voicecoach_command
+from pulse import PulseServer
 
 from voicecoach.sound.portaudio import START_TIMEOUT_S, jack_database
 
