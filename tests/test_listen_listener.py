@@ -305,9 +305,12 @@ def test_her_command_decoded_with_the_coachs_remains_counts_when_the_rest_follow
     mic[at[2] : at[3]] += parts[word](at[2], at[3])
     listener = Listener(HearsTwoWords("<unk> paus", 0.5), LeavesNoEcho(-12.0), state="session")  # type: ignore[arg-type]
     found: list[Detection] = []
-    with caplog.at_level("INFO", logger="voicecoach"):
+    with caplog.at_level("DEBUG", logger="voicecoach"):
         for i in range(0, mic.size, 1600):
             found += listener.feed(mic[i : i + 1600], Reference(handed_over[i : i + 1600], (), False))
     assert [d.intent for d in found] == heard
     logged = [r.getMessage() for r in caplog.records]
     assert any(line.startswith("found 'paus' in '<unk> paus', the rest following") for line in logged) == bool(heard)
+    # Where the rest is hers, --explain says so.
+    doubted = "not a command: 'paus' in '<unk> paus', the rest not following what was played"
+    assert any(line.startswith(doubted) for line in logged) == (before == "voice")

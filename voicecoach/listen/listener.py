@@ -350,13 +350,22 @@ class Listener:
         for i, j, command in self.recognizer.matcher.runs([w.text for w in words], self.state, exact):
             rest = self._own_voice.coherence_over(spans[:i] + spans[j:], frames)
             first, last = spans[i][0], spans[j - 1][1]
-            if rest is None or rest <= MAX_COHERENCE or last <= first:
+            if rest is None or last <= first:
+                continue
+            heard = self.recognizer.heard
+            if rest <= MAX_COHERENCE:
+                # Her other words, or the coach's that no longer follow what was played: --explain says which.
+                log.debug(
+                    "not a command: %r in %r, the rest not following what was played (coherence %.2f)",
+                    command.phrase,
+                    heard,
+                    rest,
+                )
                 continue
             level = speech_level_db(np.concatenate(self._utterance[first:last]))
             judgement = self._own_voice.judge(
                 command.phrase, level, last - first, self._plausible(), (0, last - first), end=frames - last
             )
-            heard = self.recognizer.heard
             if judgement.own_voice is not None:
                 log.info("ignored %r in %r: %s%s", command.phrase, heard, judgement.own_voice, figures(judgement))
                 continue
