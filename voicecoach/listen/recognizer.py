@@ -122,9 +122,7 @@ class CommandRecognizer:
             if match is None or not words:
                 return match
             # The least certain word decides how certain the command is.
-            return replace(
-                match, confidence=min(float(w.get("conf", 1.0)) for w in words), span=word_span(words, before)
-            )
+            return replace(match, confidence=min(float(w.get("conf", 1.0)) for w in words), span=span_of(self.words))
         alternatives = result.get("alternatives", [])
         self.heard = alternatives[0].get("text", "") if alternatives else ""
         self.words = placed(alternatives[0].get("result", []), before) if alternatives else ()
@@ -132,7 +130,7 @@ class CommandRecognizer:
         match = self.matcher.nearest(guesses, state)
         if match is None or not alternatives:
             return match
-        return replace(match, span=word_span(alternatives[0].get("result", []), before))
+        return replace(match, span=span_of(self.words))
 
 
 @dataclass(frozen=True)
@@ -154,10 +152,6 @@ def placed(words: list[dict], before: float) -> tuple[Word, ...]:
     )
 
 
-def word_span(words: list[dict], before: float) -> tuple[float, float] | None:
-    """From the first word's start to the last one's end, in seconds from the start of the utterance (vosk counts
-    from the decoder's first audio, `before` seconds before it)."""
-    times = [(float(w["start"]), float(w["end"])) for w in words if "start" in w and "end" in w]
-    if not times:
-        return None
-    return (max(times[0][0] - before, 0.0), max(times[-1][1] - before, 0.0))
+def span_of(words: tuple[Word, ...]) -> tuple[float, float] | None:
+    """From the first word's start to the last one's end, in seconds from the start of the utterance."""
+    return (words[0].start, words[-1].end) if words else None
