@@ -115,15 +115,14 @@ class OwnVoice:
         """Is a command phrase, heard in the `frames` frames that end `end` frames before the newest at speech level
         speech_db, the coach's? echo_plausible: the expected echo is that of a canceller at work, no louder than what
         was played. words: the frames of the utterance (from its first) the recogniser placed the phrase's words in."""
-        stop = len(self._cleaned) - end
-        expected = [e for e in list(self._echo_db)[max(stop - frames, 0) : stop] if e > -math.inf]
+        window = slice(max(len(self._cleaned) - end - frames, 0), len(self._cleaned) - end)
+        expected = [e for e in list(self._echo_db)[window] if e > -math.inf]
         if not expected:
             # Nothing played: nothing of the coach to hear.
             return Judgement(None, None, None)
         echo_db = 10 * math.log10(float(np.mean(np.power(10.0, np.array(expected) / 10))))
         above = speech_db - echo_db
-        cleaned_frames = list(self._cleaned)[max(stop - frames, 0) : stop]
-        played_frames = list(self._played)[:stop]
+        cleaned_frames, played_frames = self._heard(window)
         cleaned = np.concatenate(cleaned_frames)
         coherent = coherence(cleaned, echo_of(played_frames, cleaned.size))
         envelope = envelope_following(cleaned_frames, played_frames)
@@ -139,20 +138,23 @@ class OwnVoice:
         why = why_own(above, coherent, words_envelope, said, echo_plausible)
         return Judgement(above, coherent, why, envelope, words_envelope)
 
+    def _heard(self, window: slice) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The cleaned frames in a window of the history, and every played frame up to its end (echo_of and
+        envelope_following line up what was played by where the window ends)."""
+        return list(self._cleaned)[window], list(self._played)[: window.stop]
+
     def coherence_over(self, spans: list[tuple[int, int]], frames: int) -> float | None:
         """How much of the cleaned signal in these frames of the last `frames` (each span from the utterance's
         first frame) follows what was played where its echo came; None when nothing was played there."""
         cleaned: list[np.ndarray] = []
         played: list[np.ndarray] = []
-        history = list(self._cleaned)
-        played_history = list(self._played)
         for first, last in spans:
-            stop = len(history) - (frames - min(last, frames))
-            part = history[max(stop - (last - first), 0) : stop]
+            stop = len(self._cleaned) - (frames - min(last, frames))
+            part, played_before = self._heard(slice(max(stop - (last - first), 0), stop))
             if not part:
                 continue
             cleaned.append(np.concatenate(part))
-            played.append(echo_of(played_history[:stop], cleaned[-1].size))
+            played.append(echo_of(played_before, cleaned[-1].size))
         if not cleaned or not any(p.any() for p in played):
             return None
         return coherence(np.concatenate(cleaned), np.concatenate(played))
